@@ -1,0 +1,232 @@
+"""The contract between channel adapters and the hub.
+
+Adapters turn provider traffic into :class:`InboundMessage` / :class:`StatusUpdate` values and
+hand them to a :class:`HubPort`; they deliver :class:`OutboundMessage` values through
+``send``. Adapters never touch the database or the router.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal, Protocol
+
+from aiohttp import ClientSession, web
+
+from hub.errors import ChannelError
+
+__all__ = [
+    "AdapterFactory",
+    "Attachment",
+    "ChannelAdapter",
+    "ChannelContext",
+    "ChannelError",
+    "DeliveryStatus",
+    "EndpointKind",
+    "HubPort",
+    "Identifier",
+    "InboundKind",
+    "InboundMessage",
+    "IngestResult",
+    "OutboundMessage",
+    "SendReceipt",
+    "StatusUpdate",
+]
+
+# The identity an address belongs to. SMS, WhatsApp and voice share "phone": one person, one
+# E.164 number, whatever channel they used.
+EndpointKind = Literal["phone", "email", "telegram", "webchat", "wechat", "app", "api"]
+
+# What an inbound item is. Only "message" (and "command") opens or re-opens routed work;
+# "auto_reply" attaches to its conversation flagged; "bounce" only updates delivery status.
+# "edit": ``provider_id`` names an earlier inbound message whose text becomes ``text``.
+# "csat": a satisfaction answer, score 1-5 in ``metadata["score"]``, for the customer's latest
+# conversation on that channel (or ``thread_key``'s).
+InboundKind = Literal["message", "command", "auto_reply", "bulk", "edit", "csat", "event"]
+
+# Delivery states in their only allowed order; see hub.services for the precedence rule.
+DeliveryStatus = Literal[
+    "pending", "queued", "sending", "sent", "delivered", "undelivered", "failed", "read"
+]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Identifier:
+    """A verifiable identifier carried by a contact (e.g. a Telegram user's own phone)."""
+
+    kind: EndpointKind
+    address: str
+    verified: bool = True
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Attachment:
+    """One attachment; bytes already fetched server-side (browsers never see provider URLs)."""
+
+    filename: str | None
+    content_type: str
+    data: bytes
+    # Where the provider said it was (kept as metadata only; never sent to a browser).
+    source_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InboundMessage:
+    """A channel-neutral inbound contact.
+
+    ``channel`` is the channel the customer used ("sms", "whatsapp", "email", "telegram",
+    "webchat", "voice", "wechat", "app", "api"); ``sender_kind``/``sender`` the customer's
+    endpoint (normalized by the hub, so adapters pass what the provider sent);
+    ``provider_id`` the provider's message id, unique per channel (the dedupe key).
+    """
+
+    channel: str
+    sender_kind: EndpointKind
+    sender: str
+    provider_id: str
+    text: str
+    kind: InboundKind = "message"
+    display_name: str | None = None
+    # Our own address the customer wrote to (Twilio number, WhatsApp sender, mailbox);
+    # replies go out from it.
+    recipient: str | None = None
+    # A channel-specific conversation key (Telegram chat id; email thread root); when set, an
+    # open conversation with the same key on the same channel is continued.
+    thread_key: str | None = None
+    # Provider ids of earlier messages this one answers (email In-Reply-To + References,
+    # Twilio OriginalRepliedMessageSid); any stored message with one of them gives the thread.
+    thread_refs: tuple[str, ...] = ()
+    # The token of a ``reply+<token>@domain`` address the customer wrote to (email).
+    reply_token: str | None = None
+    subject: str | None = None
+    # Other people on the thread (email Cc), recorded on the conversation.
+    participants: tuple[str, ...] = ()
+    attachments: tuple[Attachment, ...] = ()
+    identifiers: tuple[Identifier, ...] = ()
+    # Routing hints: queue name (mailbox -> queue, IVR choice), priority bump, language.
+    queue: str | None = None
+    priority: int | None = None
+    language: str | None = None
+    occurred_at: datetime | None = None
+    # Everything else the provider sent that we keep (JSON-serializable).
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    # Raw bytes of the original (email source); stored for audit and re-parsing.
+    raw: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StatusUpdate:
+    """A provider's delivery report for one of our outbound messages."""
+
+    channel: str
+    provider_id: str
+    status: DeliveryStatus
+    error_code: str | None = None
+    error_message: str | None = None
+    occurred_at: datetime | None = None
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IngestResult:
+    """What the hub did with an inbound item."""
+
+    customer_id: int | None
+    conversation_id: int | None
+    message_id: int | None
+    duplicate: bool
+    # True when this contact opened or re-opened a conversation (adapters use it to decide on a
+    # configured acknowledgement auto-reply, which must never go out twice).
+    opened: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OutboundMessage:
+    """An outbound message the outbox asks an adapter to deliver."""
+
+    message_id: int
+    conversation_id: int
+    channel: str
+    to: str  # provider address: "+447700900123", "whatsapp:+44…", "a@b.org", chat id
+    sender: str | None  # our address the customer wrote to, if any
+    text: str
+    attachments: tuple[Attachment, ...] = ()
+    subject: str | None = None
+    # Provider ids of earlier messages of the thread, oldest first (email References).
+    thread_refs: tuple[str, ...] = ()
+    # Channel-specific extras: {"template_sid": ..., "reply_markup": ..., "reply_token": ...}.
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SendReceipt:
+    """The provider's answer to a send: its id for the message and the status it reported."""
+
+    provider_id: str
+    status: DeliveryStatus = "sent"
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+
+class HubPort(Protocol):
+    """What an adapter may ask of the hub. Every call persists before it returns."""
+
+    async def ingest(self, message: InboundMessage) -> IngestResult: ...
+
+    async def update_status(self, update: StatusUpdate) -> bool: ...
+
+    async def set_opt_out(
+        self, *, kind: EndpointKind, address: str, channel: str, opted_out: bool
+    ) -> None: ...
+
+    async def mark_undeliverable(self, *, kind: EndpointKind, address: str, reason: str) -> None:
+        """An address bounced permanently (DSN); outbound to it is refused from now on."""
+        ...
+
+    async def record_auto_reply(self, *, conversation_id: int, text: str, send: bool) -> bool:
+        """Store the conversation's one acknowledgement; False if it already has one.
+
+        With ``send`` the hub also queues it in the outbox; without, the adapter delivers it
+        inline (TwiML) and the hub only records it.
+        """
+        ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChannelContext:
+    """Handed to an adapter factory: settings, the hub port and a shared HTTP client."""
+
+    settings: Any  # config.settings.Settings (typed as Any to keep channels free of config)
+    hub: HubPort
+    http: Callable[[], ClientSession]
+
+
+class ChannelAdapter(Protocol):
+    """One provider integration."""
+
+    # The channel names this adapter sends on ("sms", "whatsapp").
+    channels: frozenset[str]
+
+    def routes(self) -> Sequence[web.AbstractRouteDef]:
+        """Webhook routes to mount on the hub's app (empty for SMTP/websocket channels)."""
+        ...
+
+    async def start(self) -> None:
+        """Open long-lived resources (SMTP listener, bot session)."""
+        ...
+
+    async def stop(self) -> None:
+        """Close what ``start`` opened."""
+        ...
+
+    async def send(self, message: OutboundMessage) -> SendReceipt:
+        """Deliver one message; raise ChannelError(retryable=...) on failure."""
+        ...
+
+    async def typing(self, *, channel: str, to: str) -> None:
+        """Show a typing indicator to the customer where the channel has one (else no-op)."""
+        ...
+
+
+# ``create(ctx)`` in each channel's adapter.py; returns None when the channel is not configured.
+AdapterFactory = Callable[[ChannelContext], "ChannelAdapter | None"]

@@ -1,0 +1,129 @@
+"""Settings: ``config/default.toml`` overridden by ``HUB_*`` environment variables, read once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from hub.errors import ConfigError
+
+DEFAULT_TOML = Path(__file__).with_name("default.toml")
+
+
+class Settings(BaseSettings):
+    """Every setting of the hub; frozen once built."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="HUB_", frozen=True, extra="forbid", toml_file=DEFAULT_TOML
+    )
+
+    database_url: str = "sqlite+aiosqlite:///var/hub.db"
+    redis_url: str = ""
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=8080, ge=0, le=65535)
+    public_url: str = "http://127.0.0.1:8080"
+    api_token: SecretStr | None = None
+    demo: bool = False
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    max_body_bytes: int = Field(default=1_048_576, gt=0)
+    default_phone_region: str = "US"
+    reopen_window_s: int = Field(default=604_800, ge=0)
+    attachment_max_bytes: int = Field(default=10_485_760, gt=0)
+
+    offer_timeout_s: float = Field(default=30, gt=0)
+    wrap_up_s: float = Field(default=30, ge=0)
+    not_responding_state: Literal["away", "offline"] = "away"
+    offline_grace_s: float = Field(default=20, ge=0)
+    vip_priority: int = 10
+
+    outbox_max_attempts: int = Field(default=8, ge=1)
+    outbox_base_delay_s: float = Field(default=1.0, gt=0)
+    outbox_max_delay_s: float = Field(default=300.0, gt=0)
+
+    twilio_account_sid: str = ""
+    twilio_auth_token: SecretStr = SecretStr("")
+    twilio_api_base: str = "https://api.twilio.com"
+    twilio_auto_reply: str = ""
+    twilio_queue: str = "support"
+
+    smtp_enabled: bool = True
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = Field(default=2525, ge=0, le=65535)
+    email_domain: str = "support.example.com"
+    email_from: str = "Support <support@support.example.com>"
+    email_mailboxes: dict[str, str] = Field(default_factory=dict)
+    email_max_bytes: int = Field(default=26_214_400, gt=0)
+    email_ack_enabled: bool = False
+    relay_host: str = "127.0.0.1"
+    relay_port: int = Field(default=2526, ge=0, le=65535)
+    relay_username: str = ""
+    relay_password: SecretStr = SecretStr("")
+    relay_starttls: bool = False
+
+    telegram_bot_token: SecretStr = SecretStr("")
+    telegram_secret_token: SecretStr = SecretStr("")
+    telegram_api_base: str = "https://api.telegram.org"
+    telegram_queue: str = "support"
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, value: str) -> str:
+        if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://", "postgresql://")):
+            raise ValueError("must start with sqlite+aiosqlite:// or postgresql(+asyncpg)://")
+        if value.startswith("postgresql://"):
+            return "postgresql+asyncpg://" + value.removeprefix("postgresql://")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _known_redis(cls, value: str) -> str:
+        if value and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must be empty or start with redis://")
+        return value
+
+    @field_validator("public_url", "twilio_api_base", "telegram_api_base")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Precedence: explicit arguments, then HUB_* environment, then the TOML defaults.
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+
+    def api_token_value(self) -> str:
+        """The admin bearer token ('' when none is set)."""
+        return self.api_token.get_secret_value() if self.api_token else ""
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build the settings, turning a validation error into one line naming the setting."""
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as err:
+        first = err.errors()[0]
+        name = str(first["loc"][0]) if first["loc"] else "?"
+        raise ConfigError(
+            f"invalid setting HUB_{name.upper()}: {first['msg']} (got {first.get('input')!r})"
+        ) from None
+    if not settings.demo and not settings.api_token_value():
+        raise ConfigError("missing setting HUB_API_TOKEN: required outside demo mode")
+    return settings

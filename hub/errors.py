@@ -1,0 +1,44 @@
+"""The hub's small error tree; boundaries translate these into HTTP/SMTP answers."""
+
+from __future__ import annotations
+
+
+class HubError(Exception):
+    """Base of every error the hub raises on purpose."""
+
+
+class ConfigError(HubError):
+    """A setting is missing or wrong; raised at start with the setting's name."""
+
+
+class InvalidInput(HubError):
+    """Input from outside was rejected; nothing was stored."""
+
+
+class NotFound(HubError):
+    """The record asked for does not exist."""
+
+
+class Conflict(HubError):
+    """The request conflicts with the current state (e.g. already assigned)."""
+
+
+class ChannelError(HubError):
+    """A provider call failed.
+
+    ``retryable`` tells the outbox whether to try again later (network error, 5xx, rate limit)
+    or to dead-letter at once (bad address, opted-out recipient, policy refusal).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retryable: bool,
+        code: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+        self.code = code
+        self.retry_after = retry_after
