@@ -97,6 +97,10 @@ class InboundMessage:
     # Provider ids of earlier messages this one answers (email In-Reply-To + References,
     # Twilio OriginalRepliedMessageSid); any stored message with one of them gives the thread.
     thread_refs: tuple[str, ...] = ()
+    # "session": with no reference, the endpoint's open (or recently closed) conversation on
+    # this channel continues (SMS, chat). "explicit": only thread_refs, reply_token or
+    # thread_key continue a conversation; anything else opens a new one (email).
+    threading: Literal["session", "explicit"] = "session"
     # The token of a ``reply+<token>@domain`` address the customer wrote to (email).
     reply_token: str | None = None
     subject: str | None = None

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import importlib
+import logging
 
 from channels.base import AdapterFactory
+
+logger = logging.getLogger(__name__)
 
 # Module paths of each channel's ``adapter.create`` factory, loaded lazily so a broken or
 # unconfigured channel never stops the others from importing.
@@ -20,6 +23,12 @@ def factories() -> list[AdapterFactory]:
     """Import every registered adapter module and return its ``create`` factory."""
     found: list[AdapterFactory] = []
     for path in ADAPTERS:
-        module = importlib.import_module(path)
+        try:
+            module = importlib.import_module(path)
+        except ModuleNotFoundError as err:
+            if err.name is None or not path.startswith(err.name):
+                raise
+            logger.warning("channel adapter %s is not installed", path)
+            continue
         found.append(module.create)
     return found

@@ -16,6 +16,7 @@ from pydantic_settings import (
 from hub.errors import ConfigError
 
 DEFAULT_TOML = Path(__file__).with_name("default.toml")
+DEMO_API_TOKEN = "demo-token"  # noqa: S105 - demo mode only, printed at start
 
 
 class Settings(BaseSettings):
@@ -48,6 +49,8 @@ class Settings(BaseSettings):
     outbox_max_attempts: int = Field(default=8, ge=1)
     outbox_base_delay_s: float = Field(default=1.0, gt=0)
     outbox_max_delay_s: float = Field(default=300.0, gt=0)
+
+    api_callback_url: str = ""
 
     twilio_account_sid: str = ""
     twilio_auth_token: SecretStr = SecretStr("")
@@ -124,6 +127,9 @@ def load_settings(**overrides: Any) -> Settings:
         raise ConfigError(
             f"invalid setting HUB_{name.upper()}: {first['msg']} (got {first.get('input')!r})"
         ) from None
-    if not settings.demo and not settings.api_token_value():
-        raise ConfigError("missing setting HUB_API_TOKEN: required outside demo mode")
+    if not settings.api_token_value():
+        if not settings.demo:
+            raise ConfigError("missing setting HUB_API_TOKEN: required outside demo mode")
+        # Demo mode only: a well-known token, printed at start.
+        settings = settings.model_copy(update={"api_token": SecretStr(DEMO_API_TOKEN)})
     return settings

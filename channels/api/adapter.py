@@ -1,0 +1,62 @@
+"""The API channel adapter: inbound over REST; outbound POSTed to a callback or polled."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import aiohttp
+from aiohttp import web
+
+from channels.api.webhook import CHANNEL, make_handler
+from channels.base import ChannelContext, OutboundMessage, SendReceipt
+from hub.errors import ChannelError
+
+
+class ApiChannelAdapter:
+    """Always enabled: the channel every integration and test can use."""
+
+    channels = frozenset({CHANNEL})
+
+    def __init__(self, ctx: ChannelContext) -> None:
+        self.ctx = ctx
+        self.callback_url: str = ctx.settings.api_callback_url
+
+    def routes(self) -> Sequence[web.AbstractRouteDef]:
+        return [make_handler(self.ctx.hub, self.ctx.settings.default_phone_region)]
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+    async def send(self, message: OutboundMessage) -> SendReceipt:
+        provider_id = f"api-out-{message.message_id}"
+        if not self.callback_url:
+            # No push target: the reply waits in the conversation for the client to poll.
+            return SendReceipt(provider_id=provider_id, status="sent")
+        payload = {
+            "id": provider_id,
+            "conversation_id": message.conversation_id,
+            "to": message.to,
+            "text": message.text,
+        }
+        try:
+            async with self.ctx.http().post(
+                self.callback_url, json=payload, timeout=aiohttp.ClientTimeout(total=10)
+            ) as resp:
+                if resp.status >= 500 or resp.status == 429:
+                    raise ChannelError(f"callback answered {resp.status}", retryable=True)
+                if resp.status >= 400:
+                    raise ChannelError(f"callback refused: {resp.status}", retryable=False)
+        except (aiohttp.ClientError, TimeoutError) as err:
+            raise ChannelError(f"callback unreachable: {err}", retryable=True) from err
+        return SendReceipt(provider_id=provider_id, status="delivered")
+
+    async def typing(self, *, channel: str, to: str) -> None:
+        return None
+
+
+def create(ctx: ChannelContext) -> ApiChannelAdapter:
+    """The API channel is always on."""
+    return ApiChannelAdapter(ctx)

@@ -1,0 +1,61 @@
+"""``POST /api/v1/inbound``: the API channel's entry point."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from channels.base import HubPort, InboundMessage
+from hub.api.openapi import Operation, json_response, parse_body
+from hub.api.routes import api
+from hub.api.schemas import InboundIn, InboundOut
+from hub.auth import require
+from hub.errors import InvalidInput
+from hub.identity import guess
+
+CHANNEL = "api"
+
+
+def make_handler(hub: HubPort, default_region: str) -> web.RouteDef:
+    """The inbound route bound to the hub port."""
+
+    async def inbound(request: web.Request) -> web.Response:
+        await require(request)
+        body = await parse_body(request, InboundIn)
+        endpoint = guess(body.from_, default_region=default_region)
+        result = await hub.ingest(
+            InboundMessage(
+                channel=CHANNEL,
+                sender_kind=endpoint.kind,  # type: ignore[arg-type]
+                sender=endpoint.address,
+                provider_id=body.external_id,
+                text=body.text,
+                display_name=body.name,
+            )
+        )
+        if result.customer_id is None or result.conversation_id is None:
+            raise InvalidInput("the contact was not stored")
+        if result.message_id is None:
+            raise InvalidInput("the contact was not stored")
+        out = InboundOut(
+            customer_id=result.customer_id,
+            conversation_id=result.conversation_id,
+            message_id=result.message_id,
+        )
+        return json_response(out, status=200 if result.duplicate else 201)
+
+    return web.post("/api/v1/inbound", inbound)
+
+
+api.describe(
+    Operation(
+        method="POST",
+        path="/api/v1/inbound",
+        operation_id="inbound",
+        handler=None,
+        summary="Post a customer contact through the generic API channel (idempotent on "
+        "external_id: a repeat answers 200 with the same ids)",
+        tag="channels",
+        body=InboundIn,
+        responses={201: InboundOut, 200: InboundOut},
+    )
+)

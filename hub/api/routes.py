@@ -1,0 +1,284 @@
+"""REST API handlers (``/api/v1``); every operation is registered for OpenAPI."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from hub import keys, queries
+from hub.api.openapi import ApiRegistry, json_response, parse_body
+from hub.api.schemas import (
+    ConversationList,
+    ConversationOut,
+    CustomerList,
+    CustomerOut,
+    EventOut,
+    EventPage,
+    MessageOut,
+    MessagePage,
+    OutboxItemOut,
+    OutboxList,
+    ReplyIn,
+)
+from hub.auth import require
+from hub.errors import InvalidInput, NotFound
+from hub.uow import events_between, head_seq
+from storage.models import MessageAttachment, OutboxItem
+
+api = ApiRegistry()
+
+
+def _int(request: web.Request, name: str) -> int:
+    try:
+        return int(request.match_info[name])
+    except ValueError:
+        raise InvalidInput(f"{name} must be an integer") from None
+
+
+def _limit(request: web.Request, default: int = 50, most: int = 200) -> int:
+    raw = request.query.get("limit", str(default))
+    if not raw.isdigit() or not 1 <= int(raw) <= most:
+        raise InvalidInput(f"limit must be an integer from 1 to {most}")
+    return int(raw)
+
+
+@api.route(
+    "GET",
+    "/api/v1/customers",
+    summary="Search customers by phone, email, Telegram user id or free text",
+    tag="customers",
+    responses={200: CustomerList},
+    query={
+        "phone": "any phone spelling",
+        "email": "address",
+        "telegram_user_id": "id",
+        "q": "name/address/id",
+    },
+)
+async def list_customers(request: web.Request) -> web.Response:
+    await require(request)
+    hub = request.app[keys.HUB]
+    q = request.query
+
+    async def work(s: AsyncSession) -> list[CustomerOut]:
+        return await queries.search_customers(
+            s,
+            region=hub.settings.default_phone_region,
+            phone=q.get("phone"),
+            email=q.get("email"),
+            telegram_user_id=q.get("telegram_user_id"),
+            q=q.get("q"),
+            limit=_limit(request),
+        )
+
+    return json_response(CustomerList(items=await hub.tx.read(work)))
+
+
+@api.route(
+    "GET",
+    "/api/v1/customers/{customer_id}",
+    summary="One customer with endpoints",
+    tag="customers",
+    responses={200: CustomerOut},
+)
+async def get_customer(request: web.Request) -> web.Response:
+    await require(request)
+    hub = request.app[keys.HUB]
+    cid = _int(request, "customer_id")
+    return json_response(await hub.tx.read(lambda s: queries.get_customer(s, cid)))
+
+
+@api.route(
+    "GET",
+    "/api/v1/customers/{customer_id}/history",
+    summary="The customer's unified timeline across channels, newest first",
+    tag="customers",
+    responses={200: MessagePage},
+    query={"limit": "1-200, default 50", "before": "cursor from the previous page's next"},
+)
+async def customer_history(request: web.Request) -> web.Response:
+    await require(request)
+    hub = request.app[keys.HUB]
+    cid, limit, before = _int(request, "customer_id"), _limit(request), request.query.get("before")
+    page = await hub.tx.read(lambda s: queries.history(s, cid, limit=limit, before=before))
+    return json_response(page)
+
+
+@api.route(
+    "GET",
+    "/api/v1/customers/{customer_id}/conversations",
+    summary="The customer's conversations, most recently active first",
+    tag="customers",
+    responses={200: ConversationList},
+)
+async def customer_conversations(request: web.Request) -> web.Response:
+    await require(request)
+    hub = request.app[keys.HUB]
+    cid = _int(request, "customer_id")
+    await hub.tx.read(lambda s: queries.get_customer(s, cid))
+    items = await hub.tx.read(lambda s: queries.customer_conversations(s, cid))
+    return json_response(ConversationList(items=items))
+
+
+@api.route(
+    "GET",
+    "/api/v1/conversations/{conversation_id}",
+    summary="One conversation",
+    tag="conversations",
+    responses={200: ConversationOut},
+)
+async def get_conversation(request: web.Request) -> web.Response:
+    await require(request)
+    hub = request.app[keys.HUB]
+    cid = _int(request, "conversation_id")
+    return json_response(await hub.tx.read(lambda s: queries.get_conversation(s, cid)))
+
+
+@api.route(
+    "GET",
+    "/api/v1/conversations/{conversation_id}/messages",
+    summary="A conversation's messages, newest first",
+    tag="conversations",
+    responses={200: MessagePage},
+    query={"limit": "1-200, default 50", "before": "cursor"},
+)
+async def conversation_messages(request: web.Request) -> web.Response:
+    await require(request)
+    hub = request.app[keys.HUB]
+    cid, limit, before = (
+        _int(request, "conversation_id"),
+        _limit(request),
+        request.query.get("before"),
+    )
+    page = await hub.tx.read(
+        lambda s: queries.conversation_messages(s, cid, limit=limit, before=before)
+    )
+    return json_response(page)
+
+
+@api.route(
+    "POST",
+    "/api/v1/conversations/{conversation_id}/messages",
+    summary="Reply to the customer (through the outbox) or add an internal note",
+    tag="conversations",
+    body=ReplyIn,
+    responses={201: MessageOut},
+)
+async def post_message(request: web.Request) -> web.Response:
+    principal = await require(request)
+    hub = request.app[keys.HUB]
+    cid = _int(request, "conversation_id")
+    body = await parse_body(request, ReplyIn)
+    row = await hub.conversations.reply(
+        cid,
+        text=body.text,
+        author_id=principal.agent_id,
+        note=body.note,
+        channel=body.channel,
+        endpoint=body.endpoint,
+        options=body.options,
+        client_msg_id=body.client_msg_id,
+    )
+    out = await hub.tx.read(lambda s: queries.messages_out(s, [row]))
+    return json_response(out[0], status=201)
+
+
+@api.route(
+    "GET",
+    "/api/v1/attachments/{attachment_id}",
+    summary="Download a stored attachment",
+    tag="conversations",
+    responses={200: None},
+)
+async def get_attachment(request: web.Request) -> web.Response:
+    await require(request)
+    hub = request.app[keys.HUB]
+    aid = _int(request, "attachment_id")
+
+    async def work(s: AsyncSession) -> MessageAttachment:
+        row = await s.get(MessageAttachment, aid)
+        if row is None or row.data is None:
+            raise NotFound(f"attachment {aid} not stored")
+        return row
+
+    row = await hub.tx.read(work)
+    disposition = "attachment" if not row.content_type.startswith("image/") else "inline"
+    return web.Response(
+        body=row.data,
+        content_type=row.content_type.split(";")[0] or "application/octet-stream",
+        headers={
+            "Content-Disposition": f"{disposition}; filename*=UTF-8''{_quote(row.filename)}",
+            "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": "default-src 'none'; sandbox",
+        },
+    )
+
+
+def _quote(name: str) -> str:
+    from urllib.parse import quote
+
+    return quote(name or "attachment", safe="")
+
+
+@api.route(
+    "GET",
+    "/api/v1/outbox",
+    summary="Outbound sends by state (pending, sending, done, dead)",
+    tag="operations",
+    responses={200: OutboxList},
+    query={"state": "pending|sending|done|dead (default dead)"},
+)
+async def list_outbox(request: web.Request) -> web.Response:
+    await require(request, "supervisor")
+    hub = request.app[keys.HUB]
+    state = request.query.get("state", "dead")
+    if state not in ("pending", "sending", "done", "dead"):
+        raise InvalidInput("state must be pending, sending, done or dead")
+
+    async def work(s: AsyncSession) -> list[OutboxItemOut]:
+        rows = await s.scalars(
+            select(OutboxItem)
+            .where(OutboxItem.state == state)
+            .order_by(OutboxItem.id.desc())
+            .limit(_limit(request))
+        )
+        return [
+            OutboxItemOut(
+                id=r.id,
+                message_id=r.message_id,
+                channel=r.channel,
+                state=r.state,
+                attempts=r.attempts,
+                next_attempt_at=r.next_attempt_at,
+                last_error=r.last_error,
+            )
+            for r in rows
+        ]
+
+    return json_response(OutboxList(items=await hub.tx.read(work)))
+
+
+@api.route(
+    "GET",
+    "/api/v1/events",
+    summary="The interaction stream from a sequence number (audit, integrations)",
+    tag="operations",
+    responses={200: EventPage},
+    query={"after": "last seq seen (default 0)", "limit": "1-1000"},
+)
+async def list_events(request: web.Request) -> web.Response:
+    await require(request, "supervisor")
+    hub = request.app[keys.HUB]
+    after = request.query.get("after", "0")
+    if not after.isdigit():
+        raise InvalidInput("after must be a non-negative integer")
+    limit = _limit(request, default=100, most=1000)
+
+    async def work(s: AsyncSession) -> EventPage:
+        head = await head_seq(s)
+        first = int(after) + 1
+        events = await events_between(s, first, min(head, first + limit - 1))
+        return EventPage(items=[EventOut.model_validate(e.as_json()) for e in events], head=head)
+
+    return json_response(await hub.tx.read(work))

@@ -1,0 +1,70 @@
+"""``create_app(settings)``: the one aiohttp application serving every web surface."""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+
+from channels import registry
+from channels.base import ChannelAdapter, ChannelContext
+from config.settings import Settings
+from hub import keys
+from hub import web as hubweb
+from hub.api.routes import api
+from hub.lifecycle import (
+    HttpClientHolder,
+    adapters_ctx,
+    database_ctx,
+    http_ctx,
+    outbox_ctx,
+)
+from hub.metrics import Metrics
+from hub.services import Hub
+from storage.db import create_engine
+
+logger = logging.getLogger(__name__)
+
+
+def build_adapters(ctx: ChannelContext) -> dict[str, ChannelAdapter]:
+    """Every configured adapter, keyed by each channel name it sends on."""
+    by_channel: dict[str, ChannelAdapter] = {}
+    for factory in registry.factories():
+        adapter = factory(ctx)
+        if adapter is None:
+            continue
+        for channel in adapter.channels:
+            if channel in by_channel:
+                raise RuntimeError(f"two adapters claim channel {channel!r}")
+            by_channel[channel] = adapter
+    return by_channel
+
+
+def create_app(settings: Settings) -> web.Application:
+    """Build the application; resources open in ``cleanup_ctx`` when it starts."""
+    app = web.Application(
+        client_max_size=settings.max_body_bytes,
+        middlewares=[hubweb.metrics_middleware, hubweb.errors_middleware],
+    )
+    app[keys.SETTINGS] = settings
+    app[hubweb.METRICS] = Metrics()
+    hub = Hub(settings, create_engine(settings.database_url))
+    app[keys.HUB] = hub
+    holder = HttpClientHolder()
+    app[keys.HTTP] = holder.get
+    adapters = build_adapters(ChannelContext(settings=settings, hub=hub, http=holder.get))
+    app[keys.ADAPTERS] = adapters
+
+    app.router.add_routes(api.routes())
+    for adapter in dict.fromkeys(adapters.values()):
+        app.router.add_routes(adapter.routes())
+    app.router.add_get("/healthz", hubweb.healthz)
+    app.router.add_get("/readyz", hubweb.readyz)
+    app.router.add_get("/metrics", hubweb.metrics)
+    app.router.add_get("/api/openapi.json", hubweb.openapi)
+
+    app.cleanup_ctx.append(database_ctx)
+    app.cleanup_ctx.append(http_ctx(holder))
+    app.cleanup_ctx.append(adapters_ctx)
+    app.cleanup_ctx.append(outbox_ctx)
+    return app

@@ -1,0 +1,203 @@
+"""The ``hub`` command: serve, migrate, seed demo data, manage users, simulate, benchmark."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import importlib
+import logging
+import os
+import sys
+from collections.abc import Callable
+
+from hub import __version__
+from hub.errors import ConfigError, HubError
+
+PASSTHROUGH: dict[str, tuple[str, str]] = {
+    # command: (module with main(argv), one-line help)
+    "simulate": ("routing.sim", "simulate the router on simulated time and compare with Erlang C"),
+    "bench": ("benchmarks.cli", "run a benchmark suite (router, ingest, latency, history)"),
+    "telegram": ("channels.telegram.cli", "register or inspect the Telegram webhook"),
+}
+
+
+def _settings(**overrides: object):  # type: ignore[no-untyped-def]
+    from config.settings import load_settings
+
+    return load_settings(**overrides)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Run the hub until interrupted."""
+    from aiohttp import web
+
+    from hub.app import create_app
+
+    overrides: dict[str, object] = {}
+    if args.host:
+        overrides["http_host"] = args.host
+    if args.port is not None:
+        overrides["http_port"] = args.port
+    settings = _settings(**overrides)
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    app = create_app(settings)
+    if args.traffic:
+        from hub.demo import traffic_ctx
+
+        app.cleanup_ctx.append(traffic_ctx(rate=args.traffic_rate))
+    print(f"hub {__version__} listening on http://{settings.http_host}:{settings.http_port}")
+    base = settings.public_url
+    print(f"  console:    {base}/console   supervisor: {base}/supervisor   login: {base}/login")
+    print(f"  API docs:   {base}/api/openapi.json   health: {base}/healthz")
+    if settings.demo:
+        print("  demo mode: logins agent1..agent6 / supervisor / admin, password 'demo-pass'")
+        print(f"  API token:  {settings.api_token_value()}")
+    sys.stdout.flush()
+    web.run_app(app, host=settings.http_host, port=settings.http_port, print=None, access_log=None)
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    """Create or upgrade the database schema."""
+    from storage.db import migrate_sync
+
+    settings = _settings()
+    migrate_sync(settings.database_url, args.revision)
+    print(f"database migrated to {args.revision}: {_redact(settings.database_url)}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Seed demo teams, queues, agents and customers (idempotent)."""
+    from hub.demo import seed
+
+    settings = _settings()
+    summary = asyncio.run(seed(settings))
+    print(summary)
+    return 0
+
+
+def cmd_create_user(args: argparse.Namespace) -> int:
+    """Create an agent, supervisor or admin account."""
+    from hub.demo import create_user
+
+    password = args.password or os.environ.get("HUB_NEW_USER_PASSWORD")
+    if not password:
+        if not sys.stdin.isatty():
+            raise ConfigError("no password: pass --password or set HUB_NEW_USER_PASSWORD")
+        password = getpass.getpass(f"password for {args.username}: ")
+    settings = _settings()
+    agent_id = asyncio.run(
+        create_user(
+            settings,
+            username=args.username,
+            password=password,
+            role=args.role,
+            display_name=args.name or args.username,
+            skills=dict(_skill(s) for s in args.skill),
+        )
+    )
+    print(f"created {args.role} {args.username!r} (id {agent_id})")
+    return 0
+
+
+def _skill(spec: str) -> tuple[str, float]:
+    name, _, level = spec.partition("=")
+    try:
+        return name.strip(), float(level or "3")
+    except ValueError:
+        raise ConfigError(f"--skill {spec!r}: expected NAME=LEVEL, e.g. billing=4") from None
+
+
+def _redact(url: str) -> str:
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        return f"{scheme}://{creds.split(':')[0]}:***@{host}" if ":" in creds else url
+    return url
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hub",
+        description="Omnichannel contact-center hub. Settings come from config/default.toml "
+        "and HUB_* environment variables (e.g. HUB_DATABASE_URL, HUB_API_TOKEN).",
+    )
+    parser.add_argument("--version", action="version", version=f"hub {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser(
+        "serve", help="run the hub (HTTP, websockets, SMTP)", description=cmd_serve.__doc__
+    )
+    p.add_argument("--host", help="listen address (default HUB_HTTP_HOST)")
+    p.add_argument("--port", type=int, help="listen port (default HUB_HTTP_PORT)")
+    p.add_argument("--traffic", action="store_true", help="also send simulated demo traffic")
+    p.add_argument("--traffic-rate", type=float, default=0.5, help="demo contacts per second")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser(
+        "migrate", help="create or upgrade the database schema", description=cmd_migrate.__doc__
+    )
+    p.add_argument("--revision", default="head", help="target revision (default head)")
+    p.set_defaults(func=cmd_migrate)
+
+    p = sub.add_parser(
+        "demo", help="seed demo teams, agents, queues, customers", description=cmd_demo.__doc__
+    )
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser(
+        "create-user",
+        help="create an agent, supervisor or admin",
+        description=cmd_create_user.__doc__,
+    )
+    p.add_argument("username")
+    p.add_argument("--role", choices=("agent", "supervisor", "admin"), default="agent")
+    p.add_argument("--name", help="display name")
+    p.add_argument("--password", help="password (else HUB_NEW_USER_PASSWORD or a prompt)")
+    p.add_argument(
+        "--skill",
+        action="append",
+        default=[],
+        metavar="NAME=LEVEL",
+        help="skill with proficiency 0-5; repeatable",
+    )
+    p.set_defaults(func=cmd_create_user)
+
+    for name, (module, help_) in PASSTHROUGH.items():
+        p = sub.add_parser(name, help=help_, add_help=False)
+        p.add_argument("rest", nargs=argparse.REMAINDER)
+        p.set_defaults(func=_passthrough(module))
+    return parser
+
+
+def _passthrough(module: str) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as err:
+            raise ConfigError(f"this command is not available in this build ({err.name})") from None
+        result: int = mod.main(args.rest)
+        return result
+
+    return run
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``hub`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except HubError as err:
+        print(f"hub: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,208 @@
+"""Demo data and simulated traffic for ``make run``."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import AsyncIterator, Callable
+
+import aiohttp
+from aiohttp import web
+from sqlalchemy import select
+
+from channels.base import EndpointKind, InboundMessage
+from config.settings import Settings
+from hub import keys
+from hub.services import Hub
+from storage.db import create_engine
+from storage.models import Agent, AgentSkill, Customer, Queue, Skill, Team
+
+logger = logging.getLogger(__name__)
+DEMO_PASSWORD = "demo-pass"  # noqa: S105 - documented demo login, demo mode only
+
+TEAMS = ("Support", "Billing", "Technical")
+SKILLS = ("billing", "tech", "sales", "lang:en", "lang:zh", "lang:es")
+QUEUES = (
+    # name, team, steps (relax over time), selection
+    ("support", "Support", [{"expression": "", "timeout_s": None}], "longest_idle"),
+    (
+        "billing",
+        "Billing",
+        [
+            {"expression": "billing >= 3", "timeout_s": 30},
+            {"expression": "billing >= 1", "timeout_s": 60},
+            {"expression": "", "timeout_s": None},
+        ],
+        "longest_idle",
+    ),
+    (
+        "tech",
+        "Technical",
+        [{"expression": "tech >= 3", "timeout_s": 45}, {"expression": "", "timeout_s": None}],
+        "best_proficiency",
+    ),
+)
+AGENTS = (
+    ("agent1", "Ana Silva", "Support", {"billing": 2, "lang:en": 5, "lang:es": 5}),
+    ("agent2", "Ben Carter", "Billing", {"billing": 5, "lang:en": 5}),
+    ("agent3", "Chen Wei", "Technical", {"tech": 5, "lang:zh": 5, "lang:en": 4}),
+    ("agent4", "Dara Okafor", "Support", {"sales": 4, "lang:en": 5}),
+    ("agent5", "Eva Novak", "Billing", {"billing": 3, "tech": 2, "lang:en": 4}),
+    ("agent6", "Farid Haddad", "Technical", {"tech": 4, "lang:en": 4}),
+)
+CUSTOMERS = (
+    ("+447700900123", "Alice Morgan", "Hi, my order #48213 hasn't arrived yet."),
+    ("bob@example.org", "Bob Lee", "Can I change the billing address on my account?"),
+    ("+12025550143", "Carla Díaz", "¿Tienen soporte en español?"),
+    ("li.na@example.cn", "李娜", "我的发票在哪里可以下载？"),
+)
+
+
+async def create_user(
+    settings: Settings,
+    *,
+    username: str,
+    password: str,
+    role: str,
+    display_name: str,
+    skills: dict[str, float] | None = None,
+    team: str | None = None,
+) -> int:
+    """Create one account (and its skills) in the configured database."""
+    hub = Hub(settings, create_engine(settings.database_url))
+    try:
+        agent_id = await hub.users.create(
+            username=username, password=password, role=role, display_name=display_name
+        )
+        await _set_skills(hub, agent_id, skills or {}, team)
+        return agent_id
+    finally:
+        await hub.engine.dispose()
+
+
+async def _set_skills(hub: Hub, agent_id: int, skills: dict[str, float], team: str | None) -> None:
+    async with hub.sessions() as s, s.begin():
+        agent = await s.get_one(Agent, agent_id)
+        if team:
+            agent.team_id = await s.scalar(select(Team.id).where(Team.name == team))
+        for name, level in skills.items():
+            skill_id = await s.scalar(select(Skill.id).where(Skill.name == name))
+            if skill_id is None:
+                skill = Skill(name=name)
+                s.add(skill)
+                await s.flush()
+                skill_id = skill.id
+            s.add(AgentSkill(agent_id=agent_id, skill_id=skill_id, proficiency=float(level)))
+
+
+async def seed(settings: Settings) -> str:
+    """Seed teams, skills, queues, demo users and customers with history (idempotent)."""
+    hub = Hub(settings, create_engine(settings.database_url))
+    try:
+        await hub.start()
+        async with hub.sessions() as s:
+            if await s.scalar(select(Agent.id).where(Agent.username == "admin")):
+                return "demo data already present"
+        async with hub.sessions() as s, s.begin():
+            s.add_all(Team(name=t) for t in TEAMS)
+            s.add_all(Skill(name=k) for k in SKILLS)
+            await s.flush()
+            teams = {t.name: t.id for t in (await s.scalars(select(Team))).all()}
+            for name, team, steps, selection in QUEUES:
+                s.add(Queue(name=name, team_id=teams[team], steps=steps, selection=selection))
+        for username, name, team, skills in AGENTS:
+            agent_id = await hub.users.create(
+                username=username, password=DEMO_PASSWORD, display_name=name
+            )
+            await _set_skills(hub, agent_id, dict(skills), team)
+        await hub.users.create(
+            username="supervisor",
+            password=DEMO_PASSWORD,
+            role="supervisor",
+            display_name="Sam Supervisor",
+        )
+        await hub.users.create(
+            username="admin", password=DEMO_PASSWORD, role="admin", display_name="Admin"
+        )
+        for i, (address, name, text) in enumerate(CUSTOMERS):
+            kind: EndpointKind = "email" if "@" in address else "phone"
+            await hub.ingest(
+                InboundMessage(
+                    channel="api",
+                    sender_kind=kind,
+                    sender=address,
+                    provider_id=f"demo-seed-{i}",
+                    text=text,
+                    display_name=name,
+                )
+            )
+        async with hub.sessions() as s, s.begin():
+            first = await s.scalar(select(Customer).order_by(Customer.id).limit(1))
+            if first is not None:
+                first.segment = "vip"
+        return (
+            f"seeded {len(TEAMS)} teams, {len(QUEUES)} queues, {len(AGENTS)} agents, "
+            f"supervisor, admin (password {DEMO_PASSWORD!r}) and {len(CUSTOMERS)} customers"
+        )
+    finally:
+        await hub.engine.dispose()
+
+
+# ---------------------------------------------------------------------------- traffic
+TrafficSource = Callable[[aiohttp.ClientSession, Settings, random.Random], "asyncio.Future[None]"]
+
+API_TEXTS = (
+    "Where is my refund?",
+    "The app crashes when I open settings.",
+    "I'd like to upgrade my plan.",
+    "Can someone call me back today?",
+    "请问你们的营业时间是什么时候？",
+    "Mi pedido llegó dañado.",
+)
+
+
+async def api_inbound(
+    session: aiohttp.ClientSession, settings: Settings, rng: random.Random
+) -> None:
+    """One contact through the generic API channel."""
+    who = rng.choice(CUSTOMERS)[0] if rng.random() < 0.3 else f"+1202555{rng.randint(1000, 9999)}"
+    async with session.post(
+        f"http://127.0.0.1:{settings.http_port}/api/v1/inbound",
+        json={
+            "from": who,
+            "text": rng.choice(API_TEXTS),
+            "external_id": f"demo-{rng.getrandbits(64):x}",
+        },
+        headers={"Authorization": f"Bearer {settings.api_token_value()}"},
+    ) as resp:
+        await resp.read()
+
+
+def traffic_ctx(*, rate: float) -> Callable[[web.Application], AsyncIterator[None]]:
+    """A cleanup context that sends demo contacts at ``rate`` per second."""
+
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        settings = app[keys.SETTINGS]
+        sources = [api_inbound]
+        rng = random.Random()  # noqa: S311 - demo traffic
+
+        async def loop() -> None:
+            await asyncio.sleep(2)
+            async with aiohttp.ClientSession() as session:
+                while True:
+                    source = rng.choice(sources)
+                    try:
+                        await source(session, settings, rng)
+                    except Exception:
+                        logger.exception("demo traffic source %s failed", source.__name__)
+                    await asyncio.sleep(rng.expovariate(rate))
+
+        task = asyncio.create_task(loop(), name="demo-traffic")
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    return ctx

@@ -1,0 +1,552 @@
+"""Ingest: resolve the customer, thread the conversation, store the message, in one unit."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from channels.base import (
+    EndpointKind,
+    InboundMessage,
+    IngestResult,
+    StatusUpdate,
+)
+from config.settings import Settings
+from hub import identity
+from hub.errors import InvalidInput
+from hub.uow import Transactor, UnitOfWork
+from storage.models import (
+    Conversation,
+    Customer,
+    Endpoint,
+    Message,
+    MessageAttachment,
+    utcnow,
+)
+
+logger = logging.getLogger(__name__)
+
+MAX_TEXT = 64_000
+# Delivery status precedence: a report never moves a message backwards (reports race).
+STATUS_RANK = {
+    "pending": 0,
+    "accepted": 1,
+    "scheduled": 1,
+    "queued": 1,
+    "sending": 2,
+    "sent": 3,
+    "delivered": 4,
+    "undelivered": 4,
+    "failed": 4,
+    "read": 5,
+}
+OPEN_STATES = ("open", "queued", "offered", "assigned", "wrap_up")
+BULK_PRIORITY = -10
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Resolved:
+    """The customer and endpoint an inbound contact belongs to."""
+
+    customer: Customer
+    endpoint: Endpoint
+
+
+class Ingestor:
+    """Implements the hub side of ``channels.base.HubPort``."""
+
+    def __init__(self, settings: Settings, tx: Transactor) -> None:
+        self.settings = settings
+        self.tx = tx
+
+    # ---------------------------------------------------------------- inbound messages
+    async def ingest(self, message: InboundMessage) -> IngestResult:
+        """Persist an inbound contact (idempotent on channel + provider id)."""
+        if not message.provider_id or len(message.provider_id) > 300:
+            raise InvalidInput("provider message id missing or too long")
+        if len(message.text) > MAX_TEXT:
+            raise InvalidInput(f"text longer than {MAX_TEXT} characters")
+        address = identity.normalize(
+            message.sender_kind, message.sender, default_region=self.settings.default_phone_region
+        )
+
+        async def work(uow: UnitOfWork) -> IngestResult:
+            return await self._ingest(uow, message, address)
+
+        return await self.tx.run(work)
+
+    async def _ingest(
+        self, uow: UnitOfWork, msg: InboundMessage, address: identity.EndpointAddress
+    ) -> IngestResult:
+        s = uow.session
+        if msg.kind == "edit":
+            return await self._edit(uow, msg)
+        known = (
+            await s.execute(
+                select(Message.id, Message.conversation_id, Message.customer_id).where(
+                    Message.channel == msg.channel, Message.provider_id == msg.provider_id
+                )
+            )
+        ).first()
+        if known is not None:
+            return IngestResult(
+                customer_id=known.customer_id,
+                conversation_id=known.conversation_id,
+                message_id=known.id,
+                duplicate=True,
+            )
+        referenced = await self._referenced_conversation(s, msg)
+        if msg.kind in ("auto_reply", "csat") and referenced is None:
+            referenced = await self._latest_conversation_of(s, msg, address)
+            if referenced is None:
+                # An automatic reply that threads nowhere is not a customer request.
+                logger.info("dropped %s from %s: no conversation", msg.kind, msg.channel)
+                return IngestResult(
+                    customer_id=None, conversation_id=None, message_id=None, duplicate=False
+                )
+        resolved = await self._resolve_customer(uow, msg, address)
+        customer, endpoint = resolved.customer, resolved.endpoint
+        conversation, opened = await self._thread(uow, msg, resolved, referenced)
+        now = utcnow()
+        direction = "system" if msg.kind == "csat" else "in"
+        meta = dict(msg.metadata)
+        if msg.subject:
+            meta.setdefault("subject", msg.subject)
+        row = Message(
+            conversation_id=conversation.id,
+            customer_id=customer.id,
+            channel=msg.channel,
+            direction=direction,
+            kind=msg.kind,
+            text=msg.text,
+            provider_id=msg.provider_id,
+            status="received",
+            meta=meta,
+            raw=msg.raw,
+            created_at=now,
+            occurred_at=msg.occurred_at,
+        )
+        s.add(row)
+        await s.flush()
+        for att in msg.attachments:
+            keep = len(att.data) <= self.settings.attachment_max_bytes
+            s.add(
+                MessageAttachment(
+                    message_id=row.id,
+                    filename=att.filename or "",
+                    content_type=att.content_type,
+                    size=len(att.data),
+                    data=att.data if keep else None,
+                )
+            )
+        if msg.kind in ("message", "command", "bulk"):
+            conversation.last_inbound_at = now
+        conversation.last_activity_at = now
+        if msg.participants:
+            conversation.participants = sorted(
+                set(conversation.participants) | set(msg.participants)
+            )
+        if not customer.display_name and msg.display_name:
+            customer.display_name = msg.display_name[:200]
+        if msg.language and not customer.language:
+            customer.language = msg.language[:10]
+        uow.emit(
+            "message.received",
+            conversation_id=conversation.id,
+            customer_id=customer.id,
+            queue=conversation.queue,
+            channel=msg.channel,
+            message_id=row.id,
+            kind=msg.kind,
+            direction=direction,
+            text=msg.text[:500],
+            endpoint=endpoint.address,
+            attachments=len(msg.attachments),
+            score=msg.metadata.get("score") if msg.kind == "csat" else None,
+        )
+        return IngestResult(
+            customer_id=customer.id,
+            conversation_id=conversation.id,
+            message_id=row.id,
+            duplicate=False,
+            opened=opened,
+        )
+
+    async def _edit(self, uow: UnitOfWork, msg: InboundMessage) -> IngestResult:
+        row = await uow.session.scalar(
+            select(Message).where(
+                Message.channel == msg.channel, Message.provider_id == msg.provider_id
+            )
+        )
+        if row is None:
+            logger.info("edit of unknown %s message %s ignored", msg.channel, msg.provider_id)
+            return IngestResult(
+                customer_id=None, conversation_id=None, message_id=None, duplicate=False
+            )
+        if row.text != msg.text:
+            row.meta = {**row.meta, "original_text": row.meta.get("original_text", row.text)}
+            row.text = msg.text
+            row.edited_at = utcnow()
+            uow.emit(
+                "message.edited",
+                conversation_id=row.conversation_id,
+                customer_id=row.customer_id,
+                channel=row.channel,
+                message_id=row.id,
+                text=msg.text[:500],
+            )
+        return IngestResult(
+            customer_id=row.customer_id,
+            conversation_id=row.conversation_id,
+            message_id=row.id,
+            duplicate=row.edited_at is None,
+        )
+
+    # ---------------------------------------------------------------- identity
+    async def _resolve_customer(
+        self, uow: UnitOfWork, msg: InboundMessage, address: identity.EndpointAddress
+    ) -> Resolved:
+        s = uow.session
+        endpoint = await s.scalar(
+            select(Endpoint).where(
+                Endpoint.kind == address.kind, Endpoint.address == address.address
+            )
+        )
+        linked: list[tuple[identity.EndpointAddress, Endpoint | None]] = []
+        for ident in msg.identifiers:
+            if not ident.verified:
+                continue
+            try:
+                norm = identity.normalize(
+                    ident.kind, ident.address, default_region=self.settings.default_phone_region
+                )
+            except InvalidInput:
+                logger.info("ignored unusable %s identifier", ident.kind)
+                continue
+            other = await s.scalar(
+                select(Endpoint).where(Endpoint.kind == norm.kind, Endpoint.address == norm.address)
+            )
+            linked.append((norm, other))
+        if endpoint is None:
+            owner_id = next((e.customer_id for _, e in linked if e is not None), None)
+            if owner_id is not None:
+                customer = await s.get_one(Customer, owner_id)
+                uow.emit(
+                    "customer.linked",
+                    customer_id=customer.id,
+                    channel=msg.channel,
+                    endpoint=f"{address.kind}:{address.address}",
+                    reason="verified identifier",
+                )
+            else:
+                customer = Customer(display_name=(msg.display_name or "")[:200])
+                if msg.language:
+                    customer.language = msg.language[:10]
+                s.add(customer)
+                await s.flush()
+                uow.emit("customer.created", customer_id=customer.id, channel=msg.channel)
+            endpoint = Endpoint(
+                customer_id=customer.id,
+                kind=address.kind,
+                address=address.address,
+                verified=False,
+            )
+            s.add(endpoint)
+            await s.flush()
+        else:
+            customer = await s.get_one(Customer, endpoint.customer_id)
+        for norm, other in linked:
+            if other is None:
+                s.add(
+                    Endpoint(
+                        customer_id=customer.id, kind=norm.kind, address=norm.address, verified=True
+                    )
+                )
+                uow.emit(
+                    "customer.endpoint_added",
+                    customer_id=customer.id,
+                    endpoint=f"{norm.kind}:{norm.address}",
+                    verified=True,
+                )
+            elif other.customer_id != customer.id:
+                # Two customers claim one verified identifier: a person decides, never us.
+                flag: dict[str, Any] = {
+                    "kind": norm.kind,
+                    "address": norm.address,
+                    "reason": f"verified identifier belongs to customer {other.customer_id}",
+                    "other_customer_id": other.customer_id,
+                }
+                if flag not in customer.flags:
+                    customer.flags = [*customer.flags, flag]
+                    uow.emit("customer.conflict", customer_id=customer.id, flag=flag)
+            elif not other.verified:
+                other.verified = True
+        await s.flush()
+        return Resolved(customer=customer, endpoint=endpoint)
+
+    # ---------------------------------------------------------------- threading
+    async def _referenced_conversation(
+        self, s: AsyncSession, msg: InboundMessage
+    ) -> Conversation | None:
+        if msg.reply_token:
+            conv = await s.scalar(
+                select(Conversation).where(Conversation.reply_token == msg.reply_token)
+            )
+            if conv is not None:
+                return conv
+        refs = [r for r in msg.thread_refs if r]
+        if refs:
+            conv_id = await s.scalar(
+                select(Message.conversation_id)
+                .where(Message.channel == msg.channel, Message.provider_id.in_(refs[-50:]))
+                .order_by(Message.id.desc())
+                .limit(1)
+            )
+            if conv_id is not None:
+                return await s.get(Conversation, conv_id)
+        if msg.thread_key:
+            return await s.scalar(
+                select(Conversation)
+                .where(
+                    Conversation.channel == msg.channel, Conversation.thread_key == msg.thread_key
+                )
+                .order_by(Conversation.id.desc())
+                .limit(1)
+            )
+        return None
+
+    async def _latest_conversation_of(
+        self, s: AsyncSession, msg: InboundMessage, address: identity.EndpointAddress
+    ) -> Conversation | None:
+        return await s.scalar(
+            select(Conversation)
+            .join(Endpoint, Endpoint.id == Conversation.endpoint_id)
+            .where(
+                Endpoint.kind == address.kind,
+                Endpoint.address == address.address,
+                Conversation.channel == msg.channel,
+            )
+            .order_by(Conversation.id.desc())
+            .limit(1)
+        )
+
+    def _reopenable(self, conv: Conversation) -> bool:
+        if conv.state in OPEN_STATES:
+            return True
+        if conv.closed_at is None:
+            return False
+        return utcnow() - conv.closed_at <= timedelta(seconds=self.settings.reopen_window_s)
+
+    async def _thread(
+        self,
+        uow: UnitOfWork,
+        msg: InboundMessage,
+        resolved: Resolved,
+        referenced: Conversation | None,
+    ) -> tuple[Conversation, bool]:
+        s = uow.session
+        conv = referenced
+        if conv is not None and not self._reopenable(conv):
+            conv = None
+        if conv is None and referenced is None and msg.threading == "session":
+            query = select(Conversation).where(
+                Conversation.endpoint_id == resolved.endpoint.id,
+                Conversation.channel == msg.channel,
+            )
+            if msg.recipient is not None:
+                query = query.where(Conversation.our_address == msg.recipient)
+            candidate = await s.scalar(query.order_by(Conversation.id.desc()).limit(1))
+            if candidate is not None and self._reopenable(candidate):
+                conv = candidate
+        routable = msg.kind in ("message", "command", "bulk")
+        if conv is None:
+            return await self._open(uow, msg, resolved), True
+        if conv.state in ("closed", "abandoned") and routable:
+            conv.state = "queued"
+            conv.closed_at = None
+            conv.waiting_since = utcnow()
+            conv.assignee_id = None
+            uow.emit(
+                "conversation.reopened",
+                conversation_id=conv.id,
+                customer_id=conv.customer_id,
+                queue=conv.queue,
+                channel=conv.channel,
+                priority=conv.priority,
+            )
+            return conv, True
+        return conv, False
+
+    async def _open(self, uow: UnitOfWork, msg: InboundMessage, resolved: Resolved) -> Conversation:
+        priority = msg.priority or 0
+        if resolved.customer.segment == "vip":
+            priority = max(priority, self.settings.vip_priority)
+        if msg.kind == "bulk":
+            priority = BULK_PRIORITY
+        now = utcnow()
+        conv = Conversation(
+            customer_id=resolved.customer.id,
+            endpoint_id=resolved.endpoint.id,
+            channel=msg.channel,
+            our_address=msg.recipient or "",
+            thread_key=msg.thread_key,
+            reply_token=secrets.token_hex(10),
+            subject=(msg.subject or "")[:500],
+            state="queued",
+            queue=msg.queue or "support",
+            priority=priority,
+            waiting_since=now,
+            created_at=now,
+            last_activity_at=now,
+            participants=sorted(set(msg.participants)),
+        )
+        uow.session.add(conv)
+        await uow.session.flush()
+        uow.emit(
+            "conversation.created",
+            conversation_id=conv.id,
+            customer_id=conv.customer_id,
+            queue=conv.queue,
+            channel=conv.channel,
+            priority=conv.priority,
+            language=msg.language or resolved.customer.language,
+            segment=resolved.customer.segment,
+        )
+        return conv
+
+    # ---------------------------------------------------------------- status, consent
+    async def update_status(self, update_: StatusUpdate) -> bool:
+        """Apply a delivery report; never moves a message's status backwards."""
+
+        async def work(uow: UnitOfWork) -> bool:
+            row = await uow.session.scalar(
+                select(Message).where(
+                    Message.channel == update_.channel,
+                    Message.provider_id == update_.provider_id,
+                    Message.direction == "out",
+                )
+            )
+            if row is None:
+                logger.info("status %s for unknown %s message", update_.status, update_.channel)
+                return False
+            if STATUS_RANK.get(update_.status, -1) <= STATUS_RANK.get(row.status, -1):
+                return False
+            row.status = update_.status
+            if update_.error_code:
+                row.error_code = update_.error_code[:50]
+            if update_.error_message:
+                row.error_message = update_.error_message[:500]
+            uow.emit(
+                "message.status",
+                conversation_id=row.conversation_id,
+                customer_id=row.customer_id,
+                channel=row.channel,
+                message_id=row.id,
+                status=row.status,
+                error_code=row.error_code,
+                error_message=row.error_message,
+            )
+            return True
+
+        return await self.tx.run(work)
+
+    async def set_opt_out(
+        self, *, kind: EndpointKind, address: str, channel: str, opted_out: bool
+    ) -> None:
+        """Record a customer's opt-out (or opt-in) of a channel on one endpoint."""
+        norm = identity.normalize(kind, address, default_region=self.settings.default_phone_region)
+
+        async def work(uow: UnitOfWork) -> None:
+            ep = await uow.session.scalar(
+                select(Endpoint).where(Endpoint.kind == norm.kind, Endpoint.address == norm.address)
+            )
+            if ep is None:
+                customer = Customer()
+                uow.session.add(customer)
+                await uow.session.flush()
+                ep = Endpoint(customer_id=customer.id, kind=norm.kind, address=norm.address)
+                uow.session.add(ep)
+            current = set(ep.opted_out)
+            wanted = current | {channel} if opted_out else current - {channel}
+            if wanted != current:
+                ep.opted_out = sorted(wanted)
+                await uow.session.flush()
+                uow.emit(
+                    "customer.consent",
+                    customer_id=ep.customer_id,
+                    channel=channel,
+                    endpoint=f"{norm.kind}:{norm.address}",
+                    opted_out=opted_out,
+                )
+
+        await self.tx.run(work)
+
+    async def mark_undeliverable(self, *, kind: EndpointKind, address: str, reason: str) -> None:
+        """Flag an address that bounced permanently."""
+        norm = identity.normalize(kind, address, default_region=self.settings.default_phone_region)
+
+        async def work(uow: UnitOfWork) -> None:
+            result = await uow.session.execute(
+                update(Endpoint)
+                .where(Endpoint.kind == norm.kind, Endpoint.address == norm.address)
+                .values(undeliverable=(reason or "bounced")[:300])
+                .returning(Endpoint.customer_id)
+            )
+            customer_id = result.scalar_one_or_none()
+            if customer_id is not None:
+                uow.emit(
+                    "customer.undeliverable",
+                    customer_id=customer_id,
+                    endpoint=f"{norm.kind}:{norm.address}",
+                    reason=reason[:300],
+                )
+
+        await self.tx.run(work)
+
+    async def record_auto_reply(self, *, conversation_id: int, text: str, send: bool) -> bool:
+        """Store the conversation's single acknowledgement (queued in the outbox if ``send``)."""
+        from hub.outbox import enqueue  # outbox imports ingest's status table
+
+        async def work(uow: UnitOfWork) -> bool:
+            s = uow.session
+            already = await s.scalar(
+                select(func.count())
+                .select_from(Message)
+                .where(Message.conversation_id == conversation_id, Message.kind == "auto_reply")
+                .where(Message.direction == "out")
+            )
+            if already:
+                return False
+            conv = await s.get_one(Conversation, conversation_id)
+            row = Message(
+                conversation_id=conv.id,
+                customer_id=conv.customer_id,
+                channel=conv.channel,
+                direction="out",
+                kind="auto_reply",
+                text=text,
+                status="pending" if send else "sent",
+                meta={"auto": True},
+            )
+            s.add(row)
+            await s.flush()
+            if send:
+                enqueue(uow, row)
+            uow.emit(
+                "message.sent",
+                conversation_id=conv.id,
+                customer_id=conv.customer_id,
+                channel=conv.channel,
+                message_id=row.id,
+                kind="auto_reply",
+                text=text[:500],
+            )
+            return True
+
+        return await self.tx.run(work)

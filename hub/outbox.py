@@ -1,0 +1,294 @@
+"""The outbox: outbound messages written with their send order, delivered with retry.
+
+A reply is stored together with an outbox row in one transaction; the sender claims due rows,
+calls the channel adapter, and records the provider's id and status. Failures back off
+exponentially; a non-retryable error or the last attempt moves the row to ``dead`` and marks
+the message ``failed`` so the agent sees it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+
+from channels.base import Attachment, ChannelAdapter, OutboundMessage, SendReceipt
+from config.settings import Settings
+from hub.errors import ChannelError
+from hub.uow import Transactor, UnitOfWork
+from storage.models import (
+    Conversation,
+    Endpoint,
+    Message,
+    MessageAttachment,
+    OutboxItem,
+    utcnow,
+)
+
+logger = logging.getLogger(__name__)
+
+STALE_SENDING = timedelta(seconds=120)
+BATCH = 32
+CONCURRENCY = 16
+
+
+def enqueue(uow: UnitOfWork, message: Message) -> None:
+    """Add the outbox row for a just-flushed outbound message (same transaction)."""
+    uow.session.add(OutboxItem(message_id=message.id, channel=message.channel))
+    uow.after_commit.append(_wake_all)
+
+
+_senders: set[OutboxSender] = set()
+
+
+def _wake_all() -> None:
+    for sender in _senders:
+        sender.wake()
+
+
+def backoff(attempt: int, *, base: float, cap: float, rng: random.Random) -> float:
+    """Exponential backoff with full jitter: attempt 1 waits up to ``base``, doubling."""
+    return float(rng.uniform(0.5, 1.0) * min(cap, base * 2 ** (attempt - 1)))
+
+
+class OutboxSender:
+    """Background delivery of outbox rows through the channel adapters."""
+
+    def __init__(
+        self, settings: Settings, tx: Transactor, adapters: dict[str, ChannelAdapter]
+    ) -> None:
+        self.settings = settings
+        self.tx = tx
+        self.adapters = adapters
+        self._wake = asyncio.Event()
+        self._rng = random.Random()  # noqa: S311 - jitter, not security
+        self._sem = asyncio.Semaphore(CONCURRENCY)
+        self._inflight: set[asyncio.Task[None]] = set()
+        self.sent = 0
+        self.failed = 0
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Deliver due rows until cancelled."""
+        _senders.add(self)
+        try:
+            await self._release_stale()
+            while True:
+                self._wake.clear()
+                claimed = await self._claim()
+                for item_id in claimed:
+                    await self._sem.acquire()
+                    task = asyncio.create_task(self._deliver(item_id))
+                    self._inflight.add(task)
+                    task.add_done_callback(self._done)
+                if len(claimed) == BATCH:
+                    continue
+                delay = await self._next_due_in()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=delay)
+        finally:
+            _senders.discard(self)
+            for task in self._inflight:
+                task.cancel()
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._inflight.discard(task)
+        self._sem.release()
+
+    async def drain(self) -> None:
+        """Wait until every send in flight has finished (tests, shutdown)."""
+        while self._inflight:
+            await asyncio.wait(tuple(self._inflight))
+
+    async def _release_stale(self) -> None:
+        async def work(uow: UnitOfWork) -> None:
+            # A process that died mid-send leaves rows in "sending"; deliver them again
+            # (at-least-once: providers dedupe on our idempotency where they can).
+            await uow.session.execute(
+                update(OutboxItem)
+                .where(
+                    OutboxItem.state == "sending", OutboxItem.updated_at < utcnow() - STALE_SENDING
+                )
+                .values(state="pending")
+            )
+
+        await self.tx.run(work)
+
+    async def _claim(self) -> list[int]:
+        async def work(uow: UnitOfWork) -> list[int]:
+            now = utcnow()
+            due = select(OutboxItem.id).where(
+                OutboxItem.state == "pending", OutboxItem.next_attempt_at <= now
+            )
+            ids = list((await uow.session.scalars(due.order_by(OutboxItem.id).limit(BATCH))).all())
+            if not ids:
+                return []
+            result = await uow.session.execute(
+                update(OutboxItem)
+                .where(OutboxItem.id.in_(ids), OutboxItem.state == "pending")
+                .values(state="sending", attempts=OutboxItem.attempts + 1, updated_at=now)
+                .returning(OutboxItem.id)
+            )
+            return sorted(result.scalars().all())
+
+        return await self.tx.run(work)
+
+    async def _next_due_in(self) -> float:
+        async def work(session: Any) -> float:
+            nxt = await session.scalar(
+                select(OutboxItem.next_attempt_at)
+                .where(OutboxItem.state == "pending")
+                .order_by(OutboxItem.next_attempt_at)
+                .limit(1)
+            )
+            if nxt is None:
+                return 1.0
+            return float(max(0.0, min(1.0, (nxt - utcnow()).total_seconds())))
+
+        return await self.tx.read(work)
+
+    async def _build(self, item_id: int) -> tuple[OutboxItem, OutboundMessage]:
+        async def work(session: Any) -> tuple[OutboxItem, OutboundMessage]:
+            item = await session.get_one(OutboxItem, item_id)
+            msg = await session.get_one(Message, item.message_id)
+            conv = await session.get_one(Conversation, msg.conversation_id)
+            endpoint_id = msg.meta.get("endpoint_id") or conv.endpoint_id
+            endpoint = await session.get_one(Endpoint, endpoint_id)
+            refs = (
+                await session.scalars(
+                    select(Message.provider_id)
+                    .where(
+                        Message.conversation_id == conv.id,
+                        Message.channel == msg.channel,
+                        Message.provider_id.is_not(None),
+                        Message.id < msg.id,
+                        Message.direction.in_(("in", "out")),
+                    )
+                    .order_by(Message.id)
+                )
+            ).all()
+            atts = (
+                await session.scalars(
+                    select(MessageAttachment).where(MessageAttachment.message_id == msg.id)
+                )
+            ).all()
+            options: dict[str, Any] = dict(msg.meta.get("options", {}))
+            options.setdefault("reply_token", conv.reply_token)
+            options.setdefault("thread_key", conv.thread_key)
+            if msg.kind == "auto_reply":
+                options.setdefault("auto", True)
+            if conv.last_inbound_at is not None:
+                options.setdefault("last_inbound_at", conv.last_inbound_at.isoformat())
+            out = OutboundMessage(
+                message_id=msg.id,
+                conversation_id=conv.id,
+                channel=msg.channel,
+                to=endpoint.address,
+                sender=(conv.our_address or None) if msg.channel == conv.channel else None,
+                text=msg.text,
+                attachments=tuple(
+                    Attachment(filename=a.filename, content_type=a.content_type, data=a.data or b"")
+                    for a in atts
+                ),
+                subject=conv.subject or None,
+                thread_refs=tuple(r for r in refs[-20:] if r),
+                options=options,
+            )
+            return item, out
+
+        return await self.tx.read(work)
+
+    async def _deliver(self, item_id: int) -> None:
+        try:
+            item, out = await self._build(item_id)
+            receipt = await self._adapter(out.channel).send(out)
+        except ChannelError as err:
+            await self._failed(item_id, err)
+            return
+        except Exception as err:
+            logger.exception("outbox item %s: unexpected send failure", item_id)
+            await self._failed(
+                item_id, ChannelError(f"{type(err).__name__}: {err}", retryable=True)
+            )
+            return
+        await self._succeeded(item, receipt)
+
+    def _adapter(self, channel: str) -> ChannelAdapter:
+        adapter = self.adapters.get(channel)
+        if adapter is None:
+            raise ChannelError(f"no adapter configured for channel {channel}", retryable=True)
+        return adapter
+
+    async def _succeeded(self, item: OutboxItem, receipt: SendReceipt) -> None:
+        from hub.ingest import STATUS_RANK
+
+        async def work(uow: UnitOfWork) -> None:
+            s = uow.session
+            row = await s.get_one(OutboxItem, item.id)
+            row.state = "done"
+            row.last_error = ""
+            msg = await s.get_one(Message, row.message_id)
+            msg.provider_id = receipt.provider_id
+            # A fast status callback may have raced ahead of this receipt; keep the later one.
+            if STATUS_RANK.get(receipt.status, 0) > STATUS_RANK.get(msg.status, 0):
+                msg.status = receipt.status
+            if receipt.metadata:
+                msg.meta = {**msg.meta, "provider": dict(receipt.metadata)}
+            uow.emit(
+                "message.status",
+                conversation_id=msg.conversation_id,
+                customer_id=msg.customer_id,
+                channel=msg.channel,
+                message_id=msg.id,
+                status=msg.status,
+                provider_id=receipt.provider_id,
+            )
+
+        await self.tx.run(work)
+        self.sent += 1
+
+    async def _failed(self, item_id: int, err: ChannelError) -> None:
+        async def work(uow: UnitOfWork) -> None:
+            s = uow.session
+            row = await s.get_one(OutboxItem, item_id)
+            row.last_error = str(err)[:500]
+            dead = not err.retryable or row.attempts >= self.settings.outbox_max_attempts
+            if not dead:
+                delay = backoff(
+                    row.attempts,
+                    base=self.settings.outbox_base_delay_s,
+                    cap=self.settings.outbox_max_delay_s,
+                    rng=self._rng,
+                )
+                if err.retry_after:
+                    delay = max(delay, err.retry_after)
+                row.state = "pending"
+                row.next_attempt_at = utcnow() + timedelta(seconds=delay)
+                logger.warning("outbox item %s attempt %s failed: %s", item_id, row.attempts, err)
+                return
+            row.state = "dead"
+            msg = await s.get_one(Message, row.message_id)
+            msg.status = "failed"
+            msg.error_code = (err.code or "")[:50]
+            msg.error_message = str(err)[:500]
+            logger.error("outbox item %s dead after %s attempts: %s", item_id, row.attempts, err)
+            uow.emit(
+                "message.status",
+                conversation_id=msg.conversation_id,
+                customer_id=msg.customer_id,
+                channel=msg.channel,
+                message_id=msg.id,
+                status="failed",
+                error_code=msg.error_code,
+                error_message=msg.error_message,
+            )
+
+        await self.tx.run(work)
+        self.failed += 1

@@ -1,0 +1,64 @@
+"""The hub facade: one object the web layer, channels and CLI talk to."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from channels.base import (
+    EndpointKind,
+    InboundMessage,
+    IngestResult,
+    StatusUpdate,
+)
+from config.settings import Settings
+from hub.conversations import ConversationService
+from hub.ingest import Ingestor
+from hub.stream import InteractionStream, StreamEvent
+from hub.uow import Transactor, events_between, head_seq
+from hub.users import Users
+from storage.db import session_factory
+
+
+class Hub:
+    """Storage, stream and services wired together; implements ``channels.base.HubPort``."""
+
+    def __init__(self, settings: Settings, engine: AsyncEngine) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.sessions = session_factory(engine)
+        self.stream = InteractionStream(self._fetch_range)
+        self.tx = Transactor(self.sessions, self.stream)
+        self.ingestor = Ingestor(settings, self.tx)
+        self.conversations = ConversationService(settings, self.tx)
+        self.users = Users(self.tx)
+
+    async def start(self) -> None:
+        """Position the stream at the committed head."""
+        async with self.sessions() as session:
+            self.stream.start_at(await head_seq(session))
+
+    async def _fetch_range(self, first: int, last: int) -> list[StreamEvent]:
+        async with self.sessions() as session:
+            return await events_between(session, first, last)
+
+    # HubPort
+    async def ingest(self, message: InboundMessage) -> IngestResult:
+        return await self.ingestor.ingest(message)
+
+    async def update_status(self, update: StatusUpdate) -> bool:
+        return await self.ingestor.update_status(update)
+
+    async def set_opt_out(
+        self, *, kind: EndpointKind, address: str, channel: str, opted_out: bool
+    ) -> None:
+        await self.ingestor.set_opt_out(
+            kind=kind, address=address, channel=channel, opted_out=opted_out
+        )
+
+    async def mark_undeliverable(self, *, kind: EndpointKind, address: str, reason: str) -> None:
+        await self.ingestor.mark_undeliverable(kind=kind, address=address, reason=reason)
+
+    async def record_auto_reply(self, *, conversation_id: int, text: str, send: bool) -> bool:
+        return await self.ingestor.record_auto_reply(
+            conversation_id=conversation_id, text=text, send=send
+        )

@@ -1,0 +1,149 @@
+"""Units of work: one transaction that also appends its events, retried on races."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from hub.stream import InteractionStream, StreamEvent
+from storage.models import Event, StreamHead, utcnow
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# PostgreSQL serialization failure and deadlock: safe to retry the whole unit.
+_RETRY_SQLSTATES = {"40001", "40P01"}
+
+
+@dataclass(slots=True)
+class UnitOfWork:
+    """A session plus the events the work will append when it commits."""
+
+    session: AsyncSession
+    drafts: list[dict[str, Any]] = field(default_factory=list)
+    after_commit: list[Callable[[], None]] = field(default_factory=list)
+
+    def emit(
+        self,
+        type_: str,
+        *,
+        conversation_id: int | None = None,
+        customer_id: int | None = None,
+        agent_id: int | None = None,
+        queue: str = "",
+        channel: str = "",
+        **payload: Any,
+    ) -> None:
+        """Queue an event; it gets its seq and is stored at commit."""
+        self.drafts.append(
+            {
+                "type": type_,
+                "conversation_id": conversation_id,
+                "customer_id": customer_id,
+                "agent_id": agent_id,
+                "queue": queue,
+                "channel": channel,
+                "payload": payload,
+            }
+        )
+
+
+def _retryable(err: DBAPIError) -> bool:
+    if isinstance(err, IntegrityError):
+        return True
+    code = getattr(err.orig, "sqlstate", None) or getattr(err.orig, "pgcode", None)
+    if code in _RETRY_SQLSTATES:
+        return True
+    return isinstance(err, OperationalError) and "locked" in str(err.orig).lower()
+
+
+def to_stream_event(row: Event) -> StreamEvent:
+    """A stored event as a stream event."""
+    return StreamEvent(
+        seq=row.seq,
+        type=row.type,
+        created_at=row.created_at,
+        conversation_id=row.conversation_id,
+        customer_id=row.customer_id,
+        agent_id=row.agent_id,
+        queue=row.queue,
+        channel=row.channel,
+        payload=row.payload,
+    )
+
+
+class Transactor:
+    """Runs units of work: commit, then publish their events in order."""
+
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], stream: InteractionStream
+    ) -> None:
+        self.sessions = sessions
+        self.stream = stream
+
+    async def run(self, work: Callable[[UnitOfWork], Awaitable[T]], *, attempts: int = 6) -> T:
+        """Run ``work`` in one transaction; retry it whole after a unique-key race."""
+        for attempt in range(1, attempts + 1):
+            uow = UnitOfWork(self.sessions())
+            try:
+                async with uow.session.begin():
+                    result = await work(uow)
+                    events = await self._append(uow)
+            except DBAPIError as err:
+                await uow.session.close()
+                if attempt == attempts or not _retryable(err):
+                    raise
+                logger.debug("retrying unit of work after %s", type(err).__name__)
+                await asyncio.sleep(0.005 * attempt)
+                continue
+            await uow.session.close()
+            if events:
+                self.stream.publish(events)
+            for callback in uow.after_commit:
+                callback()
+            return result
+        raise AssertionError("unreachable")
+
+    async def read(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+        """Run read-only work in its own session."""
+        async with self.sessions() as session:
+            return await work(session)
+
+    async def _append(self, uow: UnitOfWork) -> list[StreamEvent]:
+        if not uow.drafts:
+            return []
+        await uow.session.flush()
+        n = len(uow.drafts)
+        # The head row's lock is held to commit, so seqs are gap-free and commit-ordered.
+        last = (
+            await uow.session.execute(
+                update(StreamHead)
+                .where(StreamHead.id == 1)
+                .values(seq=StreamHead.seq + n)
+                .returning(StreamHead.seq)
+            )
+        ).scalar_one()
+        now = utcnow()
+        rows = [Event(seq=last - n + 1 + i, created_at=now, **d) for i, d in enumerate(uow.drafts)]
+        uow.session.add_all(rows)
+        return [to_stream_event(r) for r in rows]
+
+
+async def head_seq(session: AsyncSession) -> int:
+    """The last committed event seq."""
+    return (await session.execute(select(StreamHead.seq).where(StreamHead.id == 1))).scalar_one()
+
+
+async def events_between(session: AsyncSession, first: int, last: int) -> list[StreamEvent]:
+    """Stored events with ``first <= seq <= last`` in order."""
+    rows = await session.scalars(
+        select(Event).where(Event.seq >= first, Event.seq <= last).order_by(Event.seq)
+    )
+    return [to_stream_event(r) for r in rows]

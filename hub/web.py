@@ -1,0 +1,125 @@
+"""Middlewares and operational endpoints: error translation, metrics, health."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST
+from sqlalchemy.exc import DBAPIError
+
+from hub import keys
+from hub.api.openapi import Handler, error_response
+from hub.errors import Conflict, HubError, InvalidInput, NotFound
+from hub.metrics import Metrics
+from storage.db import ping
+
+logger = logging.getLogger(__name__)
+METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
+
+_STATUS = {
+    InvalidInput: (400, "invalid_input"),
+    NotFound: (404, "not_found"),
+    Conflict: (409, "conflict"),
+}
+
+
+@web.middleware
+async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Translate errors at the boundary: typed hub errors and HTTP errors become JSON."""
+    try:
+        return await handler(request)
+    except HubError as err:
+        status, code = next(
+            ((s, c) for t, (s, c) in _STATUS.items() if isinstance(err, t)), (400, "error")
+        )
+        logger.info("%s %s -> %s: %s", request.method, request.path, status, err)
+        return error_response(status, code, str(err))
+    except web.HTTPException as err:
+        if err.status < 400 or err.content_type == "application/json":
+            raise
+        if err.status == 413:
+            detail = f"body larger than {request.app[keys.SETTINGS].max_body_bytes} bytes"
+            logger.info("%s %s -> 413 (body too large)", request.method, request.path)
+            return error_response(413, "too_large", detail)
+        return error_response(err.status, err.reason.lower().replace(" ", "_"), err.reason)
+    except DBAPIError:
+        logger.exception("database failure on %s %s", request.method, request.path)
+        return error_response(503, "unavailable", "storage is unavailable; try again")
+    except Exception:
+        logger.exception("unhandled error on %s %s", request.method, request.path)
+        return error_response(500, "internal", "internal error")
+
+
+@web.middleware
+async def metrics_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Count requests by route template (never by raw path: ids would explode the labels)."""
+    start = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+    except web.HTTPException as err:
+        status = err.status
+        raise
+    else:
+        status = response.status
+        return response
+    finally:
+        resource = request.match_info.route.resource
+        route = resource.canonical if resource is not None else "unmatched"
+        metrics = request.app[METRICS]
+        metrics.requests.labels(request.method, route, str(status)).inc()
+        metrics.latency.labels(route).observe(time.perf_counter() - start)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """Liveness: the process answers."""
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """Readiness: the database (and Redis when configured) answer."""
+    hub = request.app[keys.HUB]
+    checks: dict[str, str] = {}
+    try:
+        await ping(hub.engine)
+        checks["database"] = "ok"
+    except Exception as err:
+        checks["database"] = f"error: {type(err).__name__}"
+    settings = request.app[keys.SETTINGS]
+    if settings.redis_url:
+        try:
+            import redis.asyncio as aioredis
+
+            client = aioredis.from_url(settings.redis_url)
+            try:
+                await client.ping()
+            finally:
+                await client.aclose()
+            checks["redis"] = "ok"
+        except Exception as err:
+            checks["redis"] = f"error: {type(err).__name__}"
+    ok = all(v == "ok" for v in checks.values())
+    return web.json_response(
+        {"status": "ok" if ok else "unavailable", "checks": checks}, status=200 if ok else 503
+    )
+
+
+async def metrics(request: web.Request) -> web.Response:
+    """Prometheus text exposition."""
+    hub = request.app[keys.HUB]
+    m = request.app[METRICS]
+    async with hub.sessions() as session:
+        await m.refresh(session, hub.stream.last_seq)
+    return web.Response(body=m.render(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+async def openapi(request: web.Request) -> web.Response:
+    """The OpenAPI 3.1 document."""
+    from hub import __version__
+    from hub.api.routes import api
+
+    doc = api.openapi(title="Interaction hub API", version=__version__)
+    return web.Response(text=json.dumps(doc), content_type="application/json")

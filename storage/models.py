@@ -1,0 +1,331 @@
+"""SQLAlchemy 2 models of the domain (DESIGN.md "Domain model"); portable SQLite/PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, deferred, mapped_column
+
+# SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets BIGINT identities.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware UTC."""
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on both backends (SQLite drops the offset)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    """Declarative base with a stable constraint naming convention (for Alembic)."""
+
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: UTCDateTime(),
+        int: BigId,
+        dict[str, Any]: JSON(),
+        list[Any]: JSON(),
+    }
+
+
+class Team(Base):
+    """A department; agents belong to one, queues are served by one."""
+
+    __tablename__ = "teams"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+
+
+class Skill(Base):
+    """A routable skill or language ("billing", "lang:zh")."""
+
+    __tablename__ = "skills"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+
+
+class Agent(Base):
+    """A person who logs in: agent, supervisor or admin."""
+
+    __tablename__ = "agents"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    username: Mapped[str] = mapped_column(String(100), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(20), default="agent")
+    password_hash: Mapped[str] = mapped_column(String(200), default="")
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id"), index=True)
+    state: Mapped[str] = mapped_column(String(20), default="offline")
+    state_reason: Mapped[str] = mapped_column(String(100), default="")
+    state_since: Mapped[datetime] = mapped_column(default=utcnow)
+    # Per-channel capacity, e.g. {"voice": 1, "sms": 3, "email": 5}.
+    capacity: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    language: Mapped[str] = mapped_column(String(10), default="en")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AgentSkill(Base):
+    """An agent's proficiency (0-5, fractional) in one skill."""
+
+    __tablename__ = "agent_skills"
+    agent_id: Mapped[int] = mapped_column(ForeignKey("agents.id"), primary_key=True)
+    skill_id: Mapped[int] = mapped_column(ForeignKey("skills.id"), primary_key=True)
+    proficiency: Mapped[float] = mapped_column(Float, default=1.0)
+
+
+class Queue(Base):
+    """Where routed work waits; routing settings live here, apart from channel credentials."""
+
+    __tablename__ = "queues"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id"))
+    # Ordered requirement steps: [{"expression": "billing >= 3", "timeout_s": 30}, ...].
+    steps: Mapped[list[Any]] = mapped_column(default=list)
+    selection: Mapped[str] = mapped_column(String(30), default="longest_idle")
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    sl_threshold_s: Mapped[int] = mapped_column(Integer, default=20)
+    # Extra settings (business hours, per-channel overrides, VIP rules) as data.
+    options: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class Customer(Base):
+    """A person; endpoints say how to reach them."""
+
+    __tablename__ = "customers"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    display_name: Mapped[str] = mapped_column(String(200), default="")
+    segment: Mapped[str] = mapped_column(String(30), default="standard")
+    language: Mapped[str] = mapped_column(String(10), default="")
+    tags: Mapped[list[Any]] = mapped_column(default=list)
+    attributes: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # Set on the absorbed customer of a merge; it stays for unmerge and for old links.
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)
+    # Identity conflicts waiting for a person ([{"kind", "address", "reason"}]).
+    flags: Mapped[list[Any]] = mapped_column(default=list)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Endpoint(Base):
+    """(kind, normalized address) -> customer; unique across the hub."""
+
+    __tablename__ = "endpoints"
+    __table_args__ = (UniqueConstraint("kind", "address"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    address: Mapped[str] = mapped_column(String(320))
+    verified: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Channels this address opted out of ("sms", "whatsapp", "email").
+    opted_out: Mapped[list[Any]] = mapped_column(default=list)
+    undeliverable: Mapped[str] = mapped_column(String(300), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Conversation(Base):
+    """A thread with one customer on one channel endpoint."""
+
+    __tablename__ = "conversations"
+    __table_args__ = (
+        Index("ix_conversations_thread", "channel", "thread_key"),
+        Index("ix_conversations_customer_activity", "customer_id", "last_activity_at"),
+        Index("ix_conversations_state", "state"),
+    )
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
+    endpoint_id: Mapped[int] = mapped_column(ForeignKey("endpoints.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(20))
+    # Our address the customer wrote to; replies go out from it.
+    our_address: Mapped[str] = mapped_column(String(320), default="")
+    thread_key: Mapped[str | None] = mapped_column(String(200))
+    reply_token: Mapped[str] = mapped_column(String(40), unique=True)
+    subject: Mapped[str] = mapped_column(String(500), default="")
+    state: Mapped[str] = mapped_column(String(20), default="open")
+    queue: Mapped[str] = mapped_column(String(100), default="")
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id"), index=True)
+    labels: Mapped[list[Any]] = mapped_column(default=list)
+    participants: Mapped[list[Any]] = mapped_column(default=list)
+    disposition: Mapped[str] = mapped_column(String(100), default="")
+    # Routing age survives transfers: the time the current piece of work started waiting.
+    waiting_since: Mapped[datetime | None] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_inbound_at: Mapped[datetime | None] = mapped_column()
+    last_activity_at: Mapped[datetime] = mapped_column(default=utcnow)
+    first_response_at: Mapped[datetime | None] = mapped_column()
+    closed_at: Mapped[datetime | None] = mapped_column()
+
+
+class Message(Base):
+    """Inbound, outbound, internal note or system entry of a conversation."""
+
+    __tablename__ = "messages"
+    __table_args__ = (
+        UniqueConstraint("channel", "provider_id"),
+        Index("ix_messages_customer_id_desc", "customer_id", "id"),
+        Index("ix_messages_conversation_id", "conversation_id", "id"),
+    )
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"))
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
+    channel: Mapped[str] = mapped_column(String(20))
+    direction: Mapped[str] = mapped_column(String(10))  # in / out / note / system
+    kind: Mapped[str] = mapped_column(String(20), default="message")
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id"))
+    text: Mapped[str] = mapped_column(Text, default="")
+    provider_id: Mapped[str | None] = mapped_column(String(300))
+    status: Mapped[str] = mapped_column(String(20), default="")
+    error_code: Mapped[str] = mapped_column(String(50), default="")
+    error_message: Mapped[str] = mapped_column(String(500), default="")
+    meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)
+    raw: Mapped[bytes | None] = deferred(mapped_column(LargeBinary))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    occurred_at: Mapped[datetime | None] = mapped_column()
+    edited_at: Mapped[datetime | None] = mapped_column()
+
+
+class MessageAttachment(Base):
+    """An attachment's metadata and (size-limited) bytes."""
+
+    __tablename__ = "attachments"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id"), index=True)
+    filename: Mapped[str] = mapped_column(String(300), default="")
+    content_type: Mapped[str] = mapped_column(String(200), default="application/octet-stream")
+    size: Mapped[int] = mapped_column(BigInteger, default=0)
+    data: Mapped[bytes | None] = deferred(mapped_column(LargeBinary))
+
+
+class StreamHead(Base):
+    """One row holding the last event seq; updating it serializes appends (gap-free order)."""
+
+    __tablename__ = "stream_head"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class Event(Base):
+    """The append-only interaction stream; ``seq`` is global, monotonic and gap-free."""
+
+    __tablename__ = "events"
+    __table_args__ = (
+        Index("ix_events_conversation", "conversation_id", "seq"),
+        Index("ix_events_type_created", "type", "created_at"),
+    )
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    type: Mapped[str] = mapped_column(String(50))
+    conversation_id: Mapped[int | None] = mapped_column(BigInteger)
+    customer_id: Mapped[int | None] = mapped_column(BigInteger)
+    agent_id: Mapped[int | None] = mapped_column(BigInteger)
+    queue: Mapped[str] = mapped_column(String(100), default="")
+    channel: Mapped[str] = mapped_column(String(20), default="")
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class OutboxItem(Base):
+    """A pending provider send with its attempts; ``dead`` after the last failure."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_due", "state", "next_attempt_at"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id"), unique=True)
+    channel: Mapped[str] = mapped_column(String(20))
+    state: Mapped[str] = mapped_column(String(10), default="pending")  # pending/sending/done/dead
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_error: Mapped[str] = mapped_column(String(500), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Offer(Base):
+    """A reservation: a task offered to one agent until accepted, rejected or expired."""
+
+    __tablename__ = "offers"
+    __table_args__ = (Index("ix_offers_state", "state"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"), index=True)
+    agent_id: Mapped[int] = mapped_column(ForeignKey("agents.id"), index=True)
+    state: Mapped[str] = mapped_column(String(20), default="pending")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column()
+    decided_at: Mapped[datetime | None] = mapped_column()
+
+
+class AuditEntry(Base):
+    """Who did what to which record (merge, transfer, role change, export)."""
+
+    __tablename__ = "audit"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    actor: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(50))
+    target_type: Mapped[str] = mapped_column(String(30))
+    target_id: Mapped[int | None] = mapped_column(BigInteger)
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class UserSession(Base):
+    """A browser login: an opaque token (stored hashed) in an HttpOnly cookie."""
+
+    __tablename__ = "sessions"
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    agent_id: Mapped[int] = mapped_column(ForeignKey("agents.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column()
+
+
+class CommandResult(Base):
+    """Idempotency record of a console command, keyed by the client's ``client_msg_id``."""
+
+    __tablename__ = "command_results"
+    agent_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    client_msg_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    result: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
