@@ -30,7 +30,7 @@ BULK_PRECEDENCE = frozenset({"bulk", "junk", "list"})
 AUTO_PRECEDENCE = frozenset({"auto_reply", "auto-reply"})
 LIST_HEADERS = ("List-Id", "List-Unsubscribe")
 # Values of X-Auto-Response-Suppress that ask us not to answer automatically.
-SUPPRESS_VALUES = frozenset({"all", "dr", "autoreply", "oof"})
+SUPPRESS_VALUES = frozenset({"all", "dr", "autoreply"})
 
 # Charset labels decoded the way mail clients (and the WHATWG Encoding Standard) do: the
 # declared label is a lower bound of what senders actually put in the bytes.
