@@ -6,6 +6,7 @@ import logging
 
 from aiohttp import web
 
+from agent_console import gateway, pages
 from channels import registry
 from channels.base import ChannelAdapter, ChannelContext
 from config.settings import Settings
@@ -62,9 +63,13 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_get("/readyz", hubweb.readyz)
     app.router.add_get("/metrics", hubweb.metrics)
     app.router.add_get("/api/openapi.json", hubweb.openapi)
+    app.router.add_routes(pages.routes())
+    app.router.add_get("/ws/agent", gateway.agent_ws)
+    app.router.add_get("/ws/supervisor", gateway.supervisor_ws)
 
     app.cleanup_ctx.append(database_ctx)
     app.cleanup_ctx.append(http_ctx(holder))
     app.cleanup_ctx.append(adapters_ctx)
     app.cleanup_ctx.append(outbox_ctx)
+    app.cleanup_ctx.append(gateway.gateway_ctx)
     return app

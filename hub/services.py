@@ -12,10 +12,12 @@ from channels.base import (
 )
 from config.settings import Settings
 from hub.conversations import ConversationService
+from hub.customers import CustomerService
 from hub.ingest import Ingestor
 from hub.stream import InteractionStream, StreamEvent
 from hub.uow import Transactor, events_between, head_seq
 from hub.users import Users
+from hub.work import WorkService
 from storage.db import session_factory
 
 
@@ -31,6 +33,8 @@ class Hub:
         self.ingestor = Ingestor(settings, self.tx)
         self.conversations = ConversationService(settings, self.tx)
         self.users = Users(self.tx)
+        self.work = WorkService(settings, self.tx)
+        self.customers = CustomerService(self.tx)
 
     async def start(self) -> None:
         """Position the stream at the committed head."""

@@ -39,8 +39,13 @@ async def test_inbound_creates_customer_conversation_and_message(
     items = (await found.json())["items"]
     assert [c["id"] for c in items] == [ids["customer_id"]]
     assert items[0]["endpoints"] == [
-        {"kind": "phone", "address": "+12025550143", "verified": False, "opted_out": [],
-         "undeliverable": ""}
+        {
+            "kind": "phone",
+            "address": "+12025550143",
+            "verified": False,
+            "opted_out": [],
+            "undeliverable": "",
+        }
     ]
     assert items[0]["display_name"] == "Carla"
 
@@ -49,22 +54,29 @@ async def test_inbound_creates_customer_conversation_and_message(
     assert [m["id"] for m in page["items"]] == [ids["message_id"]]
     msg = page["items"][0]
     assert (msg["channel"], msg["direction"], msg["text"], msg["provider_id"]) == (
-        "api", "in", "hi", "e1",
+        "api",
+        "in",
+        "hi",
+        "e1",
     )
     assert page["next"] is None
 
-    conv = await (await client.get(f"/api/v1/conversations/{ids['conversation_id']}",
-                                   headers=AUTH)).json()
+    conv = await (
+        await client.get(f"/api/v1/conversations/{ids['conversation_id']}", headers=AUTH)
+    ).json()
     assert conv["state"] == "queued"
     assert conv["customer_id"] == ids["customer_id"]
-    msgs = await (await client.get(f"/api/v1/conversations/{ids['conversation_id']}/messages",
-                                   headers=AUTH)).json()
+    msgs = await (
+        await client.get(f"/api/v1/conversations/{ids['conversation_id']}/messages", headers=AUTH)
+    ).json()
     assert [m["id"] for m in msgs["items"]] == [ids["message_id"]]
     # created + received, and the duplicate appended nothing
     assert await head(client) == 3
 
 
-async def test_bad_input_gets_4xx_and_stores_nothing(hub_client: ClientFactory, db_url: str) -> None:
+async def test_bad_input_gets_4xx_and_stores_nothing(
+    hub_client: ClientFactory, db_url: str
+) -> None:
     client = await hub_client(database_url=db_url, max_body_bytes=2048)
     good = {"from": "+12025550143", "text": "x", "external_id": "e"}
     cases: list[tuple[Any, dict[str, str], int]] = [
@@ -81,7 +93,9 @@ async def test_bad_input_gets_4xx_and_stores_nothing(hub_client: ClientFactory, 
     for body, headers, status in cases:
         if isinstance(body, bytes):
             resp = await client.post(
-                "/api/v1/inbound", data=body, headers={**headers, "Content-Type": "application/json"}
+                "/api/v1/inbound",
+                data=body,
+                headers={**headers, "Content-Type": "application/json"},
             )
         else:
             resp = await post(client, body, headers=headers)
@@ -99,7 +113,9 @@ async def test_history_pages_with_keyset_cursor_across_channels(
     client = await hub_client(database_url=db_url)
     ids = []
     for i in range(7):
-        resp = await post(client, {"from": "alice@example.org", "text": f"m{i}", "external_id": f"h{i}"})
+        resp = await post(
+            client, {"from": "alice@example.org", "text": f"m{i}", "external_id": f"h{i}"}
+        )
         ids.append((await resp.json())["message_id"])
     cid = (await resp.json())["customer_id"]
     seen: list[int] = []
@@ -119,8 +135,12 @@ async def test_history_pages_with_keyset_cursor_across_channels(
 
 
 async def test_email_addresses_match_case_insensitively(api: TestClient[Any, Any]) -> None:
-    a = await (await post(api, {"from": "alice@example.org", "text": "1", "external_id": "1"})).json()
-    b = await (await post(api, {"from": "ALICE@EXAMPLE.ORG", "text": "2", "external_id": "2"})).json()
+    a = await (
+        await post(api, {"from": "alice@example.org", "text": "1", "external_id": "1"})
+    ).json()
+    b = await (
+        await post(api, {"from": "ALICE@EXAMPLE.ORG", "text": "2", "external_id": "2"})
+    ).json()
     assert a["customer_id"] == b["customer_id"]
     found = await (await api.get("/api/v1/customers?email=Alice@Example.org", headers=AUTH)).json()
     assert [c["id"] for c in found["items"]] == [a["customer_id"]]

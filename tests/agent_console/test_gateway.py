@@ -1,0 +1,220 @@
+"""The console websocket protocol: auth, welcome/snapshot, commands, resume with no loss."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestClient
+
+from hub import keys
+from tests.conftest import AUTH, ClientFactory
+
+PASSWORD = "correct horse battery"
+_ids = itertools.count(1)
+
+
+async def make_agent(client: TestClient[Any, Any], username: str, role: str = "agent") -> int:
+    hub = client.app[keys.HUB]
+    return await hub.users.create(username=username, password=PASSWORD, role=role)
+
+
+async def login(client: TestClient[Any, Any], username: str) -> aiohttp.CookieJar:
+    jar = aiohttp.CookieJar(unsafe=True)
+    async with aiohttp.ClientSession(cookie_jar=jar) as session:
+        resp = await session.post(
+            client.make_url("/login"), json={"username": username, "password": PASSWORD}
+        )
+        assert resp.status == 200, await resp.text()
+        assert "httponly" in resp.headers["Set-Cookie"].lower()
+        assert "samesite=lax" in resp.headers["Set-Cookie"].lower()
+    return jar
+
+
+class Console:
+    """A minimal protocol client for tests."""
+
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse, session: aiohttp.ClientSession) -> None:
+        self.ws = ws
+        self.session = session
+        self.events: list[dict[str, Any]] = []
+        self.last_seq: int | None = None
+
+    @classmethod
+    async def connect(
+        cls, client: TestClient[Any, Any], jar: aiohttp.CookieJar, resume_from: int | None = None
+    ) -> tuple[Console, dict[str, Any], dict[str, Any]]:
+        session = aiohttp.ClientSession(cookie_jar=jar)
+        ws = await session.ws_connect(client.make_url("/ws/agent"))
+        await ws.send_json({"v": 1, "type": "hello", "data": {"resume_from": resume_from}})
+        welcome = await ws.receive_json(timeout=5)
+        snapshot = await ws.receive_json(timeout=5)
+        assert welcome["type"] == "welcome"
+        assert snapshot["type"] == "snapshot"
+        console = cls(ws, session)
+        console.last_seq = resume_from if resume_from is not None else welcome["data"]["head"]
+        return console, welcome, snapshot
+
+    async def next_frame(self) -> dict[str, Any]:
+        f: dict[str, Any] = await self.ws.receive_json(timeout=5)
+        if f["type"] == "event":
+            assert self.last_seq is None or f["seq"] > self.last_seq, "duplicate or out of order"
+            self.last_seq = f["seq"]
+            self.events.append(f["data"])
+        return f
+
+    async def until_event(self, type_: str) -> dict[str, Any]:
+        while True:
+            f = await self.next_frame()
+            if f["type"] == "event" and f["data"]["type"] == type_:
+                return f["data"]
+
+    async def cmd(self, name: str, **args: Any) -> dict[str, Any]:
+        cmid = f"c{next(_ids)}"
+        await self.ws.send_json(
+            {"v": 1, "type": "cmd", "data": {"client_msg_id": cmid, "name": name, "args": args}}
+        )
+        while True:
+            f = await self.next_frame()
+            if f["type"] in ("ack", "error") and f["data"]["client_msg_id"] == cmid:
+                return f
+
+    async def close(self) -> None:
+        await self.ws.close()
+        await self.session.close()
+
+
+async def inbound(client: TestClient[Any, Any], frm: str, text: str, ext: str) -> dict[str, Any]:
+    resp = await client.post(
+        "/api/v1/inbound", json={"from": frm, "text": text, "external_id": ext}, headers=AUTH
+    )
+    assert resp.status == 201
+    data: dict[str, Any] = await resp.json()
+    return data
+
+
+async def test_websocket_requires_a_session_and_same_origin(hub_client: ClientFactory) -> None:
+    client = await hub_client()
+    async with aiohttp.ClientSession() as session:
+        with pytest.raises(aiohttp.WSServerHandshakeError) as err:
+            await session.ws_connect(client.make_url("/ws/agent"))
+        assert err.value.status == 401
+    await make_agent(client, "ann")
+    jar = await login(client, "ann")
+    async with aiohttp.ClientSession(cookie_jar=jar) as session:
+        with pytest.raises(aiohttp.WSServerHandshakeError) as err:
+            await session.ws_connect(
+                client.make_url("/ws/agent"), headers={"Origin": "https://evil.example"}
+            )
+        assert err.value.status == 403
+        with pytest.raises(aiohttp.WSServerHandshakeError) as err:
+            await session.ws_connect(client.make_url("/ws/supervisor"))
+        assert err.value.status == 403
+    bad = await client.post("/login", json={"username": "ann", "password": "nope"})
+    assert bad.status == 401
+
+
+async def test_offer_accept_reply_and_resume_without_loss_or_duplicates(
+    hub_client: ClientFactory,
+) -> None:
+    client = await hub_client()
+    hub = client.app[keys.HUB]
+    ann = await make_agent(client, "ann")
+    jar = await login(client, "ann")
+    console, welcome, snapshot = await Console.connect(client, jar)
+    assert welcome["data"]["protocol"] == 1
+    assert welcome["data"]["user"]["username"] == "ann"
+    assert snapshot["data"]["offers"] == []
+
+    ack = await console.cmd("set_state", state="available")
+    assert ack["type"] == "ack"
+    ids = await inbound(client, "+12025550111", "my card was charged twice", "w1")
+    offer_id = await hub.work.create_offer(ids["conversation_id"], ann)
+    offer = await console.until_event("offer.created")
+    assert offer["payload"]["offer_id"] == offer_id
+    assert offer["payload"]["preview"] == "my card was charged twice"
+
+    ack = await console.cmd("accept", offer_id=offer_id)
+    assert ack["data"]["result"] == {"conversation_id": ids["conversation_id"]}
+    again = await console.cmd("accept", offer_id=offer_id)  # retry with a new id: refused
+    assert again["type"] == "error"
+    assert again["data"]["code"] == "conflict"
+
+    opened = await console.cmd("open", conversation_id=ids["conversation_id"])
+    history = opened["data"]["result"]["history"]["items"]
+    assert [m["text"] for m in history] == ["my card was charged twice"]
+
+    reply = await console.cmd("reply", conversation_id=ids["conversation_id"], text="Looking now")
+    assert reply["data"]["result"]["message"]["status"] == "pending"
+
+    # Drop the connection; things happen while the agent is away.
+    seen_before = console.last_seq
+    assert seen_before is not None
+    await console.close()
+    await inbound(client, "+12025550111", "hello?", "w2")
+    await inbound(client, "+12025550111", "are you there", "w3")
+    await inbound(client, "+19995550000", "someone else", "w4")  # not visible to ann
+
+    console2, welcome2, _ = await Console.connect(client, jar, resume_from=seen_before)
+    assert welcome2["data"]["resumed"] is True
+    texts = []
+    while len(texts) < 2:
+        f = await console2.next_frame()
+        if f["type"] == "event" and f["data"]["type"] == "message.received":
+            texts.append(f["data"]["payload"]["text"])
+    assert texts == ["hello?", "are you there"]
+    await inbound(client, "+12025550111", "live again", "w5")
+    live = await console2.until_event("message.received")
+    assert live["payload"]["text"] == "live again"
+    seqs = [e["seq"] for e in console2.events]
+    assert seqs == sorted(set(seqs))
+    assert all(e["conversation_id"] == ids["conversation_id"] for e in console2.events)
+    await console2.close()
+
+
+async def test_repeated_client_msg_id_is_applied_once(hub_client: ClientFactory) -> None:
+    client = await hub_client()
+    hub = client.app[keys.HUB]
+    ann = await make_agent(client, "ann")
+    ids = await inbound(client, "+12025550122", "hi", "r1")
+    offer_id = await hub.work.create_offer(ids["conversation_id"], ann)
+    assert offer_id is not None
+    await hub.work.accept(offer_id, ann)
+    console, _, _ = await Console.connect(client, await login(client, "ann"))
+    frame_ = {
+        "v": 1,
+        "type": "cmd",
+        "data": {
+            "client_msg_id": "same-id",
+            "name": "reply",
+            "args": {"conversation_id": ids["conversation_id"], "text": "once"},
+        },
+    }
+    results = []
+    for _ in range(2):
+        await console.ws.send_json(frame_)
+        while True:
+            f = await console.next_frame()
+            if f["type"] == "ack":
+                results.append(f["data"]["result"]["message"]["id"])
+                break
+    assert results[0] == results[1]
+    page = await (
+        await client.get(f"/api/v1/conversations/{ids['conversation_id']}/messages", headers=AUTH)
+    ).json()
+    assert [m["text"] for m in page["items"] if m["direction"] == "out"] == ["once"]
+    await console.close()
+
+
+async def test_resume_point_too_old_or_unknown_asks_for_resync(hub_client: ClientFactory) -> None:
+    client = await hub_client()
+    await make_agent(client, "ann")
+    console, welcome, _ = await Console.connect(
+        client, await login(client, "ann"), resume_from=10**9
+    )
+    assert welcome["data"]["resumed"] is False
+    f = await console.ws.receive_json(timeout=5)
+    assert f["type"] == "resync_required"
+    await console.close()
