@@ -11,8 +11,8 @@ import asyncio
 import os
 import shutil
 import uuid
+from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -147,9 +147,9 @@ def hub_client(aiohttp_client: Any, sqlite_url: str) -> ClientFactory:
 
 
 @pytest.fixture
-async def api(hub_client: ClientFactory) -> AsyncIterator[TestClient[Any, Any]]:
+async def api(hub_client: ClientFactory) -> TestClient[Any, Any]:
     """A ready client over the hub on a fresh SQLite database."""
-    yield await hub_client()
+    return await hub_client()
 
 
 @pytest.fixture(scope="session")

@@ -18,7 +18,8 @@ _ids = itertools.count(1)
 
 async def make_agent(client: TestClient[Any, Any], username: str, role: str = "agent") -> int:
     hub = client.app[keys.HUB]
-    return await hub.users.create(username=username, password=PASSWORD, role=role)
+    agent_id: int = await hub.users.create(username=username, password=PASSWORD, role=role)
+    return agent_id
 
 
 async def login(client: TestClient[Any, Any], username: str) -> aiohttp.CookieJar:
@@ -69,7 +70,8 @@ class Console:
         while True:
             f = await self.next_frame()
             if f["type"] == "event" and f["data"]["type"] == type_:
-                return f["data"]
+                data: dict[str, Any] = f["data"]
+                return data
 
     async def cmd(self, name: str, **args: Any) -> dict[str, Any]:
         cmid = f"c{next(_ids)}"
@@ -159,7 +161,7 @@ async def test_offer_accept_reply_and_resume_without_loss_or_duplicates(
 
     console2, welcome2, _ = await Console.connect(client, jar, resume_from=seen_before)
     assert welcome2["data"]["resumed"] is True
-    texts = []
+    texts: list[str] = []
     while len(texts) < 2:
         f = await console2.next_frame()
         if f["type"] == "event" and f["data"]["type"] == "message.received":

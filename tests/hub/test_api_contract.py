@@ -101,7 +101,8 @@ async def test_bad_input_gets_4xx_and_stores_nothing(
             resp = await post(client, body, headers=headers)
         assert resp.status == status, (body, await resp.text())
         err = await resp.json()
-        assert err["error"] and err["detail"]
+        assert err["error"]
+        assert err["detail"]
     customers = await (await client.get("/api/v1/customers?q=", headers=AUTH)).json()
     assert customers["items"] == []
     assert await head(client) == 0
