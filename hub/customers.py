@@ -85,21 +85,7 @@ class CustomerService:
             )
             conflicts = _conflicts(eps_a, eps_b)
             if conflicts and not force:
-                for c, other in ((survivor, absorbed), (absorbed, survivor)):
-                    flag = {
-                        "reason": "merge conflict",
-                        "other_customer_id": other.id,
-                        "detail": "; ".join(conflicts),
-                    }
-                    if flag not in c.flags:
-                        c.flags = [*c.flags, flag]
-                uow.emit(
-                    "customer.conflict",
-                    customer_id=survivor.id,
-                    other_customer_id=absorbed.id,
-                    detail=conflicts,
-                )
-                raise Conflict("not merged: " + "; ".join(conflicts) + " (merge with force)")
+                return -1
             conv_ids = list(
                 (
                     await s.scalars(
@@ -169,6 +155,39 @@ class CustomerService:
                 audit_id=audit.id,
             )
             return audit.id
+
+        audit_id = await self.tx.run(work)
+        if audit_id == -1:
+            conflicts = await self._flag_conflict(survivor_id, absorbed_id)
+            raise Conflict("not merged: " + "; ".join(conflicts) + " (merge with force)")
+        return audit_id
+
+    async def _flag_conflict(self, a_id: int, b_id: int) -> list[str]:
+        """Record a refused merge on both customers, for a person to decide."""
+
+        async def work(uow: UnitOfWork) -> list[str]:
+            s = uow.session
+            a = await s.get_one(Customer, a_id)
+            b = await s.get_one(Customer, b_id)
+            eps = {
+                c.id: list(
+                    (await s.scalars(select(Endpoint).where(Endpoint.customer_id == c.id))).all()
+                )
+                for c in (a, b)
+            }
+            conflicts = _conflicts(eps[a.id], eps[b.id])
+            for c, other in ((a, b), (b, a)):
+                flag = {
+                    "reason": "merge conflict",
+                    "other_customer_id": other.id,
+                    "detail": "; ".join(conflicts),
+                }
+                if flag not in c.flags:
+                    c.flags = [*c.flags, flag]
+            uow.emit(
+                "customer.conflict", customer_id=a.id, other_customer_id=b.id, detail=conflicts
+            )
+            return conflicts
 
         return await self.tx.run(work)
 
