@@ -12,6 +12,7 @@ from channels.base import ChannelAdapter, ChannelContext
 from config.settings import Settings
 from hub import keys
 from hub import web as hubweb
+from hub.api import admin as _admin  # noqa: F401 - registers routes
 from hub.api.routes import api
 from hub.lifecycle import (
     HttpClientHolder,

@@ -148,10 +148,13 @@ class Ingestor:
         if msg.kind in ("message", "command", "bulk"):
             conversation.last_inbound_at = now
         conversation.last_activity_at = now
-        if msg.participants:
-            conversation.participants = sorted(
-                set(conversation.participants) | set(msg.participants)
-            )
+        others = set(msg.participants)
+        if customer.id != conversation.customer_id:
+            # Someone else wrote into the thread (reply-all): they take part in it.
+            others.add(endpoint.address)
+        others.discard(await self._conversation_address(s, conversation))
+        if others - set(conversation.participants):
+            conversation.participants = sorted(set(conversation.participants) | others)
         if not customer.display_name and msg.display_name:
             customer.display_name = msg.display_name[:200]
         if msg.language and not customer.language:
@@ -177,6 +180,10 @@ class Ingestor:
             duplicate=False,
             opened=opened,
         )
+
+    async def _conversation_address(self, s: AsyncSession, conv: Conversation) -> str:
+        address = await s.scalar(select(Endpoint.address).where(Endpoint.id == conv.endpoint_id))
+        return address or ""
 
     async def _edit(self, uow: UnitOfWork, msg: InboundMessage) -> IngestResult:
         row = await uow.session.scalar(
@@ -404,7 +411,7 @@ class Ingestor:
             waiting_since=now,
             created_at=now,
             last_activity_at=now,
-            participants=sorted(set(msg.participants)),
+            participants=sorted(set(msg.participants) - {resolved.endpoint.address}),
         )
         uow.session.add(conv)
         await uow.session.flush()

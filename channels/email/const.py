@@ -68,5 +68,6 @@ SMTP_RCPT_OK = "250 2.1.5 OK"
 SMTP_UNKNOWN_RCPT = "550 5.1.1 Recipient address rejected: no such mailbox here"
 SMTP_TOO_MANY_RCPT = "452 4.5.3 Too many recipients"
 SMTP_TEMPFAIL = "451 4.3.0 temporary failure, try again"
-SMTP_REJECTED = "554 5.6.0 Message content rejected"
+SMTP_REJECTED = "554 5.6.0 Message rejected: {reason}"
+SMTP_NO_SENDER = "550 5.1.7 No usable sender address in From or Reply-To"
 MAX_RECIPIENTS = 100

@@ -15,7 +15,7 @@ _VOID = frozenset({"br", "hr", "img", "wbr", "meta", "link", "input", "source", 
 _ALLOWED_TAGS = frozenset(
     {"a", "abbr", "address", "b", "bdi", "bdo", "blockquote", "br", "caption", "center",
      "cite", "code", "col", "colgroup", "dd", "del", "details", "dfn", "div", "dl", "dt", "em",
-     "font", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i", "img", "ins", "kbd", "li", "mark",
+     "font", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i", "ins", "kbd", "li", "mark",
      "ol", "p", "pre", "q", "s", "samp", "small", "span", "strike", "strong", "sub", "summary",
      "sup", "table", "tbody", "td", "tfoot", "th", "thead", "tr", "tt", "u", "ul", "var"}
 )  # fmt: skip
@@ -25,11 +25,12 @@ _ALLOWED_ATTRS = frozenset(
      "height", "cite", "start", "type", "color", "size", "face"}
 )  # fmt: skip
 _SAFE_HREF = re.compile(r"^(https?:|mailto:|#)", re.IGNORECASE)
-_BLOCK = frozenset(
-    {"p", "div", "br", "tr", "li", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "pre",
-     "table", "ul", "ol", "hr", "dl", "dt", "dd", "center", "address", "section", "article",
-     "header", "footer", "form", "caption", "details", "summary"}
+# Paragraph-like blocks are set apart by a blank line, line-like blocks by a line break.
+_PARAGRAPH = frozenset(
+    {"p", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "pre", "table", "ul", "ol", "dl",
+     "hr", "address", "section", "article", "header", "footer", "form", "details"}
 )  # fmt: skip
+_LINE = frozenset({"div", "tr", "li", "dt", "dd", "center", "caption", "summary"})
 _SPACES = re.compile(r"[ \t\f\v\r\u00a0]+")
 _BLANK_LINES = re.compile(r"\n{3,}")
 
@@ -49,6 +50,7 @@ class _Walker(HTMLParser):
         self.link_text_start: list[int] = []
         self.list_kind: list[str] = []
         self.blocked_remote = 0
+        self.has_text = False
 
     # ------------------------------------------------------------------ tags
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
@@ -61,6 +63,13 @@ class _Walker(HTMLParser):
                 self.drop_depth, self.drop_tag = 1, tag
             return
         self._text_start(tag, attrs)
+        if tag == "img":
+            # Images never load (tracking pixels, remote content); their alt text stays.
+            self.blocked_remote += any(name == "src" for name, _ in attrs)
+            alt = (dict(attrs).get("alt") or "").strip()
+            if alt:
+                self.html.append(escape(f"[{alt}]", quote=False))
+            return
         if tag not in _ALLOWED_TAGS:
             return
         kept = self._attrs(tag, attrs)
@@ -91,7 +100,24 @@ class _Walker(HTMLParser):
         if self.drop_depth:
             return
         self.html.append(escape(data, quote=False))
-        self.text.append(data if self.in_pre else _SPACES.sub(" ", data.replace("\n", " ")))
+        self.has_text = self.has_text or bool(data.strip())
+        if self.in_pre:
+            self.text.append(data)
+            return
+        collapsed = _SPACES.sub(" ", data.replace("\n", " "))
+        self.text.append(collapsed.lstrip(" ") if self._after_space() else collapsed)
+
+    def _after_space(self) -> bool:
+        for piece in reversed(self.text):
+            if piece:
+                return piece[-1] in " \t\n"
+        return True
+
+    def _line_start(self) -> bool:
+        for piece in reversed(self.text):
+            if piece:
+                return piece.endswith("\n")
+        return True
 
     # ------------------------------------------------------------------ sanitizing
     def _attrs(self, tag: str, attrs: list[tuple[str, str | None]]) -> list[tuple[str, str]]:
@@ -105,18 +131,30 @@ class _Walker(HTMLParser):
                 if tag != "a" or not _SAFE_HREF.match(compact):
                     continue
             kept.append((name, value))
-        if tag == "img":
-            # Every src is dropped: remote images are tracking pixels or load on view, and
-            # cid:/data: images are shown as attachments instead.
-            if any(name == "src" for name, _ in attrs):
-                self.blocked_remote += 1
         if tag == "a" and any(name == "href" for name, _ in kept):
             kept += [("rel", "noopener noreferrer nofollow"), ("target", "_blank")]
         return kept
 
     # ------------------------------------------------------------------ text
+    def _breaks(self, wanted: int) -> None:
+        """End the text with at least ``wanted`` line breaks (none at the very start)."""
+        if not self.has_text:
+            return
+        have = 0
+        for piece in reversed(self.text):
+            stripped = piece.rstrip("\n")
+            have += len(piece) - len(stripped)
+            if stripped or have >= wanted:
+                break
+        if have < wanted:
+            self.text.append("\n" * (wanted - have))
+
     def _text_start(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in _BLOCK:
+        if tag in _PARAGRAPH:
+            self._breaks(2)
+        elif tag in _LINE:
+            self._breaks(1)
+        elif tag == "br":
             self.text.append("\n")
         if tag == "pre":
             self.in_pre += 1
@@ -124,7 +162,7 @@ class _Walker(HTMLParser):
             self.list_kind.append(tag)
         elif tag == "li":
             self.text.append("- " if not self.list_kind or self.list_kind[-1] == "ul" else "* ")
-        elif tag in ("td", "th"):
+        elif tag in ("td", "th") and not self._line_start():
             self.text.append("\t")
         elif tag == "img":
             alt = dict(attrs).get("alt")
@@ -135,8 +173,10 @@ class _Walker(HTMLParser):
             self.link_text_start.append(len(self.text))
 
     def _text_end(self, tag: str) -> None:
-        if tag in _BLOCK:
-            self.text.append("\n")
+        if tag in _PARAGRAPH:
+            self._breaks(2)
+        elif tag in _LINE:
+            self._breaks(1)
         if tag == "pre" and self.in_pre:
             self.in_pre -= 1
         elif tag in ("ul", "ol") and self.list_kind:
@@ -162,7 +202,7 @@ def _walk(markup: str) -> _Walker:
 
 
 def _tidy(text: str) -> str:
-    lines = [line.strip(" \t") for line in text.replace("\r", "").split("\n")]
+    lines = [line.rstrip(" \t") for line in text.replace("\r", "").split("\n")]
     return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
 
 
@@ -176,7 +216,7 @@ def sanitize_html(markup: str) -> str:
     return "".join(_walk(markup).html)
 
 
-def convert(markup: str) -> tuple[str, str]:
-    """Text and sanitized HTML in one pass."""
+def convert(markup: str) -> tuple[str, str, int]:
+    """Text, sanitized HTML and the number of image loads blocked, in one pass."""
     walker = _walk(markup)
-    return _tidy("".join(walker.text)), "".join(walker.html)
+    return _tidy("".join(walker.text)), "".join(walker.html), walker.blocked_remote

@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import undefer
 
 from hub import keys, queries
 from hub.api.openapi import ApiRegistry, json_response, parse_body
@@ -197,7 +198,7 @@ async def get_attachment(request: web.Request) -> web.Response:
     aid = _int(request, "attachment_id")
 
     async def work(s: AsyncSession) -> MessageAttachment:
-        row = await s.get(MessageAttachment, aid)
+        row = await s.get(MessageAttachment, aid, options=[undefer(MessageAttachment.data)])
         if row is None or row.data is None:
             raise NotFound(f"attachment {aid} not stored")
         return row

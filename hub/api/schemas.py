@@ -156,3 +156,89 @@ class EventOut(Model):
 class EventPage(Model):
     items: list[EventOut]
     head: int
+
+
+class CustomerPatch(Model):
+    """Profile fields to change; absent fields stay as they are."""
+
+    display_name: str | None = Field(default=None, max_length=200)
+    segment: Literal["standard", "vip", "blocked"] | None = None
+    language: str | None = Field(default=None, max_length=10)
+    tags: list[str] | None = None
+    attributes: dict[str, Any] | None = None
+
+
+class MergeIn(Model):
+    other_id: int = Field(description="the customer absorbed into this one")
+    force: bool = Field(default=False, description="merge despite conflicting identifiers")
+
+
+class MergeOut(Model):
+    audit_id: int = Field(description="pass to /api/v1/merges/{audit_id}/undo to unmerge")
+
+
+class SkillLevel(Model):
+    name: str = Field(min_length=1, max_length=100)
+    proficiency: float = Field(ge=0, le=5)
+
+
+class AgentIn(Model):
+    username: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.\-]+$")
+    password: str = Field(min_length=8, max_length=200)
+    display_name: str = Field(default="", max_length=200)
+    role: Literal["agent", "supervisor", "admin"] = "agent"
+    team: str | None = None
+    skills: list[SkillLevel] = []
+    capacity: dict[str, int] | None = None
+
+
+class AgentPatch(Model):
+    display_name: str | None = Field(default=None, max_length=200)
+    team: str | None = None
+    skills: list[SkillLevel] | None = None
+    capacity: dict[str, int] | None = None
+    active: bool | None = None
+    state: Literal["available", "away", "offline"] | None = None
+    state_reason: str = ""
+
+
+class AgentOut(Model):
+    id: int
+    username: str
+    display_name: str
+    role: str
+    team: str | None
+    state: str
+    state_reason: str
+    state_since: datetime
+    skills: list[SkillLevel]
+    capacity: dict[str, int]
+    active: bool
+
+
+class AgentList(Model):
+    items: list[AgentOut]
+
+
+class QueueStep(Model):
+    expression: str = Field(default="", max_length=500, description="e.g. 'billing >= 3'")
+    timeout_s: float | None = Field(default=None, gt=0, description="step expiry from task age")
+
+
+class QueueIn(Model):
+    team: str | None = None
+    steps: list[QueueStep] = Field(default_factory=lambda: [QueueStep()])
+    selection: Literal[
+        "longest_idle", "best_proficiency", "least_busy", "round_robin", "random"
+    ] = "longest_idle"
+    priority: int = 0
+    sl_threshold_s: int = Field(default=20, gt=0)
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class QueueOut(QueueIn):
+    name: str
+
+
+class QueueList(Model):
+    items: list[QueueOut]

@@ -1,0 +1,1 @@
+"""Email channel: inbound SMTP (aiosmtpd), robust MIME parsing, threaded replies via a relay."""
