@@ -22,6 +22,7 @@ from hub.lifecycle import (
     outbox_ctx,
 )
 from hub.metrics import Metrics
+from hub.routing import dispatcher_ctx
 from hub.services import Hub
 from storage.db import create_engine
 
@@ -71,6 +72,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(database_ctx)
     app.cleanup_ctx.append(http_ctx(holder))
     app.cleanup_ctx.append(adapters_ctx)
+    app.cleanup_ctx.append(dispatcher_ctx)
     app.cleanup_ctx.append(outbox_ctx)
     app.cleanup_ctx.append(gateway.gateway_ctx)
     return app

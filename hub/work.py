@@ -356,3 +356,28 @@ class WorkService:
             return list(rows.all())
 
         return await self.tx.read(work)
+
+
+async def abandon_conversation(tx: Transactor, conversation_id: int, reason: str) -> bool:
+    """A waiting conversation was given up (customer left, TTL): recorded as an abandon."""
+
+    async def work(uow: UnitOfWork) -> bool:
+        conv = await uow.session.get(Conversation, conversation_id)
+        if conv is None or conv.state not in ("queued", "offered"):
+            return False
+        now = utcnow()
+        conv.state = "abandoned"
+        conv.closed_at = now
+        wait = (now - (conv.waiting_since or conv.created_at)).total_seconds()
+        uow.emit(
+            "conversation.abandoned",
+            conversation_id=conv.id,
+            customer_id=conv.customer_id,
+            queue=conv.queue,
+            channel=conv.channel,
+            reason=reason,
+            wait_s=round(wait, 3),
+        )
+        return True
+
+    return await tx.run(work)

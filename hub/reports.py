@@ -1,0 +1,651 @@
+"""KPIs from the event log: a pure fold into contact facts, then mergeable aggregates.
+
+The event log is the only input. ``fold`` turns events into facts: one ``ContactFact`` per
+contact (a conversation from its arrival, ``conversation.created`` or
+``conversation.reopened``, to its end), one ``HandleFact`` per stretch an agent held it, and
+``AgentInterval``s (state, staffed, busy) per agent. Facts are aggregated into ``Partial``s
+keyed by (15-minute slot, queue, channel, agent); partials merge, so the same finishing code
+turns them into reports whether they were summed here (tests) or by the database
+(``hub.reports_sql``, which keeps the facts as a rollup of the same fold).
+
+Definitions (routing.md §1-§2):
+
+- A contact is *answered* by its first ``conversation.assigned``; its wait is the event's
+  ``wait_s`` (from waiting_since). Later assignments (transfers) are not answers.
+- It is *abandoned* by ``conversation.abandoned`` (``wait_s``), or by ``conversation.closed``
+  before any assignment (wait = arrival to close).
+- Service level at T counting abandons = (answered within T + abandoned within T) /
+  (answered + abandoned); answered only = answered within T / answered. Within T is
+  ``wait <= T``. Abandonment rate = abandoned / (answered + abandoned). ASA = mean wait of
+  answered contacts.
+- First response: arrival to the first reply written by a person (``message.sent`` with an
+  agent author who is not a bot and kind not auto_reply/bulk); notes never count.
+- Handle time (AHT): first assignment to the first wrap-up, or to the close without one;
+  after-contact work (ACW): wrap-up to close. Resolution: arrival to close, answered only.
+- CSAT: the contact's last ``message.received`` of kind csat with a numeric ``score``;
+  response rate = responses / closed contacts. Complaint: label or disposition "complaint".
+- Contact figures are attributed to the contact's arrival time (its slot, its queue's
+  business hours); agent handling and occupancy to the time the work happened.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from routing import erlang
+
+SLOT_S = 900  # contacts are grouped by 15-minute arrival slots; every UTC offset is a multiple
+ARRIVALS = frozenset({"conversation.created", "conversation.reopened"})
+BOT_KINDS = frozenset({"auto_reply", "bulk"})
+COMPLAINT = "complaint"
+# Event types the fold reads; everything else (offers, statuses, customers) is irrelevant.
+FOLDED = (
+    "conversation.created",
+    "conversation.reopened",
+    "conversation.assigned",
+    "conversation.transferred",
+    "conversation.wrap_up",
+    "conversation.closed",
+    "conversation.abandoned",
+    "conversation.updated",
+    "message.sent",
+    "message.received",
+    "agent.state_changed",
+)
+Bucket = Literal["15m", "hour", "day"]
+GroupBy = Literal["queue", "team", "agent", "channel"]
+BUCKET_S: dict[str, int] = {"15m": 900, "hour": 3600, "day": 86400}
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+# ---------------------------------------------------------------------------- inputs
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EventRecord:
+    """One stored event as the fold reads it."""
+
+    seq: int
+    type: str
+    at: datetime
+    conversation_id: int | None = None
+    agent_id: int | None = None
+    queue: str = ""
+    channel: str = ""
+    payload: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True, kw_only=True)
+class ContactFact:
+    """One contact; times are UTC epoch seconds, durations seconds (None: did not happen)."""
+
+    arrival_seq: int
+    conversation_id: int
+    queue: str
+    channel: str
+    arrived_at: float
+    agent_id: int | None = None
+    last_agent_id: int | None = None
+    answered_at: float | None = None
+    wait_s: float | None = None
+    abandoned_at: float | None = None
+    abandon_wait_s: float | None = None
+    frt_s: float | None = None
+    wrap_up_at: float | None = None
+    handle_s: float | None = None
+    acw_s: float | None = None
+    closed_at: float | None = None
+    resolution_s: float | None = None
+    disposition: str = ""
+    transfers: int = 0
+    csat_score: float | None = None
+    labelled_complaint: bool = False
+    complaint: bool = False
+    last_seq: int = 0
+
+    @property
+    def arrived_slot(self) -> int:
+        return int(self.arrived_at // SLOT_S)
+
+
+@dataclass(slots=True, kw_only=True)
+class HandleFact:
+    """An agent holding a contact: assigned until wrap-up/transfer/close, released at close."""
+
+    seq: int
+    conversation_id: int
+    agent_id: int
+    queue: str
+    channel: str
+    started_at: float
+    ended_at: float | None = None
+    released_at: float | None = None
+    outcome: str = ""
+
+
+@dataclass(slots=True, kw_only=True)
+class AgentInterval:
+    """A stretch of one agent's time: ``kind`` state (with ``state``), staffed or busy."""
+
+    agent_id: int
+    kind: str
+    state: str
+    started_at: float
+    ended_at: float | None = None
+    seq: int = 0
+    id: int | None = None  # storage id once persisted
+
+
+@dataclass(slots=True)
+class AgentStatus:
+    """The fold's view of one agent: state, held contacts and open intervals by kind."""
+
+    state: str | None = None
+    active: int = 0
+    open: dict[str, AgentInterval] = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------------------- fold
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int | float):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, str):
+        try:
+            parsed = float(value)
+        except ValueError:
+            return None
+        return parsed if math.isfinite(parsed) else None
+    return None
+
+
+class Folder:
+    """Applies events in seq order; may start from stored facts (incremental rollup)."""
+
+    def __init__(
+        self,
+        *,
+        bots: frozenset[int] = frozenset(),
+        current: dict[int, ContactFact] | None = None,
+        handles: dict[int, HandleFact] | None = None,
+        agents: dict[int, AgentStatus] | None = None,
+    ) -> None:
+        self.bots = bots
+        self.current = current if current is not None else {}  # conversation -> last contact
+        self.handles = handles if handles is not None else {}  # conversation -> open handle
+        self.agents = agents if agents is not None else {}
+        # What changed (keyed by identity of the fact), for writing back.
+        self.contacts: dict[int, ContactFact] = {}
+        self.changed_handles: dict[int, HandleFact] = {}
+        self.intervals: dict[int, AgentInterval] = {}
+
+    def apply_all(self, events: Iterable[EventRecord]) -> None:
+        for ev in events:
+            self.apply(ev)
+
+    def apply(self, ev: EventRecord) -> None:
+        t = ev.at.timestamp()
+        if ev.type == "agent.state_changed":
+            if ev.agent_id is not None:
+                self._state(ev.agent_id, str(ev.payload.get("state") or ""), t, ev.seq)
+            return
+        conv = ev.conversation_id
+        if conv is None:
+            return
+        if ev.type in ARRIVALS:
+            self._release(conv, t, "reopened")
+            self._touch(
+                ContactFact(
+                    arrival_seq=ev.seq,
+                    conversation_id=conv,
+                    queue=ev.queue,
+                    channel=ev.channel,
+                    arrived_at=t,
+                    last_seq=ev.seq,
+                )
+            )
+            return
+        if ev.type == "conversation.assigned" and ev.agent_id is not None:
+            self._release(conv, t, "reassigned")
+            self._open_handle(conv, ev, t)
+        contact = self.current.get(conv)
+        handler = _CONTACT_HANDLERS.get(ev.type)
+        if contact is not None and handler is not None:
+            contact.last_seq = ev.seq
+            self._touch(contact)
+            handler(self, contact, ev, t)
+        self._handles_only(ev, conv, t)
+
+    # -- contact transitions
+    def _assigned(self, c: ContactFact, ev: EventRecord, t: float) -> None:
+        c.last_agent_id = ev.agent_id
+        if c.answered_at is None and c.abandoned_at is None:
+            wait = _number(ev.payload.get("wait_s"))
+            c.answered_at = t
+            c.wait_s = max(0.0, wait if wait is not None else t - c.arrived_at)
+            c.agent_id = ev.agent_id
+
+    def _transferred(self, c: ContactFact, ev: EventRecord, t: float) -> None:
+        c.transfers += 1
+
+    def _wrap_up(self, c: ContactFact, ev: EventRecord, t: float) -> None:
+        if c.wrap_up_at is None:
+            c.wrap_up_at = t
+        if c.answered_at is not None and c.handle_s is None:
+            c.handle_s = max(0.0, t - c.answered_at)
+
+    def _closed(self, c: ContactFact, ev: EventRecord, t: float) -> None:
+        if c.closed_at is not None:
+            return
+        c.closed_at = t
+        c.disposition = str(ev.payload.get("disposition") or "")[:100]
+        c.complaint = c.labelled_complaint or c.disposition.strip().lower() == COMPLAINT
+        if c.answered_at is None:
+            if c.abandoned_at is None:
+                c.abandoned_at = t
+                c.abandon_wait_s = max(0.0, t - c.arrived_at)
+            return
+        if c.handle_s is None:
+            c.handle_s = max(0.0, t - c.answered_at)
+        if c.wrap_up_at is not None:
+            c.acw_s = max(0.0, t - c.wrap_up_at)
+        c.resolution_s = max(0.0, t - c.arrived_at)
+
+    def _abandoned(self, c: ContactFact, ev: EventRecord, t: float) -> None:
+        if c.answered_at is None and c.abandoned_at is None:
+            wait = _number(ev.payload.get("wait_s"))
+            c.abandoned_at = t
+            c.abandon_wait_s = max(0.0, wait if wait is not None else t - c.arrived_at)
+
+    def _updated(self, c: ContactFact, ev: EventRecord, t: float) -> None:
+        labels = ev.payload.get("labels")
+        if isinstance(labels, list):
+            c.labelled_complaint = any(str(x).strip().lower() == COMPLAINT for x in labels)
+            c.complaint = c.labelled_complaint or c.disposition.strip().lower() == COMPLAINT
+
+    def _sent(self, c: ContactFact, ev: EventRecord, t: float) -> None:
+        if c.frt_s is not None or ev.agent_id is None or ev.agent_id in self.bots:
+            return
+        if ev.payload.get("kind") in BOT_KINDS or ev.payload.get("bot"):
+            return
+        c.frt_s = max(0.0, t - c.arrived_at)
+
+    def _received(self, c: ContactFact, ev: EventRecord, t: float) -> None:
+        if ev.payload.get("kind") == "csat":
+            score = _number(ev.payload.get("score"))
+            if score is not None:
+                c.csat_score = score
+
+    # -- handles and agent time
+    def _handles_only(self, ev: EventRecord, conv: int, t: float) -> None:
+        if ev.type == "conversation.transferred":
+            self._release(conv, t, "transfer")
+        elif ev.type == "conversation.wrap_up":
+            handle = self.handles.get(conv)
+            if handle is not None and handle.ended_at is None:
+                handle.ended_at = t
+                handle.outcome = "wrap_up"
+                self.changed_handles[id(handle)] = handle
+        elif ev.type in ("conversation.closed", "conversation.abandoned"):
+            self._release(conv, t, "closed")
+
+    def _open_handle(self, conv: int, ev: EventRecord, t: float) -> None:
+        assert ev.agent_id is not None
+        handle = HandleFact(
+            seq=ev.seq,
+            conversation_id=conv,
+            agent_id=ev.agent_id,
+            queue=ev.queue,
+            channel=ev.channel,
+            started_at=t,
+        )
+        self.handles[conv] = handle
+        self.changed_handles[id(handle)] = handle
+        status = self.agents.setdefault(ev.agent_id, AgentStatus())
+        status.active += 1
+        self._sync(ev.agent_id, status, t, ev.seq)
+
+    def _release(self, conv: int, t: float, outcome: str) -> None:
+        handle = self.handles.pop(conv, None)
+        if handle is None:
+            return
+        if handle.ended_at is None:
+            handle.ended_at = t
+            handle.outcome = outcome
+        handle.released_at = t
+        self.changed_handles[id(handle)] = handle
+        status = self.agents.setdefault(handle.agent_id, AgentStatus())
+        status.active = max(0, status.active - 1)
+        self._sync(handle.agent_id, status, t, 0)
+
+    def _state(self, agent_id: int, state: str, t: float, seq: int) -> None:
+        status = self.agents.setdefault(agent_id, AgentStatus())
+        status.state = state
+        self._close(status, "state", t)
+        self._open(agent_id, status, "state", state, t, seq)
+        self._sync(agent_id, status, t, seq)
+
+    def _sync(self, agent_id: int, status: AgentStatus, t: float, seq: int) -> None:
+        # Handling a contact is working time whatever the state says, so busy ⊆ staffed.
+        staffed = status.active > 0 or (status.state is not None and status.state != "offline")
+        for kind, wanted in (("staffed", staffed), ("busy", status.active > 0)):
+            if wanted and kind not in status.open:
+                self._open(agent_id, status, kind, "", t, seq)
+            elif not wanted and kind in status.open:
+                self._close(status, kind, t)
+
+    def _open(
+        self, agent_id: int, status: AgentStatus, kind: str, state: str, t: float, seq: int
+    ) -> None:
+        iv = AgentInterval(agent_id=agent_id, kind=kind, state=state, started_at=t, seq=seq)
+        status.open[kind] = iv
+        self.intervals[id(iv)] = iv
+
+    def _close(self, status: AgentStatus, kind: str, t: float) -> None:
+        iv = status.open.pop(kind, None)
+        if iv is not None:
+            iv.ended_at = max(t, iv.started_at)
+            self.intervals[id(iv)] = iv
+
+    def _touch(self, contact: ContactFact) -> None:
+        self.current[contact.conversation_id] = contact
+        self.contacts[id(contact)] = contact
+
+
+_CONTACT_HANDLERS = {
+    "conversation.assigned": Folder._assigned,
+    "conversation.transferred": Folder._transferred,
+    "conversation.wrap_up": Folder._wrap_up,
+    "conversation.closed": Folder._closed,
+    "conversation.abandoned": Folder._abandoned,
+    "conversation.updated": Folder._updated,
+    "message.sent": Folder._sent,
+    "message.received": Folder._received,
+}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Facts:
+    """Everything the fold produced."""
+
+    contacts: list[ContactFact]
+    handles: list[HandleFact]
+    intervals: list[AgentInterval]
+
+
+def fold(events: Iterable[EventRecord], *, bots: frozenset[int] = frozenset()) -> Facts:
+    """Fold events (in seq order) into facts."""
+    folder = Folder(bots=bots)
+    folder.apply_all(sorted(events, key=lambda e: e.seq))
+    return Facts(
+        contacts=sorted(folder.contacts.values(), key=lambda c: c.arrival_seq),
+        handles=sorted(folder.changed_handles.values(), key=lambda h: h.seq),
+        intervals=sorted(folder.intervals.values(), key=lambda i: (i.started_at, i.seq, i.kind)),
+    )
+
+
+# ---------------------------------------------------------------------------- hours
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BusinessHours:
+    """A weekly schedule in a timezone; ranges are minutes of the week, 15-minute aligned."""
+
+    tz: ZoneInfo
+    week: tuple[tuple[int, int], ...]
+    holidays: frozenset[date] = frozenset()
+
+    def is_open(self, at: float) -> bool:
+        local = datetime.fromtimestamp(at, self.tz)
+        if local.date() in self.holidays:
+            return False
+        minute = local.weekday() * 1440 + local.hour * 60 + local.minute
+        return any(start <= minute < end for start, end in self.week)
+
+    @property
+    def hour_aligned(self) -> bool:
+        return all(s % 60 == 0 and e % 60 == 0 for s, e in self.week)
+
+
+def zone(name: str) -> ZoneInfo:
+    """An IANA timezone; ValueError when unknown."""
+    try:
+        return ZoneInfo(name or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown timezone {name!r}") from None
+
+
+def _minutes(text: Any) -> int:
+    if not isinstance(text, str) or len(text) != 5 or text[2] != ":":
+        raise ValueError(f"time {text!r} is not HH:MM")
+    hours, minutes = int(text[:2]), int(text[3:])
+    if not (0 <= hours <= 24 and 0 <= minutes < 60) or hours * 60 + minutes > 1440:
+        raise ValueError(f"time {text!r} is out of range")
+    # Reports group arrivals by 15-minute slots, so schedules are too (08:10 counts as 08:00).
+    return (hours * 60 + minutes) // 15 * 15
+
+
+def parse_business_hours(options: Mapping[str, Any]) -> BusinessHours | None:
+    """A queue's schedule from ``options["business_hours"]``; None means always open.
+
+    Shape: ``{"mon": ["08:00", "18:00"], "sat": [["09:00", "12:00"], ["13:00", "16:00"]],
+    "holidays": ["2026-12-25"]}``; the timezone is ``options["timezone"]`` (or
+    ``business_hours["timezone"]``), UTC by default. A missing day is closed; an end before
+    its start runs past midnight.
+    """
+    spec = options.get("business_hours")
+    if not spec:
+        return None
+    if not isinstance(spec, Mapping):
+        raise ValueError("business_hours must be an object of day -> [start, end]")
+    tz = zone(str(options.get("timezone") or spec.get("timezone") or "UTC"))
+    week: list[tuple[int, int]] = []
+    for i, day in enumerate(DAYS):
+        ranges = spec.get(day) or []
+        if ranges and isinstance(ranges[0], str):
+            ranges = [ranges]
+        for pair in ranges:
+            if not isinstance(pair, list | tuple) or len(pair) != 2:
+                raise ValueError(f"business_hours.{day} must be [start, end] pairs")
+            start, end = _minutes(pair[0]), _minutes(pair[1])
+            base = i * 1440
+            if end > start:
+                week.append((base + start, base + end))
+            elif end < start:  # overnight: runs into the next day (Sunday into Monday)
+                week.append((base + start, base + 1440))
+                nxt = (i + 1) % 7 * 1440
+                week.append((nxt, nxt + end))
+    holidays = frozenset(date.fromisoformat(str(d)) for d in spec.get("holidays") or [])
+    return BusinessHours(tz=tz, week=tuple(sorted(week)), holidays=holidays)
+
+
+# ---------------------------------------------------------------------------- specs
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReportSpec:
+    """What to report: a time range, filters, thresholds, bucketing and grouping."""
+
+    start: datetime
+    end: datetime
+    tz: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
+    thresholds: tuple[float, ...] = (20.0,)
+    bucket: Bucket | None = None
+    group_by: GroupBy | None = None
+    queues: frozenset[str] | None = None  # queue and team filters, resolved to queue names
+    channel: str | None = None
+    agent_id: int | None = None
+    edges: tuple[float, ...] = ()  # wait-distribution bin edges
+
+    @property
+    def cut_points(self) -> tuple[float, ...]:
+        """Every wait threshold counted: service-level thresholds and distribution edges."""
+        return tuple(sorted(set(self.thresholds) | set(self.edges)))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReportContext:
+    """Configuration the figures depend on: business hours and teams by queue."""
+
+    hours: Mapping[str, BusinessHours] = field(default_factory=dict)
+    teams: Mapping[str, str] = field(default_factory=dict)
+
+    def slot_width(self, spec: ReportSpec) -> int:
+        """The coarsest slot that still classifies hours and buckets exactly (900 or 3600)."""
+        if spec.bucket == "15m" or not all(h.hour_aligned for h in self.hours.values()):
+            return SLOT_S
+        zones = {spec.tz} | {h.tz for h in self.hours.values()}
+        for tz in zones:
+            for when in (spec.start, spec.end):
+                offset = when.astimezone(tz).utcoffset() or timedelta(0)
+                if offset.total_seconds() % 3600:
+                    return SLOT_S
+        return 3600
+
+    def needs_slots(self, spec: ReportSpec) -> bool:
+        return spec.bucket is not None or bool(self.hours)
+
+
+# ---------------------------------------------------------------------------- partials
+@dataclass(slots=True)
+class Partial:
+    """Sums and counts of contact figures; partials of disjoint contacts add up."""
+
+    contacts: int = 0
+    answered: int = 0
+    wait_sum: float = 0.0
+    wait_max: float | None = None
+    abandoned: int = 0
+    abandon_sum: float = 0.0
+    answered_within: dict[float, int] = field(default_factory=dict)
+    abandoned_within: dict[float, int] = field(default_factory=dict)
+    frt_n: int = 0
+    frt_sum: float = 0.0
+    handled: int = 0
+    handle_sum: float = 0.0
+    acw_n: int = 0
+    acw_sum: float = 0.0
+    resolved: int = 0
+    resolution_sum: float = 0.0
+    closed: int = 0
+    transfers: int = 0
+    transferred: int = 0
+    csat_n: int = 0
+    csat_sum: float = 0.0
+    complaints: int = 0
+
+    def add(self, other: Partial) -> None:
+        for name in _SUMMED:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        if other.wait_max is not None:
+            self.wait_max = (
+                other.wait_max if self.wait_max is None else max(self.wait_max, other.wait_max)
+            )
+        for mine, theirs in (
+            (self.answered_within, other.answered_within),
+            (self.abandoned_within, other.abandoned_within),
+        ):
+            for cut, n in theirs.items():
+                mine[cut] = mine.get(cut, 0) + n
+
+    def add_contact(self, c: ContactFact, cuts: Sequence[float]) -> None:
+        self.contacts += 1
+        if c.wait_s is not None:
+            self.answered += 1
+            self.wait_sum += c.wait_s
+            self.wait_max = c.wait_s if self.wait_max is None else max(self.wait_max, c.wait_s)
+        if c.abandon_wait_s is not None:
+            self.abandoned += 1
+            self.abandon_sum += c.abandon_wait_s
+        for cut in cuts:
+            within = c.wait_s is not None and c.wait_s <= cut
+            self.answered_within[cut] = self.answered_within.get(cut, 0) + within
+            left = c.abandon_wait_s is not None and c.abandon_wait_s <= cut
+            self.abandoned_within[cut] = self.abandoned_within.get(cut, 0) + left
+        if c.frt_s is not None:
+            self.frt_n += 1
+            self.frt_sum += c.frt_s
+        if c.handle_s is not None:
+            self.handled += 1
+            self.handle_sum += c.handle_s
+        if c.acw_s is not None:
+            self.acw_n += 1
+            self.acw_sum += c.acw_s
+        if c.resolution_s is not None:
+            self.resolved += 1
+            self.resolution_sum += c.resolution_s
+        self.closed += c.closed_at is not None
+        self.transfers += c.transfers
+        self.transferred += c.transfers > 0
+        if c.csat_score is not None:
+            self.csat_n += 1
+            self.csat_sum += c.csat_score
+        self.complaints += c.complaint
+
+
+_SUMMED = (
+    "contacts",
+    "answered",
+    "wait_sum",
+    "abandoned",
+    "abandon_sum",
+    "frt_n",
+    "frt_sum",
+    "handled",
+    "handle_sum",
+    "acw_n",
+    "acw_sum",
+    "resolved",
+    "resolution_sum",
+    "closed",
+    "transfers",
+    "transferred",
+    "csat_n",
+    "csat_sum",
+    "complaints",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class PartialKey:
+    """Where a partial belongs: slot start (epoch, None when not slotted), queue, channel, agent."""
+
+    slot: float | None
+    queue: str
+    channel: str
+    agent_id: int | None = None
+
+
+PartialRows = list[tuple[PartialKey, Partial]]
+
+
+def selects(c: ContactFact, spec: ReportSpec) -> bool:
+    """True when the contact is inside the spec's range and filters."""
+    start, end = spec.start.timestamp(), spec.end.timestamp()
+    return (
+        start <= c.arrived_at < end
+        and (spec.queues is None or c.queue in spec.queues)
+        and (spec.channel is None or c.channel == spec.channel)
+        and (spec.agent_id is None or c.agent_id == spec.agent_id)
+    )
+
+
+def contact_partials(
+    contacts: Iterable[ContactFact], spec: ReportSpec, ctx: ReportContext
+) -> PartialRows:
+    """Aggregate contacts by 15-minute slot, queue, channel (and agent when grouped by it)."""
+    cuts = spec.cut_points
+    by_key: dict[PartialKey, Partial] = {}
+    for c in contacts:
+        if not selects(c, spec):
+            continue
+        key = PartialKey(
+            float(c.arrived_slot * SLOT_S),
+            c.queue,
+            c.channel,
+            c.agent_id if spec.group_by == "agent" else None,
+        )
+        by_key.setdefault(key, Partial()).add_contact(c, cuts)
+    return list(by_key.items())
