@@ -122,20 +122,20 @@ async def test_offer_accept_reply_and_resume_without_loss_or_duplicates(
     hub_client: ClientFactory,
 ) -> None:
     client = await hub_client()
-    hub = client.app[keys.HUB]
     ann = await make_agent(client, "ann")
     jar = await login(client, "ann")
     console, welcome, snapshot = await Console.connect(client, jar)
     assert welcome["data"]["protocol"] == 1
     assert welcome["data"]["user"]["username"] == "ann"
+    assert welcome["data"]["user"]["id"] == ann
     assert snapshot["data"]["offers"] == []
 
     ack = await console.cmd("set_state", state="available")
     assert ack["type"] == "ack"
     ids = await inbound(client, "+12025550111", "my card was charged twice", "w1")
-    offer_id = await hub.work.create_offer(ids["conversation_id"], ann)
-    offer = await console.until_event("offer.created")
-    assert offer["payload"]["offer_id"] == offer_id
+    offer = await console.until_event("offer.created")  # the router offers it to ann
+    offer_id = offer["payload"]["offer_id"]
+    assert offer["conversation_id"] == ids["conversation_id"]
     assert offer["payload"]["preview"] == "my card was charged twice"
 
     ack = await console.cmd("accept", offer_id=offer_id)
@@ -150,6 +150,8 @@ async def test_offer_accept_reply_and_resume_without_loss_or_duplicates(
 
     reply = await console.cmd("reply", conversation_id=ids["conversation_id"], text="Looking now")
     assert reply["data"]["result"]["message"]["status"] == "pending"
+    # Away, so the other customer's contact below is not offered to ann.
+    assert (await console.cmd("set_state", state="away", reason="break"))["type"] == "ack"
 
     # Drop the connection; things happen while the agent is away.
     seen_before = console.last_seq
