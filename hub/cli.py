@@ -39,11 +39,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
         overrides["http_host"] = args.host
     if args.port is not None:
         overrides["http_port"] = args.port
+    demo_providers = args.traffic and os.environ.get("HUB_DEMO", "").lower() in ("1", "true")
+    if demo_providers:
+        from hub.demo import provider_overrides
+
+        overrides.update(provider_overrides())
     settings = _settings(**overrides)
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     app = create_app(settings)
+    if demo_providers:
+        from hub.demo import providers_ctx
+
+        app.cleanup_ctx.insert(0, providers_ctx)
     if args.traffic:
         from hub.demo import traffic_ctx
 

@@ -7,6 +7,7 @@ import contextlib
 import logging
 import random
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import aiohttp
 from aiohttp import web
@@ -180,12 +181,91 @@ async def api_inbound(
         await resp.read()
 
 
+async def email_inbound(
+    session: aiohttp.ClientSession, settings: Settings, rng: random.Random
+) -> None:
+    """One real-shaped customer mail over SMTP to the hub's listener."""
+    from channels.email.simulator import random_customer_mail, send_mail
+
+    mailbox = rng.choice(sorted(settings.email_mailboxes) or ["support@localhost"])
+    raw = random_customer_mail(rng, mailbox)
+    sender = raw.split(b"\r\nFrom:", 1)[-1].split(b"\r\n", 1)[0].decode("utf-8", "replace")
+    address = sender[sender.rfind("<") + 1 : sender.rfind(">")] if "<" in sender else sender
+    await send_mail(settings.smtp_host, settings.smtp_port, raw, address.strip(), mailbox)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+DEMO_TELEGRAM_TOKEN = "123456789:DEMO-bot-token"  # noqa: S105 - local fake only
+DEMO_TELEGRAM_SECRET = "demo-telegram-secret"  # noqa: S105 - local fake only
+
+
+def provider_overrides() -> dict[str, object]:
+    """Settings pointing every channel at local provider fakes (demo mode only)."""
+    from channels.twilio_sms.fake_api import DEMO_ACCOUNT_SID, DEMO_AUTH_TOKEN
+
+    return {
+        "twilio_account_sid": DEMO_ACCOUNT_SID,
+        "twilio_auth_token": DEMO_AUTH_TOKEN,
+        "twilio_api_base": f"http://127.0.0.1:{_free_port()}",
+        "telegram_bot_token": DEMO_TELEGRAM_TOKEN,
+        "telegram_secret_token": DEMO_TELEGRAM_SECRET,
+        "telegram_api_base": f"http://127.0.0.1:{_free_port()}",
+        "relay_port": _free_port(),
+    }
+
+
+async def providers_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Run the fake Twilio and Telegram APIs and a mail relay sink for the demo."""
+    from urllib.parse import urlsplit
+
+    from channels.email.sink import start_sink
+    from channels.telegram.fake_api import start_fake_telegram
+    from channels.telegram.simulator import seed_fake
+    from channels.twilio_sms.fake_api import start_fake_twilio
+
+    settings = app[keys.SETTINGS]
+    twilio, _ = await start_fake_twilio(
+        port=urlsplit(settings.twilio_api_base).port or 0,
+        account_sid=settings.twilio_account_sid,
+        auth_token=settings.twilio_auth_token.get_secret_value(),
+    )
+    telegram, _ = await start_fake_telegram(
+        settings.telegram_bot_token.get_secret_value(),
+        port=urlsplit(settings.telegram_api_base).port or 0,
+    )
+    seed_fake(telegram)
+    sink = await start_sink(port=settings.relay_port)
+    logger.info("demo providers: fake Twilio, fake Telegram, mail sink on %s", settings.relay_port)
+    yield
+    await sink.stop()
+    await telegram.stop()
+    await twilio.close()
+
+
 def traffic_ctx(*, rate: float) -> Callable[[web.Application], AsyncIterator[None]]:
-    """A cleanup context that sends demo contacts at ``rate`` per second."""
+    """A cleanup context that sends demo contacts at ``rate`` per second on every channel."""
 
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         settings = app[keys.SETTINGS]
-        sources = [api_inbound]
+        sources: list[Any] = [api_inbound]
+        adapters = app[keys.ADAPTERS]
+        if "sms" in adapters:
+            from channels.twilio_sms.simulator import demo_traffic
+
+            sources.append(demo_traffic)
+        if "telegram" in adapters:
+            from channels.telegram.simulator import telegram_inbound
+
+            sources.append(telegram_inbound)
+        if "email" in adapters and settings.smtp_enabled:
+            sources.append(email_inbound)
         rng = random.Random()  # noqa: S311 - demo traffic
 
         async def loop() -> None:
