@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 from dataclasses import dataclass
@@ -48,6 +49,9 @@ STATUS_RANK = {
 }
 OPEN_STATES = ("open", "queued", "offered", "assigned", "wrap_up")
 BULK_PRIORITY = -10
+# Contacts committed together at most (group commit); bounded so one transaction stays short.
+BATCH_MAX = 64
+Pending = tuple[InboundMessage, "identity.EndpointAddress", "asyncio.Future[IngestResult]"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -64,6 +68,8 @@ class Ingestor:
     def __init__(self, settings: Settings, tx: Transactor) -> None:
         self.settings = settings
         self.tx = tx
+        self._pending: list[Pending] = []
+        self._worker: asyncio.Task[None] | None = None
 
     # ---------------------------------------------------------------- inbound messages
     async def ingest(self, message: InboundMessage) -> IngestResult:
@@ -75,11 +81,52 @@ class Ingestor:
         address = identity.normalize(
             message.sender_kind, message.sender, default_region=self.settings.default_phone_region
         )
+        future: asyncio.Future[IngestResult] = asyncio.get_running_loop().create_future()
+        self._pending.append((message, address, future))
+        if self._worker is None or self._worker.done():
+            self._worker = asyncio.create_task(self._drain(), name="ingest-batcher")
+        # Resolved only after the batch holding this contact committed (persist, then ack).
+        return await asyncio.shield(future)
 
+    async def _drain(self) -> None:
+        """Group commit: contacts that arrive while a transaction runs share the next one."""
+        while self._pending:
+            batch = self._pending[:BATCH_MAX]
+            del self._pending[: len(batch)]
+
+            async def work(uow: UnitOfWork, batch: list[Pending] = batch) -> list[IngestResult]:
+                return [await self._ingest(uow, m, a) for m, a, _ in batch]
+
+            try:
+                results = await self.tx.run(work, attempts=1)
+            except Exception:
+                # One bad apple (or a race with another process) must not fail the others:
+                # retry each on its own, with the usual retries on unique-key races.
+                logger.debug("batch of %s failed; ingesting one by one", len(batch))
+                for message, address, future in batch:
+                    await self._one(message, address, future)
+                continue
+            for (_, _, future), result in zip(batch, results, strict=True):
+                if not future.done():
+                    future.set_result(result)
+
+    async def _one(
+        self,
+        message: InboundMessage,
+        address: identity.EndpointAddress,
+        future: asyncio.Future[IngestResult],
+    ) -> None:
         async def work(uow: UnitOfWork) -> IngestResult:
             return await self._ingest(uow, message, address)
 
-        return await self.tx.run(work)
+        try:
+            result = await self.tx.run(work)
+        except Exception as err:
+            if not future.done():
+                future.set_exception(err)
+            return
+        if not future.done():
+            future.set_result(result)
 
     async def _ingest(
         self, uow: UnitOfWork, msg: InboundMessage, address: identity.EndpointAddress
@@ -152,7 +199,10 @@ class Ingestor:
         if customer.id != conversation.customer_id:
             # Someone else wrote into the thread (reply-all): they take part in it.
             others.add(endpoint.address)
-        others.discard(await self._conversation_address(s, conversation))
+        if conversation.endpoint_id == endpoint.id:
+            others.discard(endpoint.address)
+        else:
+            others.discard(await self._conversation_address(s, conversation))
         if others - set(conversation.participants):
             conversation.participants = sorted(set(conversation.participants) | others)
         if not customer.display_name and msg.display_name:
@@ -220,11 +270,14 @@ class Ingestor:
         self, uow: UnitOfWork, msg: InboundMessage, address: identity.EndpointAddress
     ) -> Resolved:
         s = uow.session
-        endpoint = await s.scalar(
-            select(Endpoint).where(
-                Endpoint.kind == address.kind, Endpoint.address == address.address
+        found = (
+            await s.execute(
+                select(Endpoint, Customer)
+                .join(Customer, Customer.id == Endpoint.customer_id)
+                .where(Endpoint.kind == address.kind, Endpoint.address == address.address)
             )
-        )
+        ).first()
+        endpoint = found[0] if found is not None else None
         linked: list[tuple[identity.EndpointAddress, Endpoint | None]] = []
         for ident in msg.identifiers:
             if not ident.verified:
@@ -267,7 +320,8 @@ class Ingestor:
             s.add(endpoint)
             await s.flush()
         else:
-            customer = await s.get_one(Customer, endpoint.customer_id)
+            assert found is not None
+            customer = found[1]
         for norm, other in linked:
             if other is None:
                 s.add(
@@ -477,7 +531,9 @@ class Ingestor:
                 customer = Customer()
                 uow.session.add(customer)
                 await uow.session.flush()
-                ep = Endpoint(customer_id=customer.id, kind=norm.kind, address=norm.address)
+                ep = Endpoint(
+                    customer_id=customer.id, kind=norm.kind, address=norm.address, opted_out=[]
+                )
                 uow.session.add(ep)
             current = set(ep.opted_out)
             wanted = current | {channel} if opted_out else current - {channel}

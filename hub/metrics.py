@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import logging
+from datetime import UTC, datetime
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from hub import reports_sql
 from storage.models import Conversation, OutboxItem
+
+logger = logging.getLogger(__name__)
+# A scrape folds at most this many new events into the report rollups (bounded scrape time).
+SCRAPE_FOLD_LIMIT = 50_000
 
 
 class Metrics:
@@ -35,6 +43,34 @@ class Metrics:
         self.ws_clients = Gauge(
             "hub_websocket_clients", "Connected console websockets", ["kind"], registry=r
         )
+        # The supervisor dashboard's live queue figures (today = since the queue's midnight).
+        self.queue_waiting = Gauge(
+            "hub_queue_waiting", "Conversations waiting (queued or offered)", ["queue"], registry=r
+        )
+        self.queue_longest_wait = Gauge(
+            "hub_queue_longest_wait_seconds",
+            "Age of the longest waiting one",
+            ["queue"],
+            registry=r,
+        )
+        self.queue_contacts = Gauge(
+            "hub_queue_contacts_today", "Arrivals today in business hours", ["queue"], registry=r
+        )
+        self.queue_service_level = Gauge(
+            "hub_queue_service_level_today",
+            "Share of today's contacts within the queue's threshold",
+            ["queue", "threshold_s", "mode"],
+            registry=r,
+        )
+        self.queue_abandonment = Gauge(
+            "hub_queue_abandonment_rate_today",
+            "Abandoned / (answered + abandoned)",
+            ["queue"],
+            registry=r,
+        )
+        self.queue_asa = Gauge(
+            "hub_queue_asa_seconds_today", "Average speed of answer today", ["queue"], registry=r
+        )
 
     async def refresh(self, session: AsyncSession, stream_seq: int) -> None:
         """Read the live gauges from storage (called by the /metrics handler)."""
@@ -54,6 +90,52 @@ class Metrics:
         ):
             self.outbox.labels(state=state).set(count)
         self.stream_seq.set(stream_seq)
+        await self._refresh_queues(session)
+
+    async def _refresh_queues(self, session: AsyncSession) -> None:
+        now = datetime.now(UTC)
+        for gauge in (self.queue_waiting, self.queue_longest_wait):
+            gauge.clear()
+        rows = await session.execute(
+            select(Conversation.queue, func.count(), func.min(Conversation.waiting_since))
+            .where(Conversation.state.in_(("queued", "offered")))
+            .group_by(Conversation.queue)
+        )
+        for queue, count, oldest in rows:
+            self.queue_waiting.labels(queue=queue).set(count)
+            if oldest is not None:
+                if oldest.tzinfo is None:  # SQLite aggregates lose the column's type
+                    oldest = datetime.fromisoformat(str(oldest)).replace(tzinfo=UTC)
+                wait = (now - oldest).total_seconds()
+                self.queue_longest_wait.labels(queue=queue).set(max(0.0, wait))
+        try:
+            await reports_sql.catch_up(session, max_events=SCRAPE_FOLD_LIMIT)
+            today = await reports_sql.today_by_queue(session, now)
+        except Exception:
+            logger.exception("today's queue figures are unavailable")
+            return
+        for gauge in (
+            self.queue_contacts,
+            self.queue_service_level,
+            self.queue_abandonment,
+            self.queue_asa,
+        ):
+            gauge.clear()
+        for queue, (kpis, threshold) in today.items():
+            self.queue_contacts.labels(queue=queue).set(kpis.contacts)
+            for level in kpis.service_levels:
+                if level.threshold_s != threshold:
+                    continue
+                for mode in ("counting_abandons", "answered_only"):
+                    value = getattr(level, mode)
+                    if value is not None:
+                        self.queue_service_level.labels(
+                            queue=queue, threshold_s=str(threshold), mode=mode
+                        ).set(value)
+            if kpis.abandonment_rate is not None:
+                self.queue_abandonment.labels(queue=queue).set(kpis.abandonment_rate)
+            if kpis.asa_s is not None:
+                self.queue_asa.labels(queue=queue).set(kpis.asa_s)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -406,9 +406,58 @@ class BusinessHours:
         minute = local.weekday() * 1440 + local.hour * 60 + local.minute
         return any(start <= minute < end for start, end in self.week)
 
-    @property
-    def hour_aligned(self) -> bool:
-        return all(s % 60 == 0 and e % 60 == 0 for s, e in self.week)
+    def slot_plan(self, start: float, end: float) -> SlotPlan:
+        """The schedule as 15-minute slot arithmetic over [start, end), for SQL."""
+        first, last = int(start // SLOT_S), int(end // SLOT_S) + 1
+        offsets: list[tuple[int, int]] = []  # (first slot of the segment, UTC offset in slots)
+        slot = first
+        while slot <= last:
+            off = self._offset_slots(slot)
+            if not offsets or offsets[-1][1] != off:
+                offsets.append((slot, off))
+            nxt = min(last + 1, slot + 96)
+            if self._offset_slots(nxt) != off:  # a transition within this day: find its slot
+                lo, hi = slot, nxt
+                while hi - lo > 1:
+                    mid = (lo + hi) // 2
+                    lo, hi = (mid, hi) if self._offset_slots(mid) == off else (lo, mid)
+                nxt = hi
+            slot = nxt
+        closed = []
+        for day in sorted(self.holidays):
+            begin = datetime.combine(day, time(0), self.tz).timestamp()
+            finish = datetime.combine(day + timedelta(days=1), time(0), self.tz).timestamp()
+            if finish > start and begin < end:
+                closed.append((int(begin // SLOT_S), int(finish // SLOT_S)))
+        week = tuple((a // 15, b // 15) for a, b in self.week)
+        return SlotPlan(offsets=tuple(offsets), week=week, closed=tuple(closed))
+
+    def _offset_slots(self, slot: int) -> int:
+        offset = datetime.fromtimestamp(slot * SLOT_S, self.tz).utcoffset() or timedelta(0)
+        return int(offset.total_seconds()) // SLOT_S
+
+
+# Slot 0 (1970-01-01 00:00) is a Thursday: slot-of-week counts from Monday 00:00.
+WEEK_SLOTS = 7 * 96
+EPOCH_SLOT_OF_WEEK = 3 * 96
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SlotPlan:
+    """A schedule over a range as slot arithmetic: open when the local slot-of-week
+    ``(slot + offset + EPOCH_SLOT_OF_WEEK) % WEEK_SLOTS`` is in ``week`` and the slot is in
+    no ``closed`` range; ``offsets`` are (first slot, offset in slots) segments (DST)."""
+
+    offsets: tuple[tuple[int, int], ...]
+    week: tuple[tuple[int, int], ...]
+    closed: tuple[tuple[int, int], ...]
+
+    def is_open(self, slot: int) -> bool:
+        off = next((o for first, o in reversed(self.offsets) if slot >= first), self.offsets[0][1])
+        sow = (slot + off + EPOCH_SLOT_OF_WEEK) % WEEK_SLOTS
+        if any(a <= slot < b for a, b in self.closed):
+            return False
+        return any(a <= sow < b for a, b in self.week)
 
 
 def zone(name: str) -> ZoneInfo:
@@ -493,19 +542,20 @@ class ReportContext:
     teams: Mapping[str, str] = field(default_factory=dict)
 
     def slot_width(self, spec: ReportSpec) -> int:
-        """The coarsest slot that still classifies hours and buckets exactly (900 or 3600)."""
-        if spec.bucket == "15m" or not all(h.hour_aligned for h in self.hours.values()):
+        """The coarsest slot that still buckets exactly: an hour unless 15-minute buckets
+        or a timezone offset that is not whole hours (India, Nepal) need quarters."""
+        if spec.bucket == "15m":
             return SLOT_S
-        zones = {spec.tz} | {h.tz for h in self.hours.values()}
-        for tz in zones:
-            for when in (spec.start, spec.end):
-                offset = when.astimezone(tz).utcoffset() or timedelta(0)
-                if offset.total_seconds() % 3600:
-                    return SLOT_S
+        for when in (spec.start, spec.end):
+            offset = when.astimezone(spec.tz).utcoffset() or timedelta(0)
+            if offset.total_seconds() % 3600:
+                return SLOT_S
         return 3600
 
-    def needs_slots(self, spec: ReportSpec) -> bool:
-        return spec.bucket is not None or bool(self.hours)
+    def is_open(self, queue: str, slot: int) -> bool:
+        """Whether a contact of ``queue`` arriving in 15-minute ``slot`` is in business hours."""
+        hours = self.hours.get(queue)
+        return hours is None or hours.is_open(slot * SLOT_S)
 
 
 # ---------------------------------------------------------------------------- partials
@@ -610,12 +660,14 @@ _SUMMED = (
 
 @dataclass(frozen=True, slots=True)
 class PartialKey:
-    """Where a partial belongs: slot start (epoch, None when not slotted), queue, channel, agent."""
+    """Where a partial belongs: slot start (epoch; None when not bucketed), queue ("" when
+    not grouped by it), channel, agent (when grouped by it), and business hours."""
 
     slot: float | None
     queue: str
     channel: str
     agent_id: int | None = None
+    in_hours: bool = True
 
 
 PartialRows = list[tuple[PartialKey, Partial]]
@@ -646,6 +698,7 @@ def contact_partials(
             c.queue,
             c.channel,
             c.agent_id if spec.group_by == "agent" else None,
+            ctx.is_open(c.queue, c.arrived_slot),
         )
         by_key.setdefault(key, Partial()).add_contact(c, cuts)
     return list(by_key.items())
@@ -839,14 +892,6 @@ def kpi_fields(p: Partial, thresholds: Sequence[float]) -> dict[str, Any]:
     }
 
 
-def in_hours(key: PartialKey, ctx: ReportContext) -> bool:
-    """Whether the partial's contacts arrived within their queue's business hours."""
-    hours = ctx.hours.get(key.queue)
-    if hours is None or key.slot is None:
-        return True
-    return hours.is_open(key.slot)
-
-
 def group_of(key: PartialKey, spec: ReportSpec, ctx: ReportContext) -> str:
     if spec.group_by == "queue":
         return key.queue
@@ -865,7 +910,7 @@ def summary(rows: PartialRows, spec: ReportSpec, ctx: ReportContext) -> Summary:
     channels: dict[str, list[int]] = {}
     groups: dict[str, tuple[Partial, list[int]]] = {}
     for key, p in rows:
-        open_ = in_hours(key, ctx)
+        open_ = key.in_hours
         (total if open_ else outside).add(p)
         channels.setdefault(key.channel, [0, 0])[0 if open_ else 1] += p.contacts
         if spec.group_by is not None:
@@ -937,7 +982,7 @@ def timeseries(rows: PartialRows, spec: ReportSpec, ctx: ReportContext) -> Times
         group = group_of(key, spec, ctx)
         groups.add(group)
         inside, ooh = cells.setdefault((start, group), (Partial(), [0]))
-        if in_hours(key, ctx):
+        if key.in_hours:
             inside.add(p)
         else:
             ooh[0] += p.contacts
@@ -970,7 +1015,7 @@ def wait_distribution(rows: PartialRows, spec: ReportSpec, ctx: ReportContext) -
     """Answered and abandoned waits in bins ``[0, e1], (e1, e2], ..., (en, inf)``."""
     total, outside = Partial(), 0
     for key, p in rows:
-        if in_hours(key, ctx):
+        if key.in_hours:
             total.add(p)
         else:
             outside += p.contacts

@@ -1,0 +1,69 @@
+"""Start the hub (or a baseline app) as a separate process for benchmarks."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def wait_ready(url: str, timeout: float = 60.0) -> None:
+    async with aiohttp.ClientSession() as session, asyncio.timeout(timeout):
+        while True:
+            try:
+                async with session.get(url) as resp:
+                    if resp.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.1)
+
+
+@asynccontextmanager
+async def hub_process(
+    env_extra: dict[str, str], database_url: str | None = None
+) -> AsyncIterator[str]:
+    """Migrate a fresh SQLite database (unless one is given) and run ``hub serve``."""
+    with tempfile.TemporaryDirectory() as tmp:
+        port = free_port()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
+        env.update(
+            HUB_DATABASE_URL=database_url or f"sqlite+aiosqlite:///{tmp}/bench.db",
+            HUB_API_TOKEN="bench-token",
+            HUB_HTTP_PORT=str(port),
+            HUB_PUBLIC_URL=f"http://127.0.0.1:{port}",
+            HUB_SMTP_ENABLED="false",
+            HUB_LOG_LEVEL="WARNING",
+            PYTHONPATH=str(ROOT),
+            **env_extra,
+        )
+        cmd = [sys.executable, "-m", "hub.cli"]
+        subprocess.run([*cmd, "migrate"], env=env, check=True, capture_output=True)
+        proc = subprocess.Popen([*cmd, "serve"], env=env, stdout=subprocess.DEVNULL)
+        try:
+            base = f"http://127.0.0.1:{port}"
+            await wait_ready(f"{base}/readyz")
+            yield base
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()

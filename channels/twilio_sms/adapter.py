@@ -1,0 +1,233 @@
+"""The Twilio messaging adapter: SMS, MMS and WhatsApp out through the REST API (aiohttp)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from channels.base import ChannelContext, DeliveryStatus, OutboundMessage, SendReceipt
+from channels.twilio_sms.const import (
+    CHANNEL_SMS,
+    CHANNEL_WHATSAPP,
+    ERROR_MESSAGES,
+    ERROR_UNSUBSCRIBED,
+    ERROR_WHATSAPP_WINDOW,
+    MESSAGES_PATH,
+    PATH_STATUS,
+    SEND_TIMEOUT_S,
+    SERVICE_SID_RE,
+    TWILIO_STATUS,
+    WHATSAPP_PREFIX,
+    WHATSAPP_WINDOW_S,
+)
+from channels.twilio_sms.payloads import strip_prefix
+from channels.twilio_sms.webhook import TwilioWebhook
+from hub.errors import ChannelError, HubError
+
+logger = logging.getLogger(__name__)
+
+
+def _address(channel: str, address: str) -> str:
+    """Twilio's spelling of an address on a channel: WhatsApp needs ``whatsapp:`` both sides."""
+    bare = strip_prefix(address.strip())
+    return f"{WHATSAPP_PREFIX}{bare}" if channel == CHANNEL_WHATSAPP else bare
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def provider_error(status: int, body: bytes, headers: Mapping[str, str]) -> ChannelError:
+    """Map one failed REST answer to a ChannelError (the only place that decides retries)."""
+    code: str | None = None
+    detail = ""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        data = None
+    if isinstance(data, dict):
+        code = str(data["code"]) if data.get("code") is not None else None
+        detail = str(data.get("message") or "")
+    if status == 429 or status >= 500:
+        return ChannelError(
+            f"Twilio answered {status}{': ' + detail if detail else ''}",
+            retryable=True,
+            code=code,
+            retry_after=_retry_after(headers.get("Retry-After")),
+        )
+    explanation = ERROR_MESSAGES.get(code or "")
+    message = f"Twilio refused the message ({status}"
+    message += f", error {code})" if code else ")"
+    if explanation:
+        message += f": {explanation}"
+    if detail and detail != explanation:
+        message += f" [{detail}]"
+    return ChannelError(message, retryable=False, code=code or str(status))
+
+
+class TwilioMessagingAdapter:
+    """SMS/MMS/WhatsApp over Twilio Programmable Messaging."""
+
+    channels = frozenset({CHANNEL_SMS, CHANNEL_WHATSAPP})
+
+    def __init__(self, ctx: ChannelContext) -> None:
+        self.ctx = ctx
+        settings = ctx.settings
+        self.account_sid: str = settings.twilio_account_sid
+        self._headers = {
+            "Authorization": aiohttp.encode_basic_auth(
+                self.account_sid, settings.twilio_auth_token.get_secret_value()
+            )
+        }
+        self.messages_url = settings.twilio_api_base.rstrip("/") + MESSAGES_PATH.format(
+            account_sid=self.account_sid
+        )
+        self.status_callback = settings.public_url.rstrip("/") + PATH_STATUS
+        self.webhook = TwilioWebhook(settings=settings, hub=ctx.hub, http=ctx.http)
+
+    def routes(self) -> Sequence[web.AbstractRouteDef]:
+        return self.webhook.routes()
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+    async def typing(self, *, channel: str, to: str) -> None:
+        return None
+
+    def form(self, message: OutboundMessage) -> list[tuple[str, str]]:
+        """The Messages.json form fields for one outbound message (raises on what can't go)."""
+        channel = message.channel
+        if channel not in self.channels:
+            raise ChannelError(f"Twilio cannot send on channel {channel!r}", retryable=False)
+        options = message.options
+        template = options.get("template_sid")
+        if channel == CHANNEL_WHATSAPP and not template and _window_closed(options):
+            raise ChannelError(
+                f"Twilio error {ERROR_WHATSAPP_WINDOW}: {ERROR_MESSAGES[ERROR_WHATSAPP_WINDOW]}",
+                retryable=False,
+                code=ERROR_WHATSAPP_WINDOW,
+            )
+        sender = message.sender or options.get("from")
+        if not sender:
+            raise ChannelError(
+                "no Twilio sender for this conversation (the customer never wrote to one of our "
+                "numbers); reply on the channel they used",
+                retryable=False,
+                code="no_sender",
+            )
+        fields = [("To", _address(channel, message.to))]
+        if SERVICE_SID_RE.match(sender):
+            fields.append(("MessagingServiceSid", sender))
+        else:
+            fields.append(("From", _address(channel, sender)))
+        media_urls = [str(u) for u in options.get("media_urls", ())]
+        if template:
+            fields.append(("ContentSid", str(template)))
+            variables = options.get("template_variables")
+            if variables is not None:
+                value = variables if isinstance(variables, str) else json.dumps(variables)
+                fields.append(("ContentVariables", value))
+        elif message.text:
+            fields.append(("Body", message.text))
+        elif not media_urls:
+            raise ChannelError(
+                "nothing to send: Twilio needs text, a template or public media URLs "
+                "(stored attachments are not reachable by Twilio)",
+                retryable=False,
+                code="empty",
+            )
+        fields.extend(("MediaUrl", u) for u in media_urls)
+        fields.append(("StatusCallback", self.status_callback))
+        return fields
+
+    async def send(self, message: OutboundMessage) -> SendReceipt:
+        """POST one message to Messages.json; the receipt carries Twilio's sid and status."""
+        fields = self.form(message)
+        if message.attachments and not message.options.get("media_urls"):
+            logger.warning(
+                "message %s: %d attachment(s) not sent (Twilio needs public media URLs)",
+                message.message_id,
+                len(message.attachments),
+            )
+        try:
+            async with self.ctx.http().post(
+                self.messages_url,
+                data=fields,
+                headers=self._headers,
+                timeout=aiohttp.ClientTimeout(total=SEND_TIMEOUT_S),
+            ) as resp:
+                body = await resp.read()
+                if resp.status >= 400:
+                    err = provider_error(resp.status, body, resp.headers)
+                    await self._after_refusal(message, err)
+                    raise err
+                data = json.loads(body)
+        except (aiohttp.ClientError, TimeoutError) as err:
+            raise ChannelError(f"Twilio unreachable: {err!r}", retryable=True) from err
+        except ValueError as err:
+            raise ChannelError("Twilio answered with unreadable JSON", retryable=True) from err
+        sid = data.get("sid") if isinstance(data, dict) else None
+        if not isinstance(sid, str) or not sid:
+            raise ChannelError("Twilio's answer has no message sid", retryable=True)
+        status: DeliveryStatus = TWILIO_STATUS.get(str(data.get("status") or ""), None) or "queued"
+        meta: dict[str, Any] = {
+            k: data[k] for k in ("num_segments", "num_media", "price", "price_unit") if data.get(k)
+        }
+        if message.attachments and not message.options.get("media_urls"):
+            meta["attachments_not_sent"] = len(message.attachments)
+        return SendReceipt(provider_id=sid, status=status, metadata=meta)
+
+    async def _after_refusal(self, message: OutboundMessage, err: ChannelError) -> None:
+        if err.code != ERROR_UNSUBSCRIBED:
+            return
+        # The customer texted STOP (maybe before we saw it): record it so the console refuses
+        # further replies instead of failing each one.
+        try:
+            await self.ctx.hub.set_opt_out(
+                kind="phone", address=message.to, channel=message.channel, opted_out=True
+            )
+        except HubError as hub_err:
+            logger.warning("could not record the opt-out of %s: %s", message.to, hub_err)
+
+
+def _window_closed(options: Mapping[str, Any]) -> bool:
+    """True when the last inbound message is known and older than WhatsApp's 24 h window."""
+    raw = options.get("last_inbound_at")
+    if not raw:
+        return False
+    try:
+        last = datetime.fromisoformat(str(raw))
+    except ValueError:
+        return False
+    if last.tzinfo is None:
+        last = last.replace(tzinfo=UTC)  # the hub stores UTC
+    return (datetime.now(UTC) - last).total_seconds() > WHATSAPP_WINDOW_S
+
+
+def create(ctx: ChannelContext) -> TwilioMessagingAdapter | None:
+    """The adapter, or None when no Twilio account is configured."""
+    if not ctx.settings.twilio_account_sid:
+        return None
+    return TwilioMessagingAdapter(ctx)

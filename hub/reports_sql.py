@@ -1,0 +1,578 @@
+"""Report rollups in storage: fold new events into them, then aggregate in SQL.
+
+The rollup tables (``report_contacts``, ``report_handles``, ``report_agent_intervals``) hold
+the facts of ``hub.reports.fold``, kept up to date incrementally: ``catch_up`` reads the
+events after ``report_state.last_seq``, loads the open facts they touch, applies the same
+fold and writes the changes back in the transaction that advances ``last_seq``. The rollups
+are a projection of the event log, never counters: ``rebuild`` drops them and folds again.
+Reports then aggregate a few columns per contact in the database (one GROUP BY), and the
+shared finishing code in ``hub.reports`` turns the partials into figures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Iterable, Sequence
+from datetime import datetime
+from datetime import time as dtime
+from typing import Any, TypeVar, cast
+
+from aiohttp import web
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Table,
+    and_,
+    case,
+    delete,
+    false,
+    func,
+    insert,
+    literal_column,
+    not_,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from hub import keys
+from hub import reports as r
+from storage.models import (
+    Agent,
+    Event,
+    Queue,
+    ReportAgentInterval,
+    ReportContact,
+    ReportHandle,
+    ReportState,
+    StreamHead,
+    Team,
+)
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
+BATCH = 20_000
+CHUNK = 2_000  # ids per IN (...) list
+CONTACT_FIELDS = tuple(
+    f for f in r.ContactFact.__dataclass_fields__ if f not in ("arrival_seq", "conversation_id")
+)
+HANDLE_FIELDS = tuple(r.HandleFact.__dataclass_fields__)
+INTERVAL_FIELDS = ("agent_id", "kind", "state", "started_at", "ended_at", "seq")
+
+
+def _chunks(items: Sequence[T], n: int = CHUNK) -> Iterable[Sequence[T]]:
+    for i in range(0, len(items), n):
+        yield items[i : i + n]
+
+
+# ---------------------------------------------------------------------------- catch-up
+async def _state(session: AsyncSession) -> int:
+    last = await session.scalar(select(ReportState.last_seq).where(ReportState.id == 1))
+    if last is None:  # a truncated database: start over
+        await session.execute(insert(ReportState).values(id=1, last_seq=0))
+        await session.commit()
+        return 0
+    return int(last)
+
+
+async def catch_up(
+    session: AsyncSession, *, max_events: int | None = None, batch: int = BATCH
+) -> int:
+    """Fold the events committed since the last catch-up; returns the seq folded up to.
+
+    Safe to run from several processes at once: each batch claims its range by moving
+    ``last_seq`` with a compare-and-set in its own transaction.
+    """
+    bots: frozenset[int] | None = None
+    budget = max_events
+    while True:
+        last = await _state(session)
+        head = int(await session.scalar(select(StreamHead.seq).where(StreamHead.id == 1)) or 0)
+        if last > head:  # the event log was reset under us (tests, restores)
+            await rebuild(session)
+            continue
+        if last == head or (budget is not None and budget <= 0):
+            await session.commit()
+            return last
+        upto = min(head, last + (batch if budget is None else min(batch, budget)))
+        claimed = await session.execute(
+            update(ReportState)
+            .where(ReportState.id == 1, ReportState.last_seq == last)
+            .values(last_seq=upto)
+        )
+        if claimed.rowcount != 1:  # type: ignore[attr-defined]
+            await session.rollback()  # another process folded this range
+            continue
+        if bots is None:
+            bots = frozenset(
+                (await session.scalars(select(Agent.id).where(Agent.role == "bot"))).all()
+            )
+        await _fold_range(session, last, upto, bots)
+        await session.commit()
+        if budget is not None:
+            budget -= upto - last
+
+
+async def rebuild(session: AsyncSession) -> None:
+    """Drop the rollups; the next catch-up folds the whole event log again."""
+    for table in (ReportContact, ReportHandle, ReportAgentInterval):
+        await session.execute(delete(table))
+    await session.execute(delete(ReportState))
+    await session.execute(insert(ReportState).values(id=1, last_seq=0))
+    await session.commit()
+
+
+def _record(row: Any) -> r.EventRecord:
+    return r.EventRecord(
+        seq=row.seq,
+        type=row.type,
+        at=row.created_at,
+        conversation_id=row.conversation_id,
+        agent_id=row.agent_id,
+        queue=row.queue,
+        channel=row.channel,
+        payload=row.payload or {},
+    )
+
+
+async def _fold_range(session: AsyncSession, last: int, upto: int, bots: frozenset[int]) -> None:
+    rows = await session.execute(
+        select(
+            Event.seq,
+            Event.type,
+            Event.created_at,
+            Event.conversation_id,
+            Event.agent_id,
+            Event.queue,
+            Event.channel,
+            Event.payload,
+        )
+        .where(Event.seq > last, Event.seq <= upto, Event.type.in_(r.FOLDED))
+        # Only CSAT answers matter among inbound messages, and only agents' sends.
+        .where(
+            or_(
+                Event.type.not_in(("message.received", "message.sent")),
+                and_(Event.type == "message.sent", Event.agent_id.is_not(None)),
+                Event.payload["kind"].as_string() == "csat",
+            )
+        )
+        .order_by(Event.seq)
+    )
+    events = [_record(row) for row in rows]
+    if not events:
+        return
+    conversations = sorted({e.conversation_id for e in events if e.conversation_id is not None})
+    current, loaded_contacts = await _load_contacts(session, conversations)
+    handles = await _load_handles(session, conversations)
+    agent_ids = sorted(
+        {e.agent_id for e in events if e.agent_id is not None}
+        | {h.agent_id for h in handles.values()}
+    )
+    agents = await _load_agents(session, agent_ids)
+    loaded_handles = {h.seq for h in handles.values()}
+    folder = r.Folder(bots=bots, current=current, handles=handles, agents=agents)
+    folder.apply_all(events)
+    await _write(session, folder, loaded_contacts, loaded_handles)
+
+
+async def _load_contacts(
+    session: AsyncSession, conversations: Sequence[int]
+) -> tuple[dict[int, r.ContactFact], set[int]]:
+    current: dict[int, r.ContactFact] = {}
+    for ids in _chunks(conversations):
+        latest = (
+            select(ReportContact.conversation_id, func.max(ReportContact.arrival_seq).label("seq"))
+            .where(ReportContact.conversation_id.in_(ids))
+            .group_by(ReportContact.conversation_id)
+            .subquery()
+        )
+        found = await session.scalars(
+            select(ReportContact).join(latest, ReportContact.arrival_seq == latest.c.seq)
+        )
+        for row in found:
+            fact = r.ContactFact(
+                arrival_seq=row.arrival_seq,
+                conversation_id=row.conversation_id,
+                **{f: getattr(row, f) for f in CONTACT_FIELDS},
+            )
+            current[row.conversation_id] = fact
+    return current, {c.arrival_seq for c in current.values()}
+
+
+async def _load_handles(
+    session: AsyncSession, conversations: Sequence[int]
+) -> dict[int, r.HandleFact]:
+    handles: dict[int, r.HandleFact] = {}
+    for ids in _chunks(conversations):
+        found = await session.scalars(
+            select(ReportHandle).where(
+                ReportHandle.conversation_id.in_(ids), ReportHandle.released_at.is_(None)
+            )
+        )
+        for row in found:
+            handles[row.conversation_id] = r.HandleFact(
+                **{f: getattr(row, f) for f in HANDLE_FIELDS}
+            )
+    return handles
+
+
+async def _load_agents(session: AsyncSession, agent_ids: Sequence[int]) -> dict[int, r.AgentStatus]:
+    agents: dict[int, r.AgentStatus] = {}
+    for ids in _chunks(agent_ids):
+        opened = await session.scalars(
+            select(ReportAgentInterval).where(
+                ReportAgentInterval.agent_id.in_(ids), ReportAgentInterval.ended_at.is_(None)
+            )
+        )
+        for row in opened:
+            status = agents.setdefault(row.agent_id, r.AgentStatus())
+            status.open[row.kind] = r.AgentInterval(
+                id=row.id, **{f: getattr(row, f) for f in INTERVAL_FIELDS}
+            )
+            if row.kind == "state":
+                status.state = row.state
+        active = await session.execute(
+            select(ReportHandle.agent_id, func.count())
+            .where(ReportHandle.agent_id.in_(ids), ReportHandle.released_at.is_(None))
+            .group_by(ReportHandle.agent_id)
+        )
+        for agent_id, n in active:
+            agents.setdefault(agent_id, r.AgentStatus()).active = int(n)
+    return agents
+
+
+async def _write(
+    session: AsyncSession, folder: r.Folder, loaded_contacts: set[int], loaded_handles: set[int]
+) -> None:
+    new_c: list[dict[str, Any]] = []
+    old_c: list[dict[str, Any]] = []
+    for c in folder.contacts.values():
+        values = {
+            "arrival_seq": c.arrival_seq,
+            "conversation_id": c.conversation_id,
+            "arrived_slot": c.arrived_slot,
+            **{f: getattr(c, f) for f in CONTACT_FIELDS},
+        }
+        (old_c if c.arrival_seq in loaded_contacts else new_c).append(values)
+    new_h: list[dict[str, Any]] = []
+    old_h: list[dict[str, Any]] = []
+    for h in folder.changed_handles.values():
+        values = {f: getattr(h, f) for f in HANDLE_FIELDS}
+        (old_h if h.seq in loaded_handles else new_h).append(values)
+    new_i: list[dict[str, Any]] = []
+    old_i: list[dict[str, Any]] = []
+    for iv in folder.intervals.values():
+        values = {f: getattr(iv, f) for f in INTERVAL_FIELDS}
+        if iv.id is None:
+            new_i.append(values)
+        else:
+            old_i.append({"id": iv.id, **values})
+    for model, new, old in (
+        (ReportContact, new_c, old_c),
+        (ReportHandle, new_h, old_h),
+        (ReportAgentInterval, new_i, old_i),
+    ):
+        for part in _chunks(new):
+            # Core executemany: the ORM's bulk path costs more than the database here.
+            await session.execute(insert(cast(Table, model.__table__)), list(part))
+        for part in _chunks(old):
+            await session.execute(update(model), list(part))
+
+
+# ---------------------------------------------------------------------------- context
+async def load_context(session: AsyncSession) -> tuple[r.ReportContext, dict[str, int]]:
+    """Business hours and teams by queue, and each queue's service-level threshold."""
+    rows = await session.execute(
+        select(Queue.name, Queue.options, Queue.sl_threshold_s, Team.name).outerjoin(
+            Team, Team.id == Queue.team_id
+        )
+    )
+    hours: dict[str, r.BusinessHours] = {}
+    teams: dict[str, str] = {}
+    thresholds: dict[str, int] = {}
+    for name, options, threshold, team in rows:
+        thresholds[name] = threshold
+        teams[name] = team or ""
+        try:
+            parsed = r.parse_business_hours(options or {})
+        except (ValueError, TypeError) as err:
+            logger.warning("queue %s: business hours ignored: %s", name, err)
+            continue
+        if parsed is not None:
+            hours[name] = parsed
+    return r.ReportContext(hours=hours, teams=teams), thresholds
+
+
+# ---------------------------------------------------------------------------- aggregation
+def _contact_filters(spec: r.ReportSpec) -> list[ColumnElement[bool]]:
+    rc = ReportContact
+    where = [rc.arrived_at >= spec.start.timestamp(), rc.arrived_at < spec.end.timestamp()]
+    if spec.queues is not None:
+        where.append(rc.queue.in_(sorted(spec.queues)))
+    if spec.channel is not None:
+        where.append(rc.channel == spec.channel)
+    if spec.agent_id is not None:
+        where.append(rc.agent_id == spec.agent_id)
+    return where
+
+
+def _count_if(cond: ColumnElement[bool]) -> ColumnElement[Any]:
+    return func.sum(case((cond, 1), else_=0))
+
+
+def in_hours_flag(spec: r.ReportSpec, ctx: r.ReportContext) -> ColumnElement[Any] | None:
+    """1 when a contact arrived in its queue's business hours, else 0 (None: always open).
+
+    Exact for 15-minute-aligned schedules (``hub.reports.parse_business_hours`` aligns them):
+    the local slot-of-week is the UTC slot plus the zone's offset, segment by segment (DST).
+    """
+    slot = ReportContact.arrived_slot
+    start, end = spec.start.timestamp(), spec.end.timestamp()
+    whens = []
+    for queue, hours in sorted(ctx.hours.items()):
+        if spec.queues is not None and queue not in spec.queues:
+            continue
+        plan = hours.slot_plan(start, end)
+        segments = plan.offsets
+        offset: ColumnElement[Any] = _int(segments[-1][1])
+        if len(segments) > 1:  # DST transitions in the range: the offset of each segment
+            offset = case(
+                *[
+                    (slot < _int(segments[i + 1][0]), _int(segments[i][1]))
+                    for i in range(len(segments) - 1)
+                ],
+                else_=offset,
+            )
+        sow = (slot + offset + _int(r.EPOCH_SLOT_OF_WEEK)) % _int(r.WEEK_SLOTS)
+        is_open = or_(false(), *[and_(sow >= _int(a), sow < _int(b)) for a, b in plan.week])
+        if plan.closed:
+            shut = or_(*[and_(slot >= _int(a), slot < _int(b)) for a, b in plan.closed])
+            is_open = and_(is_open, not_(shut))
+        whens.append((ReportContact.queue == queue, case((is_open, 1), else_=0)))
+    return case(*whens, else_=1) if whens else None
+
+
+def _int(value: int) -> ColumnElement[Any]:
+    # Literal integers (ours, never user input) keep the SQL free of typed parameters.
+    return literal_column(str(int(value)), BigInteger)
+
+
+async def contact_rows(
+    session: AsyncSession, spec: r.ReportSpec, ctx: r.ReportContext
+) -> r.PartialRows:
+    """The database's version of ``hub.reports.contact_partials``: the same sums, grouped
+    only by what the report needs (slot when bucketed, hours, channel, queue, agent)."""
+    rc = ReportContact
+    width = ctx.slot_width(spec) if spec.bucket is not None else None
+    keys: list[Any] = []
+    if width is not None:
+        factor = width // r.SLOT_S
+        slot = (
+            rc.arrived_slot
+            if factor == 1
+            else rc.arrived_slot // literal_column(str(factor), BigInteger)
+        )
+        keys.append(slot.label("slot"))
+    flag = in_hours_flag(spec, ctx)
+    if flag is not None:
+        keys.append(flag.label("open"))
+    keys.append(rc.channel)
+    by_queue = spec.group_by in ("queue", "team")
+    if by_queue:
+        keys.append(rc.queue)
+    if spec.group_by == "agent":
+        keys.append(rc.agent_id)
+    cuts = spec.cut_points
+    figures = [
+        func.count(),
+        func.count(rc.wait_s),
+        func.sum(rc.wait_s),
+        func.max(rc.wait_s),
+        func.count(rc.abandon_wait_s),
+        func.sum(rc.abandon_wait_s),
+        func.count(rc.frt_s),
+        func.sum(rc.frt_s),
+        func.count(rc.handle_s),
+        func.sum(rc.handle_s),
+        func.count(rc.acw_s),
+        func.sum(rc.acw_s),
+        func.count(rc.resolution_s),
+        func.sum(rc.resolution_s),
+        func.count(rc.closed_at),
+        func.sum(rc.transfers),
+        _count_if(rc.transfers > 0),
+        func.count(rc.csat_score),
+        func.sum(rc.csat_score),
+        _count_if(rc.complaint.is_(True)),
+        *[_count_if(rc.wait_s <= cut) for cut in cuts],
+        *[_count_if(rc.abandon_wait_s <= cut) for cut in cuts],
+    ]
+    query = select(*keys, *figures).where(*_contact_filters(spec)).group_by(*keys)
+    out: r.PartialRows = []
+    n_keys = len(keys)
+    for row in await session.execute(query):
+        k = list(row[:n_keys])
+        f = row[n_keys:]
+        at = float(k.pop(0) * width) if width is not None else None
+        open_ = bool(k.pop(0)) if flag is not None else True
+        channel = k.pop(0)
+        queue = k.pop(0) if by_queue else ""
+        agent = k.pop(0) if spec.group_by == "agent" else None
+        key = r.PartialKey(at, queue, channel, agent, open_)
+        p = r.Partial(
+            contacts=int(f[0]),
+            answered=int(f[1]),
+            wait_sum=float(f[2] or 0.0),
+            wait_max=None if f[3] is None else float(f[3]),
+            abandoned=int(f[4]),
+            abandon_sum=float(f[5] or 0.0),
+            frt_n=int(f[6]),
+            frt_sum=float(f[7] or 0.0),
+            handled=int(f[8]),
+            handle_sum=float(f[9] or 0.0),
+            acw_n=int(f[10]),
+            acw_sum=float(f[11] or 0.0),
+            resolved=int(f[12]),
+            resolution_sum=float(f[13] or 0.0),
+            closed=int(f[14]),
+            transfers=int(f[15] or 0),
+            transferred=int(f[16] or 0),
+            csat_n=int(f[17]),
+            csat_sum=float(f[18] or 0.0),
+            complaints=int(f[19] or 0),
+            answered_within={
+                c: int(v or 0) for c, v in zip(cuts, f[20 : 20 + len(cuts)], strict=True)
+            },
+            abandoned_within={
+                c: int(v or 0) for c, v in zip(cuts, f[20 + len(cuts) :], strict=True)
+            },
+        )
+        out.append((key, p))
+    return out
+
+
+async def agent_work(
+    session: AsyncSession,
+    spec: r.ReportSpec,
+    *,
+    now: float,
+    agents: frozenset[int] | None = None,
+) -> dict[int, r.AgentWork]:
+    """The database's version of ``hub.reports.agent_work``."""
+    start, end = spec.start.timestamp(), spec.end.timestamp()
+    rh = ReportHandle
+    where: list[ColumnElement[bool]] = [rh.ended_at >= start, rh.ended_at < end]
+    if spec.queues is not None:
+        where.append(rh.queue.in_(sorted(spec.queues)))
+    if spec.channel is not None:
+        where.append(rh.channel == spec.channel)
+    if spec.agent_id is not None:
+        where.append(rh.agent_id == spec.agent_id)
+    if agents is not None:
+        where.append(rh.agent_id.in_(sorted(agents)))
+    wrapped = and_(rh.outcome == "wrap_up", rh.released_at.is_not(None))
+    out: dict[int, r.AgentWork] = {}
+    rows = await session.execute(
+        select(
+            rh.agent_id,
+            func.count(),
+            func.sum(rh.ended_at - rh.started_at),
+            _count_if(rh.outcome == "transfer"),
+            _count_if(wrapped),
+            func.sum(case((wrapped, rh.released_at - rh.ended_at), else_=0.0)),
+        )
+        .where(*where)
+        .group_by(rh.agent_id)
+    )
+    for agent_id, handled, handle_sum, transfers, acw_n, acw_sum in rows:
+        out[agent_id] = r.AgentWork(
+            handled=int(handled),
+            handle_sum=float(handle_sum or 0.0),
+            transfers_out=int(transfers or 0),
+            acw_n=int(acw_n or 0),
+            acw_sum=float(acw_sum or 0.0),
+        )
+    iv = ReportAgentInterval
+    stop = min(end, now)
+    finish = func.coalesce(iv.ended_at, now)
+    clipped = case((finish < stop, finish), else_=stop) - case(
+        (iv.started_at > start, iv.started_at), else_=start
+    )
+    iv_where: list[ColumnElement[bool]] = [iv.started_at < stop, finish > start]
+    if spec.agent_id is not None:
+        iv_where.append(iv.agent_id == spec.agent_id)
+    if agents is not None:
+        iv_where.append(iv.agent_id.in_(sorted(agents)))
+    rows = await session.execute(
+        select(iv.agent_id, iv.kind, iv.state, func.sum(clipped))
+        .where(*iv_where)
+        .group_by(iv.agent_id, iv.kind, iv.state)
+    )
+    for agent_id, kind, state, seconds in rows:
+        if not seconds or seconds <= 0:
+            continue
+        w = out.setdefault(agent_id, r.AgentWork())
+        if kind == "staffed":
+            w.staffed_s += float(seconds)
+        elif kind == "busy":
+            w.busy_s += float(seconds)
+        else:
+            w.state_s[state] = w.state_s.get(state, 0.0) + float(seconds)
+    return out
+
+
+# ---------------------------------------------------------------------------- live figures
+async def today_by_queue(session: AsyncSession, now: datetime) -> dict[str, tuple[r.Kpis, int]]:
+    """Each queue's figures since its local midnight (UTC when it has no business hours),
+    with the queue's service-level threshold (20 s for queues not configured)."""
+    ctx, thresholds = await load_context(session)
+    cuts = tuple(sorted({float(t) for t in thresholds.values()} | {20.0}))
+    zoned: dict[str, set[str]] = {}
+    for queue, hours in ctx.hours.items():
+        zoned.setdefault(hours.tz.key, set()).add(queue)
+    elsewhere = {q for key, qs in zoned.items() if key != "UTC" for q in qs}
+    zoned.setdefault("UTC", set())
+    out: dict[str, tuple[r.Kpis, int]] = {}
+    for zone_name, queues in zoned.items():
+        tz = r.zone(zone_name)
+        spec = r.ReportSpec(
+            start=datetime.combine(now.astimezone(tz).date(), dtime(0), tz),
+            end=now,
+            tz=tz,
+            thresholds=cuts,
+            group_by="queue",
+            # UTC takes every queue not scheduled in another zone, configured or not.
+            queues=frozenset(queues) if zone_name != "UTC" else None,
+        )
+        report = r.summary(await contact_rows(session, spec, ctx), spec, ctx)
+        for row in report.rows:
+            if zone_name == "UTC" and row.key in elsewhere:
+                continue
+            out[row.key] = (row, thresholds.get(row.key, 20))
+    return out
+
+
+async def rollup_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Keep the rollups close to the stream head in the background (every 5 s)."""
+    hub = app[keys.HUB]
+
+    async def loop() -> None:
+        while True:
+            await asyncio.sleep(5.0)
+            try:
+                async with hub.sessions() as session:
+                    await catch_up(session)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("report rollup catch-up failed")
+
+    task = asyncio.create_task(loop(), name="report-rollup")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
