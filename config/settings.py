@@ -56,6 +56,8 @@ class Settings(BaseSettings):
     twilio_auth_token: SecretStr = SecretStr("")
     twilio_api_base: str = "https://api.twilio.com"
     twilio_auto_reply: str = ""
+    twilio_from: str = ""
+    twilio_whatsapp_from: str = ""
     twilio_queue: str = "support"
 
     smtp_enabled: bool = True

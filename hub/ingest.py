@@ -51,6 +51,7 @@ OPEN_STATES = ("open", "queued", "offered", "assigned", "wrap_up")
 BULK_PRIORITY = -10
 # Contacts committed together at most (group commit); bounded so one transaction stays short.
 BATCH_MAX = 64
+EARLY_STATUS_MAX = 10_000
 Pending = tuple[InboundMessage, "identity.EndpointAddress", "asyncio.Future[IngestResult]"]
 
 
@@ -69,6 +70,7 @@ class Ingestor:
         self.settings = settings
         self.tx = tx
         self._pending: list[Pending] = []
+        self.early_status: dict[tuple[str, str], StatusUpdate] = {}
         self._worker: asyncio.Task[None] | None = None
 
     # ---------------------------------------------------------------- inbound messages
@@ -494,7 +496,14 @@ class Ingestor:
                 )
             )
             if row is None:
-                logger.info("status %s for unknown %s message", update_.status, update_.channel)
+                # The provider's callback can beat our own record of its id (the send's
+                # response); keep it briefly and apply it when the receipt is stored.
+                self.early_status[(update_.channel, update_.provider_id)] = update_
+                while len(self.early_status) > EARLY_STATUS_MAX:
+                    self.early_status.pop(next(iter(self.early_status)))
+                logger.info(
+                    "status %s for not-yet-known %s message", update_.status, update_.channel
+                )
                 return False
             if STATUS_RANK.get(update_.status, -1) <= STATUS_RANK.get(row.status, -1):
                 return False

@@ -84,7 +84,13 @@ OUTBOX: web.AppKey[OutboxSender] = web.AppKey("outbox")
 async def outbox_ctx(app: web.Application) -> AsyncIterator[None]:
     """Run the outbox sender for the app's lifetime."""
     hub = app[keys.HUB]
-    sender = OutboxSender(hub.settings, hub.tx, app[keys.ADAPTERS])
+    sender = OutboxSender(
+        hub.settings,
+        hub.tx,
+        app[keys.ADAPTERS],
+        early_status=hub.ingestor.early_status,
+        apply_status=hub.ingestor.update_status,
+    )
     app[OUTBOX] = sender
     task = asyncio.create_task(sender.run(), name="outbox-sender")
     yield

@@ -12,12 +12,13 @@ import asyncio
 import contextlib
 import logging
 import random
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select, update
 
-from channels.base import Attachment, ChannelAdapter, OutboundMessage, SendReceipt
+from channels.base import Attachment, ChannelAdapter, OutboundMessage, SendReceipt, StatusUpdate
 from config.settings import Settings
 from hub.errors import ChannelError
 from hub.uow import Transactor, UnitOfWork
@@ -60,8 +61,16 @@ class OutboxSender:
     """Background delivery of outbox rows through the channel adapters."""
 
     def __init__(
-        self, settings: Settings, tx: Transactor, adapters: dict[str, ChannelAdapter]
+        self,
+        settings: Settings,
+        tx: Transactor,
+        adapters: dict[str, ChannelAdapter],
+        early_status: dict[tuple[str, str], StatusUpdate] | None = None,
+        apply_status: Callable[[StatusUpdate], Awaitable[bool]] | None = None,
     ) -> None:
+        # Delivery reports that arrived before the send's receipt; applied after it.
+        self.early_status = early_status if early_status is not None else {}
+        self.apply_status = apply_status
         self.settings = settings
         self.tx = tx
         self.adapters = adapters
@@ -253,6 +262,9 @@ class OutboxSender:
 
         await self.tx.run(work)
         self.sent += 1
+        early = self.early_status.pop((item.channel, receipt.provider_id), None)
+        if early is not None and self.apply_status is not None:
+            await self.apply_status(early)
 
     async def _failed(self, item_id: int, err: ChannelError) -> None:
         async def work(uow: UnitOfWork) -> None:

@@ -19,6 +19,7 @@ from datetime import datetime
 from datetime import time as dtime
 from typing import Any, TypeVar, cast
 
+import orjson
 from aiohttp import web
 from sqlalchemy import (
     BigInteger,
@@ -139,8 +140,43 @@ def _record(row: Any) -> r.EventRecord:
     )
 
 
-async def _fold_range(session: AsyncSession, last: int, upto: int, bots: frozenset[int]) -> None:
-    rows = await session.execute(
+# The events the fold reads: CSAT answers among inbound messages, agents' own sends.
+_RELEVANT_SQL = (
+    "SELECT seq, type, created_at, conversation_id, agent_id, queue, channel, payload "
+    "FROM events WHERE seq > $1 AND seq <= $2 AND type = ANY($3::text[]) "
+    "AND (type NOT IN ('message.received', 'message.sent') "
+    "OR (type = 'message.sent' AND agent_id IS NOT NULL) OR payload->>'kind' = 'csat') "
+    "ORDER BY seq"
+)
+
+
+async def _asyncpg(session: AsyncSession) -> Any | None:
+    """The session's asyncpg connection on PostgreSQL (fast paths), else None."""
+    conn = await session.connection()
+    if conn.dialect.name != "postgresql" or conn.dialect.driver != "asyncpg":
+        return None
+    raw = await conn.get_raw_connection()
+    return raw.driver_connection
+
+
+async def _read_events(session: AsyncSession, last: int, upto: int) -> list[r.EventRecord]:
+    pg = await _asyncpg(session)
+    if pg is not None:
+        rows = await pg.fetch(_RELEVANT_SQL, last, upto, list(r.FOLDED))
+        return [
+            r.EventRecord(
+                seq=row[0],
+                type=row[1],
+                at=row[2],
+                conversation_id=row[3],
+                agent_id=row[4],
+                queue=row[5],
+                channel=row[6],
+                payload=_payload(row[7]),
+            )
+            for row in rows
+        ]
+    result = await session.execute(
         select(
             Event.seq,
             Event.type,
@@ -152,7 +188,6 @@ async def _fold_range(session: AsyncSession, last: int, upto: int, bots: frozens
             Event.payload,
         )
         .where(Event.seq > last, Event.seq <= upto, Event.type.in_(r.FOLDED))
-        # Only CSAT answers matter among inbound messages, and only agents' sends.
         .where(
             or_(
                 Event.type.not_in(("message.received", "message.sent")),
@@ -162,21 +197,20 @@ async def _fold_range(session: AsyncSession, last: int, upto: int, bots: frozens
         )
         .order_by(Event.seq)
     )
-    events = [_record(row) for row in rows]
+    return [_record(row) for row in result]
+
+
+def _payload(raw: Any) -> dict[str, Any]:
+    # SQLAlchemy's asyncpg dialect installs a json codec on its connections; be ready for both.
+    if isinstance(raw, str | bytes):
+        raw = orjson.loads(raw)
+    return raw if isinstance(raw, dict) else {}
+
+
+async def _fold_range(session: AsyncSession, last: int, upto: int, bots: frozenset[int]) -> None:
+    events = await _read_events(session, last, upto)
     if not events:
         return
-    conversations = sorted({e.conversation_id for e in events if e.conversation_id is not None})
-    current, loaded_contacts = await _load_contacts(session, conversations)
-    handles = await _load_handles(session, conversations)
-    agent_ids = sorted(
-        {e.agent_id for e in events if e.agent_id is not None}
-        | {h.agent_id for h in handles.values()}
-    )
-    agents = await _load_agents(session, agent_ids)
-    loaded_handles = {h.seq for h in handles.values()}
-    folder = r.Folder(bots=bots, current=current, handles=handles, agents=agents)
-    folder.apply_all(events)
-    await _write(session, folder, loaded_contacts, loaded_handles)
 
 
 async def _load_contacts(
@@ -271,14 +305,22 @@ async def _write(
             new_i.append(values)
         else:
             old_i.append({"id": iv.id, **values})
+    pg = await _asyncpg(session)
     for model, new, old in (
         (ReportContact, new_c, old_c),
         (ReportHandle, new_h, old_h),
         (ReportAgentInterval, new_i, old_i),
     ):
-        for part in _chunks(new):
-            # Core executemany: the ORM's bulk path costs more than the database here.
-            await session.execute(insert(cast(Table, model.__table__)), list(part))
+        table = cast(Table, model.__table__)
+        if pg is not None and new:
+            # COPY is an order of magnitude faster than INSERTs for a backlog of facts.
+            columns = list(new[0])
+            await pg.copy_records_to_table(
+                table.name, records=[tuple(v[c] for c in columns) for v in new], columns=columns
+            )
+        else:
+            for part in _chunks(new):
+                await session.execute(insert(table), list(part))
         for part in _chunks(old):
             await session.execute(update(model), list(part))
 

@@ -102,6 +102,8 @@ class TwilioMessagingAdapter:
             account_sid=self.account_sid
         )
         self.status_callback = settings.public_url.rstrip("/") + PATH_STATUS
+        self.default_from: str = settings.twilio_from
+        self.default_whatsapp_from: str = settings.twilio_whatsapp_from
         self.webhook = TwilioWebhook(settings=settings, hub=ctx.hub, http=ctx.http)
 
     def routes(self) -> Sequence[web.AbstractRouteDef]:
@@ -129,7 +131,10 @@ class TwilioMessagingAdapter:
                 retryable=False,
                 code=ERROR_WHATSAPP_WINDOW,
             )
-        sender = message.sender or options.get("from")
+        default_from = (
+            self.default_whatsapp_from if channel == CHANNEL_WHATSAPP else self.default_from
+        )
+        sender = message.sender or options.get("from") or default_from or None
         if not sender:
             raise ChannelError(
                 "no Twilio sender for this conversation (the customer never wrote to one of our "

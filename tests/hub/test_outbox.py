@@ -124,3 +124,34 @@ def test_backoff_grows_exponentially_with_jitter_and_a_cap() -> None:
     delays = [backoff(n, base=1.0, cap=30.0, rng=rng) for n in range(1, 8)]
     for n, d in enumerate(delays, start=1):
         assert 0.5 * min(30.0, 2 ** (n - 1)) <= d <= min(30.0, 2 ** (n - 1))
+
+
+async def test_status_report_that_beats_the_send_receipt_is_applied_after_it(
+    hub_client: ClientFactory,
+) -> None:
+    from channels.base import StatusUpdate
+    from hub import keys
+
+    release = asyncio.Event()
+
+    async def slow_hook(request: web.Request) -> web.Response:
+        await release.wait()
+        return web.Response(status=200)
+
+    app = web.Application()
+    app.router.add_post("/hook", slow_hook)
+    async with TestServer(app) as server:
+        client = await hub_client(api_callback_url=str(server.make_url("/hook")))
+        hub = client.app[keys.HUB]
+        conv = await _conversation(client)
+        msg = await (
+            await client.post(
+                f"/api/v1/conversations/{conv}/messages", json={"text": "z"}, headers=AUTH
+            )
+        ).json()
+        # The provider reports "read" before its answer to our send arrived.
+        early = StatusUpdate(channel="api", provider_id=f"api-out-{msg['id']}", status="read")
+        assert await hub.update_status(early) is False
+        release.set()
+        done = await _wait_status(client, conv, msg["id"], "read")
+        assert done["provider_id"] == f"api-out-{msg['id']}"

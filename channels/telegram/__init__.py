@@ -1,0 +1,1 @@
+"""The Telegram channel: Bot API webhook in, python-telegram-bot ``Bot`` out."""
