@@ -154,7 +154,11 @@ async def note(gw: ConsoleGateway, conn: Connection, args: dict[str, Any]) -> di
             ids,
             frame(
                 "mention",
-                {"conversation_id": conv_id, "by": conn.principal.name, "text": row.text[:200]},
+                {
+                    "conversation_id": conv_id,
+                    "by": conn.principal.display_name,
+                    "text": row.text[:200],
+                },
             ),
         )
     return {"message": await _message(gw, row)}

@@ -306,7 +306,8 @@ class ConsoleGateway:
     async def _announce_viewers(self, conversation_id: int) -> list[dict[str, Any]]:
         viewers = self.viewers.get(conversation_id, set())
         people: dict[int, dict[str, Any]] = {
-            c.agent_id: {"id": c.agent_id, "display_name": c.principal.name} for c in viewers
+            c.agent_id: {"id": c.agent_id, "display_name": c.principal.display_name}
+            for c in viewers
         }
         listing = sorted(people.values(), key=lambda p: int(p["id"]))
         data = {"conversation_id": conversation_id, "viewers": listing}

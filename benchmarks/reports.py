@@ -201,7 +201,7 @@ def _reports() -> dict[str, Report]:
         await rs.catch_up(s)
         ctx, _ = await rs.load_context(s)
         sp = spec(**kw)
-        return r.summary(await rs.contact_rows(s, sp, ctx), sp, ctx)
+        return r.summary(await rs.contact_rows(s, sp, ctx, by_channel=True), sp, ctx)
 
     async def run_series(s: Any, bucket: r.Bucket) -> object:
         await rs.catch_up(s)

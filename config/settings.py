@@ -119,8 +119,11 @@ class Settings(BaseSettings):
         return self.api_token.get_secret_value() if self.api_token else ""
 
 
-def load_settings(**overrides: Any) -> Settings:
-    """Build the settings, turning a validation error into one line naming the setting."""
+def load_settings(*, require_api_token: bool = True, **overrides: Any) -> Settings:
+    """Build the settings, turning a validation error into one line naming the setting.
+
+    Serving needs the admin API token; one-off commands (migrate, demo seeding) do not.
+    """
     try:
         settings = Settings(**overrides)
     except ValidationError as err:
@@ -129,7 +132,7 @@ def load_settings(**overrides: Any) -> Settings:
         raise ConfigError(
             f"invalid setting HUB_{name.upper()}: {first['msg']} (got {first.get('input')!r})"
         ) from None
-    if not settings.api_token_value():
+    if not settings.api_token_value() and (require_api_token or settings.demo):
         if not settings.demo:
             raise ConfigError("missing setting HUB_API_TOKEN: required outside demo mode")
         # Demo mode only: a well-known token, printed at start.

@@ -20,6 +20,7 @@ class Principal:
     role: str  # admin / supervisor / agent
     agent_id: int | None = None
     name: str = "admin-token"
+    display_name: str = "Admin token"
 
 
 def token_hash(token: str) -> str:

@@ -10,9 +10,13 @@ import logging
 import os
 import sys
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from hub import __version__
 from hub.errors import ConfigError, HubError
+
+if TYPE_CHECKING:
+    from config.settings import Settings
 
 PASSTHROUGH: dict[str, tuple[str, str]] = {
     # command: (module with main(argv), one-line help)
@@ -22,10 +26,10 @@ PASSTHROUGH: dict[str, tuple[str, str]] = {
 }
 
 
-def _settings(**overrides: object):  # type: ignore[no-untyped-def]
+def _settings(*, serving: bool = False, **overrides: object) -> Settings:
     from config.settings import load_settings
 
-    return load_settings(**overrides)
+    return load_settings(require_api_token=serving, **overrides)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -44,7 +48,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         from hub.demo import provider_overrides
 
         overrides.update(provider_overrides())
-    settings = _settings(**overrides)
+    settings = _settings(serving=True, **overrides)
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -198,7 +202,12 @@ def _passthrough(module: str) -> Callable[[argparse.Namespace], int]:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``hub`` console script."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    raw = sys.argv[1:] if argv is None else argv
+    if raw and raw[0] in PASSTHROUGH:
+        # Hand the rest over untouched (argparse would eat the sub-command's own --help).
+        args = argparse.Namespace(func=_passthrough(PASSTHROUGH[raw[0]][0]), rest=raw[1:])
+    else:
+        args = parser.parse_args(raw)
     try:
         return int(args.func(args))
     except HubError as err:

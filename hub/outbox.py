@@ -104,8 +104,10 @@ class OutboxSender:
                     await asyncio.wait_for(self._wake.wait(), timeout=delay)
         finally:
             _senders.discard(self)
-            for task in self._inflight:
-                task.cancel()
+            # Let sends in flight finish recording their outcome before the engine goes away;
+            # a cancelled half-written transaction would leave the database driver hanging.
+            if self._inflight:
+                await asyncio.wait(tuple(self._inflight), timeout=10)
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._inflight.discard(task)

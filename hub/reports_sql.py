@@ -142,7 +142,8 @@ def _record(row: Any) -> r.EventRecord:
 
 # The events the fold reads: CSAT answers among inbound messages, agents' own sends.
 _RELEVANT_SQL = (
-    "SELECT seq, type, created_at, conversation_id, agent_id, queue, channel, payload "
+    # payload as text: orjson decodes it twice as fast as the driver's json codec.
+    "SELECT seq, type, created_at, conversation_id, agent_id, queue, channel, payload::text "
     "FROM events WHERE seq > $1 AND seq <= $2 AND type = ANY($3::text[]) "
     "AND (type NOT IN ('message.received', 'message.sent') "
     "OR (type = 'message.sent' AND agent_id IS NOT NULL) OR payload->>'kind' = 'csat') "
@@ -211,6 +212,18 @@ async def _fold_range(session: AsyncSession, last: int, upto: int, bots: frozens
     events = await _read_events(session, last, upto)
     if not events:
         return
+    conversations = sorted({e.conversation_id for e in events if e.conversation_id is not None})
+    current, loaded_contacts = await _load_contacts(session, conversations)
+    handles = await _load_handles(session, conversations)
+    agent_ids = sorted(
+        {e.agent_id for e in events if e.agent_id is not None}
+        | {h.agent_id for h in handles.values()}
+    )
+    agents = await _load_agents(session, agent_ids)
+    loaded_handles = {h.seq for h in handles.values()}
+    folder = r.Folder(bots=bots, current=current, handles=handles, agents=agents)
+    folder.apply_all(events)
+    await _write(session, folder, loaded_contacts, loaded_handles)
 
 
 async def _load_contacts(
@@ -404,7 +417,7 @@ def _int(value: int) -> ColumnElement[Any]:
 
 
 async def contact_rows(
-    session: AsyncSession, spec: r.ReportSpec, ctx: r.ReportContext
+    session: AsyncSession, spec: r.ReportSpec, ctx: r.ReportContext, *, by_channel: bool = False
 ) -> r.PartialRows:
     """The database's version of ``hub.reports.contact_partials``: the same sums, grouped
     only by what the report needs (slot when bucketed, hours, channel, queue, agent)."""
@@ -422,7 +435,9 @@ async def contact_rows(
     flag = in_hours_flag(spec, ctx)
     if flag is not None:
         keys.append(flag.label("open"))
-    keys.append(rc.channel)
+    channels = by_channel or spec.group_by == "channel"
+    if channels:
+        keys.append(rc.channel)
     by_queue = spec.group_by in ("queue", "team")
     if by_queue:
         keys.append(rc.queue)
@@ -461,7 +476,7 @@ async def contact_rows(
         f = row[n_keys:]
         at = float(k.pop(0) * width) if width is not None else None
         open_ = bool(k.pop(0)) if flag is not None else True
-        channel = k.pop(0)
+        channel = k.pop(0) if channels else ""
         queue = k.pop(0) if by_queue else ""
         agent = k.pop(0) if spec.group_by == "agent" else None
         key = r.PartialKey(at, queue, channel, agent, open_)

@@ -113,13 +113,15 @@ class Users:
         async def work(session: AsyncSession) -> Principal | None:
             row = (
                 await session.execute(
-                    select(Agent.id, Agent.role, Agent.username)
+                    select(Agent.id, Agent.role, Agent.username, Agent.display_name)
                     .join(UserSession, UserSession.agent_id == Agent.id)
                     .where(UserSession.token_hash == hashed, UserSession.expires_at > utcnow())
                 )
             ).first()
             if row is None:
                 return None
-            return Principal(role=row.role, agent_id=row.id, name=row.username)
+            return Principal(
+                role=row.role, agent_id=row.id, name=row.username, display_name=row.display_name
+            )
 
         return await self.tx.read(work)

@@ -25,6 +25,10 @@ export const CHANNELS_BY_KIND = {
   api: ["api"],
 };
 
+// Channels that accept free text only inside a customer-service window (the server refuses
+// otherwise; see hub/conversations.py).
+export const SESSION_WINDOW_CHANNELS = { whatsapp: 24 * 3600 };
+
 // Channels that show a typing indicator to the customer (the server forwards `typing`).
 export const TYPING_CHANNELS = new Set(["telegram", "webchat", "whatsapp", "wechat", "app"]);
 

@@ -249,7 +249,7 @@ async def report_summary(request: web.Request) -> web.Response:
         seq = await rs.catch_up(s)
         ctx, thresholds = await rs.load_context(s)
         spec = await _spec(request, s, thresholds, group_by=group_by)
-        rows = await rs.contact_rows(s, spec, ctx)
+        rows = await rs.contact_rows(s, spec, ctx, by_channel=True)
     report = SummaryOut(**dict(r.summary(rows, spec, ctx)), as_of_seq=seq)
     if not csv_out:
         return json_response(report)

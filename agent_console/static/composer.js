@@ -1,0 +1,202 @@
+// The composer under the timeline: reply or internal note, channel picker, canned
+// responses, typing indicator to the customer, Ctrl+Enter to send.
+import { CHANNELS_BY_KIND, SESSION_WINDOW_CHANNELS, TYPING_CHANNELS, app, command, notify } from "/static/app.js";
+import { byTestId, fill, h } from "/static/dom.js";
+import { channelName, t } from "/static/i18n.js";
+import { patchConversation } from "/static/lists.js";
+import { readonlyReason, renderAll, renderReadonly, showStored } from "/static/conversation.js";
+
+let lastTypingSent = 0;
+
+export function initComposer() {
+  const form = byTestId("composer");
+  const input = byTestId("reply-input");
+  form.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    send();
+  });
+  for (const btn of form.querySelectorAll(".mode-btn")) {
+    btn.addEventListener("click", () => setMode(btn.dataset.mode, { focus: true }));
+  }
+  input.addEventListener("keydown", (ev) => {
+    if (ev.key === "Enter" && (ev.ctrlKey || ev.metaKey)) {
+      ev.preventDefault();
+      send();
+    }
+  });
+  input.addEventListener("input", () => {
+    byTestId("composer-error").textContent = "";
+    sendTyping();
+  });
+  byTestId("canned-select").addEventListener("change", (ev) => {
+    const item = app.canned.find((c) => String(c.id) === ev.target.value);
+    ev.target.value = "";
+    if (item) insertText(fillPlaceholders(item.text));
+  });
+}
+
+export function setMode(mode, { focus = false, silent = false } = {}) {
+  const form = byTestId("composer");
+  if (mode === "reply" && readonlyReason() && !silent) mode = "note";
+  form.dataset.mode = mode;
+  form.classList.toggle("note-mode", mode === "note");
+  for (const btn of form.querySelectorAll(".mode-btn")) {
+    btn.classList.toggle("active", btn.dataset.mode === mode);
+    btn.setAttribute("aria-selected", btn.dataset.mode === mode ? "true" : "false");
+  }
+  const input = byTestId("reply-input");
+  input.dataset.i18nPlaceholder = mode === "note" ? "composer.note_placeholder" : "composer.placeholder";
+  input.placeholder = t(input.dataset.i18nPlaceholder);
+  const sendBtn = byTestId("reply-send");
+  sendBtn.dataset.i18n = mode === "note" ? "composer.add_note" : "composer.send";
+  sendBtn.textContent = t(sendBtn.dataset.i18n);
+  byTestId("channel-select").closest(".composer-via").hidden = mode === "note";
+  if (!silent && app.current) renderReadonly();
+  if (focus) input.focus();
+  notify("mode", { mode });
+}
+
+export function toggleMode() {
+  setMode(byTestId("composer").dataset.mode === "note" ? "reply" : "note", { focus: true });
+}
+
+function fillPlaceholders(text) {
+  const customer = app.current?.customer?.display_name || "";
+  const agent = app.me?.display_name || "";
+  return text.replaceAll("{customer_name}", customer).replaceAll("{agent_name}", agent);
+}
+
+/** Insert text at the cursor of the reply box. */
+export function insertText(text, { replaceFrom = null } = {}) {
+  const input = byTestId("reply-input");
+  const start = replaceFrom ?? input.selectionStart ?? input.value.length;
+  const end = input.selectionEnd ?? input.value.length;
+  input.value = input.value.slice(0, start) + text + input.value.slice(end);
+  const pos = start + text.length;
+  input.focus();
+  input.setSelectionRange(pos, pos);
+  input.dispatchEvent(new Event("input"));
+}
+
+export function renderCanned() {
+  const select = byTestId("canned-select");
+  fill(
+    select,
+    h("option", { value: "" }, t("composer.canned_pick")),
+    app.canned.map((c) => h("option", { value: String(c.id), title: c.text }, c.title)),
+  );
+  select.hidden = app.canned.length === 0;
+}
+
+/** The reply targets: the conversation's own channel first, then the customer's other endpoints. */
+function replyTargets() {
+  const { conversation: conv, customer } = app.current;
+  const own = conv.endpoint || {};
+  const targets = [
+    {
+      value: "",
+      label: t("composer.via_default", { channel: channelName(conv.channel), address: own.address || "" }),
+      channel: conv.channel,
+      disabled: false,
+    },
+  ];
+  for (const ep of customer.endpoints || []) {
+    for (const channel of CHANNELS_BY_KIND[ep.kind] || []) {
+      if (channel === conv.channel && ep.kind === own.kind && ep.address === own.address) continue;
+      const optedOut = (ep.opted_out || []).includes(channel) || (ep.opted_out || []).includes("all");
+      // Free text on WhatsApp needs the customer's own recent WhatsApp message in this thread.
+      const windowClosed = channel in SESSION_WINDOW_CHANNELS && channel !== conv.channel;
+      const flags = [
+        optedOut ? t("composer.opted_out") : null,
+        ep.undeliverable ? t("composer.undeliverable") : null,
+        windowClosed ? t("composer.window_closed") : null,
+      ].filter(Boolean);
+      targets.push({
+        value: JSON.stringify({ channel, endpoint: `${ep.kind}:${ep.address}` }),
+        label: t("composer.via_other", { channel: channelName(channel), address: ep.address }) + (flags.length ? ` (${flags.join(", ")})` : ""),
+        channel,
+        disabled: optedOut || Boolean(ep.undeliverable) || windowClosed,
+      });
+    }
+  }
+  return targets;
+}
+
+export function renderChannelPicker() {
+  const select = byTestId("channel-select");
+  const previous = select.value;
+  const targets = replyTargets();
+  fill(
+    select,
+    targets.map((tg) => h("option", { value: tg.value, disabled: tg.disabled, "data-channel": tg.channel }, tg.label)),
+  );
+  select.value = targets.some((tg) => tg.value === previous && !tg.disabled) ? previous : "";
+}
+
+function selectedChannel() {
+  const select = byTestId("channel-select");
+  if (!select.value) return app.current?.conversation.channel;
+  try {
+    return JSON.parse(select.value).channel;
+  } catch {
+    return app.current?.conversation.channel;
+  }
+}
+
+function sendTyping() {
+  if (!app.current || byTestId("composer").dataset.mode === "note" || readonlyReason()) return;
+  if (!TYPING_CHANNELS.has(selectedChannel())) return;
+  const now = Date.now();
+  if (now - lastTypingSent < 4000) return;
+  lastTypingSent = now;
+  command("typing", { conversation_id: app.current.id }, { quiet: true }).catch(() => {});
+}
+
+let sending = false;
+
+export async function send() {
+  if (!app.current || sending) return;
+  const input = byTestId("reply-input");
+  const errorBox = byTestId("composer-error");
+  const text = input.value.trim();
+  if (!text) {
+    errorBox.textContent = t("composer.empty");
+    return;
+  }
+  const note = byTestId("composer").dataset.mode === "note";
+  if (!note && readonlyReason()) return;
+  const cur = app.current;
+  const args = { conversation_id: cur.id, text };
+  if (!note) {
+    const target = byTestId("channel-select").value;
+    if (target) Object.assign(args, JSON.parse(target));
+  }
+  const btn = byTestId("reply-send");
+  sending = true;
+  btn.disabled = true;
+  btn.classList.add("busy");
+  try {
+    const result = await command(note ? "note" : "reply", args, { quiet: true });
+    if (app.current === cur) showStored(result.message);
+    if (app.current === cur) {
+      input.value = "";
+      errorBox.textContent = "";
+      lastTypingSent = 0;
+    }
+    if (!note) patchConversation(cur.id, { unread: 0, awaitingSince: null, preview: text.slice(0, 140) });
+    renderAll({ stick: true });
+  } catch (err) {
+    errorBox.textContent = err.code === "timeout" ? t("error.timeout") : err.detail || String(err);
+  } finally {
+    sending = false;
+    btn.disabled = false;
+    btn.classList.remove("busy");
+    if (app.current) renderReadonly();
+  }
+}
+
+export function focusReply() {
+  const input = byTestId("reply-input");
+  if (!byTestId("conversation").hidden) input.focus();
+}
+
