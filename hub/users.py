@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from datetime import timedelta
 
@@ -41,7 +42,8 @@ class Users:
             raise InvalidInput(f"role must be one of {', '.join(ROLES)}")
         if len(password) < 8:
             raise InvalidInput("password must be at least 8 characters")
-        pw_hash = _hasher.hash(password)
+        # argon2 is deliberately slow (tens of ms): keep it off the event loop.
+        pw_hash = await asyncio.to_thread(_hasher.hash, password)
 
         async def work(uow: UnitOfWork) -> int:
             if await uow.session.scalar(select(Agent.id).where(Agent.username == username)):
@@ -79,7 +81,9 @@ class Users:
 
         agent = await self.tx.read(find)
         try:
-            _hasher.verify(agent.password_hash if agent else _DUMMY_HASH, password)
+            await asyncio.to_thread(
+                _hasher.verify, agent.password_hash if agent else _DUMMY_HASH, password
+            )
         except (VerifyMismatchError, InvalidHashError):
             return None
         if agent is None:
