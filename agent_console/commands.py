@@ -236,6 +236,31 @@ async def update_customer(
     return {"customer": customer.model_dump(mode="json")}
 
 
+async def merge_customer(
+    gw: ConsoleGateway, conn: Connection, args: dict[str, Any]
+) -> dict[str, Any]:
+    customer_id = _int(args, "customer_id")
+    audit_id = await gw.hub.customers.merge(
+        customer_id,
+        _int(args, "other_id"),
+        actor=conn.principal.name,
+        force=bool(args.get("force", False)),
+    )
+    async with gw.hub.sessions() as s:
+        customer = await queries.get_customer(s, customer_id)
+    return {"audit_id": audit_id, "customer": customer.model_dump(mode="json")}
+
+
+async def unmerge_customer(
+    gw: ConsoleGateway, conn: Connection, args: dict[str, Any]
+) -> dict[str, Any]:
+    audit_id = _int(args, "audit_id")
+    survivor = await gw.hub.customers.unmerge(audit_id, actor=conn.principal.name)
+    async with gw.hub.sessions() as s:
+        customer = await queries.get_customer(s, survivor)
+    return {"customer": customer.model_dump(mode="json")}
+
+
 async def canned(gw: ConsoleGateway, conn: Connection, args: dict[str, Any]) -> dict[str, Any]:
     return {"items": list(CANNED)}
 
@@ -281,6 +306,8 @@ COMMANDS: dict[str, Command] = {
     "set_priority": set_priority,
     "typing": typing,
     "update_customer": update_customer,
+    "merge_customer": merge_customer,
+    "unmerge_customer": unmerge_customer,
     "canned": canned,
     "agents": agents,
     "reassign": reassign,

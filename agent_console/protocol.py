@@ -46,6 +46,8 @@ MUTATING = frozenset(
         "set_labels",
         "set_priority",
         "update_customer",
+        "merge_customer",
+        "unmerge_customer",
         "reassign",
         "force_state",
     }

@@ -191,10 +191,10 @@ class CustomerService:
 
         return await self.tx.run(work)
 
-    async def unmerge(self, audit_id: int, *, actor: str) -> None:
+    async def unmerge(self, audit_id: int, *, actor: str) -> int:
         """Undo a merge exactly: endpoints, conversations, messages and profile come back."""
 
-        async def work(uow: UnitOfWork) -> None:
+        async def work(uow: UnitOfWork) -> int:
             s = uow.session
             audit = await s.get(AuditEntry, audit_id)
             if audit is None or audit.action != "customer.merge":
@@ -242,5 +242,6 @@ class CustomerService:
                 actor=actor,
                 audit_id=audit.id,
             )
+            return survivor.id
 
-        await self.tx.run(work)
+        return await self.tx.run(work)

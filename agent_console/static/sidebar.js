@@ -23,6 +23,7 @@ export function initSidebar() {
     saveProfile();
   });
   byTestId("profile-tags").addEventListener("input", (ev) => renderTagChips(splitList(ev.target.value)));
+  byTestId("profile-merge").addEventListener("click", mergeCustomer);
   byTestId("labels-save").addEventListener("click", saveLabels);
   byTestId("labels-input").addEventListener("keydown", (ev) => {
     if (ev.key === "Enter") {
@@ -170,6 +171,33 @@ async function saveProfile() {
     // the toast already says why
   } finally {
     btn.disabled = false;
+  }
+}
+
+// Explicit merge: another customer (a duplicate the agent recognised) into this one. A
+// conflict of verified identifiers needs a second, deliberate confirmation; every merge can
+// be undone from the same toast.
+async function mergeCustomer() {
+  const cur = app.current;
+  if (!cur) return;
+  const answer = window.prompt(t("profile.merge_prompt"));
+  const other = Number.parseInt(String(answer || "").replace(/^#/, ""), 10);
+  if (!Number.isInteger(other) || other <= 0) return;
+  let result;
+  try {
+    result = await command("merge_customer", { customer_id: cur.customer.id, other_id: other }, { quiet: true });
+  } catch (err) {
+    if (err.code !== "conflict" || !window.confirm(t("profile.merge_force", { detail: err.detail }))) {
+      toast(t("error.command", { detail: err.detail || String(err) }), "error", 7000);
+      return;
+    }
+    result = await command("merge_customer", { customer_id: cur.customer.id, other_id: other, force: true });
+  }
+  if (result.customer) setCustomer(result.customer);
+  if (window.confirm(t("profile.merged", { other }))) {
+    const undone = await command("unmerge_customer", { audit_id: result.audit_id });
+    if (undone.customer) setCustomer(undone.customer);
+    toast(t("profile.unmerged"), "ok");
   }
 }
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from typing import Any
 
@@ -221,4 +222,62 @@ async def test_resume_point_too_old_or_unknown_asks_for_resync(hub_client: Clien
     assert welcome["data"]["resumed"] is False
     f = await console.ws.receive_json(timeout=5)
     assert f["type"] == "resync_required"
+    await console.close()
+
+
+async def test_closing_every_tab_marks_the_agent_offline_after_grace_and_reroutes_offers(
+    hub_client: ClientFactory,
+) -> None:
+    client = await hub_client(offline_grace_s=0.3, offer_timeout_s=30)
+    hub = client.app[keys.HUB]
+    ann = await make_agent(client, "ann")
+    await asyncio.sleep(0.01)
+    ben = await make_agent(client, "ben")
+    tab1, _, _ = await Console.connect(client, await login(client, "ann"))
+    tab2, _, _ = await Console.connect(client, await login(client, "ann"))
+    await tab1.cmd("set_state", state="available")
+    ids = await inbound(client, "+12025550133", "anyone?", "o1")
+    offer = await tab1.until_event("offer.created")
+    assert offer["agent_id"] == ann
+    await hub.work.set_state(ben, "available")
+    await tab1.close()
+    await asyncio.sleep(0.5)  # one tab still open: ann stays
+    agent_states = {
+        a["id"]: a["state"]
+        for a in (await (await client.get("/api/v1/agents", headers=AUTH)).json())["items"]
+    }
+    assert agent_states[ann] == "available"
+    await tab2.close()
+
+    async def rerouted() -> bool:
+        page = await (await client.get("/api/v1/events?after=0&limit=1000", headers=AUTH)).json()
+        return any(
+            e["type"] == "offer.created"
+            and e["agent_id"] == ben
+            and e["conversation_id"] == ids["conversation_id"]
+            for e in page["items"]
+        )
+
+    async with asyncio.timeout(5):
+        while not await rerouted():  # noqa: ASYNC110 - polls storage
+            await asyncio.sleep(0.05)
+    agents = (await (await client.get("/api/v1/agents", headers=AUTH)).json())["items"]
+    assert next(a for a in agents if a["id"] == ann)["state"] == "offline"
+
+
+async def test_console_merge_and_undo(hub_client: ClientFactory) -> None:
+    client = await hub_client()
+    await make_agent(client, "ann")
+    a = await inbound(client, "+12025550144", "sms side", "m1")
+    b = await inbound(client, "pat@example.org", "mail side", "m2")
+    console, _, _ = await Console.connect(client, await login(client, "ann"))
+    merged = await console.cmd(
+        "merge_customer", customer_id=a["customer_id"], other_id=b["customer_id"]
+    )
+    assert merged["type"] == "ack"
+    result = merged["data"]["result"]
+    kinds = sorted(e["kind"] for e in result["customer"]["endpoints"])
+    assert kinds == ["email", "phone"]
+    undone = await console.cmd("unmerge_customer", audit_id=result["audit_id"])
+    assert [e["kind"] for e in undone["data"]["result"]["customer"]["endpoints"]] == ["phone"]
     await console.close()
