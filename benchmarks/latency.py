@@ -99,15 +99,18 @@ async def run(agents: int, supervisors: int, rate: float, messages: int) -> dict
         await asyncio.gather(*(create(n, "agent") for n in names))
         await asyncio.gather(*(create(n, "supervisor") for n in sups))
 
+        readers: list[asyncio.Task[None]] = []
+
         async def login(name: str, path: str) -> tuple[aiohttp.ClientSession, AgentSocket]:
             async with sem:
                 session, ws = await _connect(base, name, path)
             sock = AgentSocket(ws)
+            # Read at once: an idle reader would leave the server's heartbeat pings unanswered.
+            readers.append(asyncio.create_task(sock.reader()))
             return session, sock
 
         conns = await asyncio.gather(*(login(n, "/ws/agent") for n in names))
         sup_conns = await asyncio.gather(*(login(n, "/ws/supervisor") for n in sups))
-        readers = [asyncio.create_task(s.reader()) for _, s in [*conns, *sup_conns]]
         sockets = [s for _, s in conns]
         # One conversation per agent: agents go available one at a time, so each takes one.
         owner: dict[int, AgentSocket] = {}
