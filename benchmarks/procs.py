@@ -23,8 +23,8 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-async def wait_ready(url: str, timeout: float = 60.0) -> None:
-    async with aiohttp.ClientSession() as session, asyncio.timeout(timeout):
+async def wait_ready(url: str, limit_s: float = 60.0) -> None:
+    async with aiohttp.ClientSession() as session, asyncio.timeout(limit_s):
         while True:
             try:
                 async with session.get(url) as resp:
