@@ -10,6 +10,7 @@ SUITES = {
     "ingest": ("benchmarks.ingest", "signed SMS webhook ingest vs a bare one-row insert handler"),
     "latency": ("benchmarks.latency", "inbound -> agent websocket frame latency, 500 agents"),
     "history": ("benchmarks.history", "first history page at 10k vs 1M messages (PostgreSQL)"),
+    "reports": ("benchmarks.reports", "KPI reports over 1M events (PostgreSQL)"),
 }
 
 

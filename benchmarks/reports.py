@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -249,7 +250,7 @@ async def run(events: int, runs: int, admin_url: str) -> dict[str, Any]:
     name = f"hubbench_{uuid.uuid4().hex[:8]}"
     await _admin(f'CREATE DATABASE "{name}"', admin_url)
     url = admin_url.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://") + "/" + name
-    out: dict[str, Any] = {}
+    out: dict[str, Any] = {"load_average_at_start": os.getloadavg()}
     try:
         await migrate(url)
         started = time.perf_counter()
@@ -265,6 +266,7 @@ async def run(events: int, runs: int, admin_url: str) -> dict[str, Any]:
         out["summary_after_append_ms"] = round(await _once(url, reports["summary"]) * 1000, 1)
     finally:
         await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', admin_url)
+    out["load_average_at_end"] = os.getloadavg()
     out["target"] = "median report over 1M events < 1000 ms"
     out["range_days"] = DAYS
     return out

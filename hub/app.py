@@ -13,6 +13,7 @@ from config.settings import Settings
 from hub import keys
 from hub import web as hubweb
 from hub.api import admin as _admin  # noqa: F401 - registers routes
+from hub.api import reports as _reports  # noqa: F401 - registers routes
 from hub.api.routes import api
 from hub.lifecycle import (
     HttpClientHolder,
@@ -22,6 +23,7 @@ from hub.lifecycle import (
     outbox_ctx,
 )
 from hub.metrics import Metrics
+from hub.reports_sql import rollup_ctx
 from hub.routing import dispatcher_ctx
 from hub.services import Hub
 from storage.db import create_engine
@@ -70,6 +72,7 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_get("/ws/supervisor", gateway.supervisor_ws)
 
     app.cleanup_ctx.append(database_ctx)
+    app.cleanup_ctx.append(rollup_ctx)
     app.cleanup_ctx.append(http_ctx(holder))
     app.cleanup_ctx.append(adapters_ctx)
     app.cleanup_ctx.append(dispatcher_ctx)

@@ -4,7 +4,8 @@ The event log is the only input. ``fold`` turns events into facts: one ``Contact
 contact (a conversation from its arrival, ``conversation.created`` or
 ``conversation.reopened``, to its end), one ``HandleFact`` per stretch an agent held it, and
 ``AgentInterval``s (state, staffed, busy) per agent. Facts are aggregated into ``Partial``s
-keyed by (15-minute slot, queue, channel, agent); partials merge, so the same finishing code
+keyed by (15-minute slot, queue, channel, agent, in business hours); partials merge, so the
+same finishing code
 turns them into reports whether they were summed here (tests) or by the database
 (``hub.reports_sql``, which keeps the facts as a rollup of the same fold).
 
@@ -19,7 +20,8 @@ Definitions (routing.md §1-§2):
   ``wait <= T``. Abandonment rate = abandoned / (answered + abandoned). ASA = mean wait of
   answered contacts.
 - First response: arrival to the first reply written by a person (``message.sent`` with an
-  agent author who is not a bot and kind not auto_reply/bulk); notes never count.
+  agent author who is not a bot, i.e. no agent of role "bot" and no ``bot`` payload flag,
+  and kind not auto_reply/bulk); notes never count.
 - Handle time (AHT): first assignment to the first wrap-up, or to the close without one;
   after-contact work (ACW): wrap-up to close. Resolution: arrival to close, answered only.
 - CSAT: the contact's last ``message.received`` of kind csat with a numeric ``score``;
@@ -33,7 +35,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -1204,7 +1206,3 @@ def report_events(
     ctx = ctx or ReportContext()
     facts = fold(events, bots=bots)
     return summary(contact_partials(facts.contacts, spec, ctx), spec, ctx)
-
-
-def utc(epoch: float) -> datetime:
-    return datetime.fromtimestamp(epoch, UTC)

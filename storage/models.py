@@ -329,3 +329,83 @@ class CommandResult(Base):
     client_msg_id: Mapped[str] = mapped_column(String(100), primary_key=True)
     result: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ReportContact(Base):
+    """Rollup for reports: one contact folded from the event log (``hub.reports``); rebuildable."""
+
+    __tablename__ = "report_contacts"
+    __table_args__ = (
+        Index("ix_report_contacts_arrived_at", "arrived_at"),
+        Index("ix_report_contacts_conversation", "conversation_id", "arrival_seq"),
+    )
+    arrival_seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    conversation_id: Mapped[int] = mapped_column(BigInteger)
+    queue: Mapped[str] = mapped_column(String(100), default="")
+    channel: Mapped[str] = mapped_column(String(20), default="")
+    # Times are UTC epoch seconds: the same arithmetic on SQLite and PostgreSQL.
+    arrived_at: Mapped[float] = mapped_column(Float)
+    arrived_slot: Mapped[int] = mapped_column(BigInteger)  # arrived_at // 900
+    agent_id: Mapped[int | None] = mapped_column(BigInteger)
+    last_agent_id: Mapped[int | None] = mapped_column(BigInteger)
+    answered_at: Mapped[float | None] = mapped_column(Float)
+    wait_s: Mapped[float | None] = mapped_column(Float)
+    abandoned_at: Mapped[float | None] = mapped_column(Float)
+    abandon_wait_s: Mapped[float | None] = mapped_column(Float)
+    frt_s: Mapped[float | None] = mapped_column(Float)
+    wrap_up_at: Mapped[float | None] = mapped_column(Float)
+    handle_s: Mapped[float | None] = mapped_column(Float)
+    acw_s: Mapped[float | None] = mapped_column(Float)
+    closed_at: Mapped[float | None] = mapped_column(Float)
+    resolution_s: Mapped[float | None] = mapped_column(Float)
+    disposition: Mapped[str] = mapped_column(String(100), default="")
+    transfers: Mapped[int] = mapped_column(Integer, default=0)
+    csat_score: Mapped[float | None] = mapped_column(Float)
+    labelled_complaint: Mapped[bool] = mapped_column(Boolean, default=False)
+    complaint: Mapped[bool] = mapped_column(Boolean, default=False)
+    last_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class ReportHandle(Base):
+    """Rollup for reports: an agent holding a contact, from assignment to release."""
+
+    __tablename__ = "report_handles"
+    __table_args__ = (
+        Index("ix_report_handles_conversation", "conversation_id", "released_at"),
+        Index("ix_report_handles_agent", "agent_id", "released_at"),
+        Index("ix_report_handles_ended_at", "ended_at"),
+    )
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    conversation_id: Mapped[int] = mapped_column(BigInteger)
+    agent_id: Mapped[int] = mapped_column(BigInteger)
+    queue: Mapped[str] = mapped_column(String(100), default="")
+    channel: Mapped[str] = mapped_column(String(20), default="")
+    started_at: Mapped[float] = mapped_column(Float)
+    ended_at: Mapped[float | None] = mapped_column(Float)
+    released_at: Mapped[float | None] = mapped_column(Float)
+    outcome: Mapped[str] = mapped_column(String(20), default="")
+
+
+class ReportAgentInterval(Base):
+    """Rollup for reports: a stretch of an agent's time (a state, staffed or busy)."""
+
+    __tablename__ = "report_agent_intervals"
+    __table_args__ = (
+        Index("ix_report_agent_intervals_open", "agent_id", "ended_at"),
+        Index("ix_report_agent_intervals_started_at", "started_at"),
+    )
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    agent_id: Mapped[int] = mapped_column(BigInteger)
+    kind: Mapped[str] = mapped_column(String(10))
+    state: Mapped[str] = mapped_column(String(20), default="")
+    started_at: Mapped[float] = mapped_column(Float)
+    ended_at: Mapped[float | None] = mapped_column(Float)
+    seq: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class ReportState(Base):
+    """How far the report rollups have folded the event log (one row)."""
+
+    __tablename__ = "report_state"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last_seq: Mapped[int] = mapped_column(BigInteger, default=0)

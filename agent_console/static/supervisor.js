@@ -9,7 +9,8 @@ import { ProtocolClient, agentSocketUrl } from "/static/ws.js";
 const WAITING = new Set(["queued", "offered"]);
 const OPEN = new Set(["queued", "offered", "assigned", "wrap_up"]);
 const AGENT_STATES = ["available", "away", "offline"];
-const REFRESH_MS = 30000;
+// Reports are re-read now and then (live figures come from events); jitter spreads 50 pages.
+const REFRESH_MS = 60000;
 const SVG = "http://www.w3.org/2000/svg";
 const TZ = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
 
@@ -928,7 +929,7 @@ function start() {
   client.start();
   loadQueues().then(refreshReports);
   setInterval(renderAll, 1000); // waits and times in state tick
-  setInterval(refreshReports, REFRESH_MS);
+  setInterval(refreshReports, REFRESH_MS + Math.random() * 10000);
 }
 
 start();

@@ -90,6 +90,8 @@ def _number(request: web.Request, name: str, default: float | None) -> float | N
 
 
 def _when(raw: str, tz: ZoneInfo, name: str) -> datetime:
+    if raw[-6:-5] == " ":  # an unescaped "+hh:mm" offset arrives as " hh:mm"
+        raw = raw[:-6] + "+" + raw[-5:]
     try:
         value = datetime.fromisoformat(raw)
     except ValueError:

@@ -47,7 +47,8 @@ def row(page: Page, conversation_id: int) -> Any:
 async def test_dashboard_follows_live_traffic_without_reload(
     hub_client: ClientFactory, new_page: PageFactory, artifacts: Path
 ) -> None:
-    client = await hub_client()
+    # Offers the router makes to Bob must not expire (and turn him away) during the test.
+    client = await hub_client(offer_timeout_s=600)
     hub = client.app[keys.HUB]
     await hub.users.create(username="sup", password=PASSWORD, role="supervisor")
     ann = await hub.users.create(username="ann", password=PASSWORD, display_name="Ann Lee")
@@ -134,10 +135,16 @@ async def test_dashboard_follows_live_traffic_without_reload(
         assert resp.headers["content-type"].startswith("text/csv")
     await expect(tile(page, "queue", "support", "tile-waiting")).to_have_text("2")
     assert third in conversations
+    await page.evaluate("window.scrollTo(0, 0)")
     await page.screenshot(path=str(artifacts / "supervisor-dashboard.png"), full_page=True)
 
     await page.get_by_test_id("lang-select").select_option("zh-CN")
     await expect(page.locator('[data-st="sup.queues"]')).to_have_text("队列")
+    await expect(page.get_by_test_id("conn-status")).to_have_text("已连接")
+    await expect(
+        tile(page, "queue", "support", "tile-waiting").locator("xpath=..")
+    ).to_contain_text("等待中")
+    await expect(page.get_by_test_id("conversation-row")).to_have_count(2)
     await page.screenshot(path=str(artifacts / "supervisor-dashboard-zh.png"), full_page=False)
     assert len(navigations) == loaded, "the dashboard reloaded"
 
