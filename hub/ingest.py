@@ -21,7 +21,7 @@ from channels.base import (
 from config.settings import Settings
 from hub import identity
 from hub.errors import InvalidInput
-from hub.uow import Transactor, UnitOfWork
+from hub.uow import LazyId, Transactor, UnitOfWork
 from storage.models import (
     Conversation,
     Customer,
@@ -53,6 +53,47 @@ BULK_PRIORITY = -10
 BATCH_MAX = 64
 EARLY_STATUS_MAX = 10_000
 Pending = tuple[InboundMessage, "identity.EndpointAddress", "asyncio.Future[IngestResult]"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Staged:
+    """An ingested contact whose message row may not be flushed yet."""
+
+    customer_id: int | None
+    conversation_id: int | None
+    row: Message | None = None
+    finished: IngestResult | None = None
+    opened: bool = False
+    duplicate: bool = False
+
+    @classmethod
+    def done(cls, result: IngestResult) -> Staged:
+        return cls(
+            customer_id=result.customer_id, conversation_id=result.conversation_id, finished=result
+        )
+
+    def as_duplicate(self) -> Staged:
+        """The same provider id again within one batch."""
+        return Staged(
+            customer_id=self.customer_id,
+            conversation_id=self.conversation_id,
+            row=self.row,
+            finished=self.finished,
+            duplicate=True,
+        )
+
+    def result(self) -> IngestResult:
+        """The outcome, once the transaction committed (ids assigned)."""
+        if self.finished is not None:
+            return self.finished
+        assert self.row is not None
+        return IngestResult(
+            customer_id=self.customer_id,
+            conversation_id=self.conversation_id,
+            message_id=self.row.id,
+            duplicate=self.duplicate,
+            opened=self.opened,
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -96,11 +137,15 @@ class Ingestor:
             batch = self._pending[:BATCH_MAX]
             del self._pending[: len(batch)]
 
-            async def work(uow: UnitOfWork, batch: list[Pending] = batch) -> list[IngestResult]:
-                return [await self._ingest(uow, m, a) for m, a, _ in batch]
+            async def work(uow: UnitOfWork, batch: list[Pending] = batch) -> list[Staged]:
+                staged: dict[tuple[str, str], Staged] = {}
+                # Inserts and updates of the batch are sent together at commit (one multi-row
+                # statement each) instead of one round trip per contact.
+                with uow.session.no_autoflush:
+                    return [await self._ingest(uow, m, a, staged) for m, a, _ in batch]
 
             try:
-                results = await self.tx.run(work, attempts=1)
+                results = [st.result() for st in await self.tx.run(work, attempts=1)]
             except Exception:
                 # One bad apple (or a race with another process) must not fail the others:
                 # retry each on its own, with the usual retries on unique-key races.
@@ -118,11 +163,11 @@ class Ingestor:
         address: identity.EndpointAddress,
         future: asyncio.Future[IngestResult],
     ) -> None:
-        async def work(uow: UnitOfWork) -> IngestResult:
-            return await self._ingest(uow, message, address)
+        async def work(uow: UnitOfWork) -> Staged:
+            return await self._ingest(uow, message, address, {})
 
         try:
-            result = await self.tx.run(work)
+            result = (await self.tx.run(work)).result()
         except Exception as err:
             if not future.done():
                 future.set_exception(err)
@@ -131,11 +176,19 @@ class Ingestor:
             future.set_result(result)
 
     async def _ingest(
-        self, uow: UnitOfWork, msg: InboundMessage, address: identity.EndpointAddress
-    ) -> IngestResult:
+        self,
+        uow: UnitOfWork,
+        msg: InboundMessage,
+        address: identity.EndpointAddress,
+        staged: dict[tuple[str, str], Staged],
+    ) -> Staged:
         s = uow.session
         if msg.kind == "edit":
-            return await self._edit(uow, msg)
+            await s.flush()
+            return Staged.done(await self._edit(uow, msg))
+        key = (msg.channel, msg.provider_id)
+        if key in staged:
+            return staged[key].as_duplicate()
         known = (
             await s.execute(
                 select(Message.id, Message.conversation_id, Message.customer_id).where(
@@ -144,20 +197,26 @@ class Ingestor:
             )
         ).first()
         if known is not None:
-            return IngestResult(
-                customer_id=known.customer_id,
-                conversation_id=known.conversation_id,
-                message_id=known.id,
-                duplicate=True,
+            return Staged.done(
+                IngestResult(
+                    customer_id=known.customer_id,
+                    conversation_id=known.conversation_id,
+                    message_id=known.id,
+                    duplicate=True,
+                )
             )
+        if msg.thread_refs:
+            await s.flush()  # references may name a message staged earlier in this batch
         referenced = await self._referenced_conversation(s, msg)
         if msg.kind in ("auto_reply", "csat") and referenced is None:
             referenced = await self._latest_conversation_of(s, msg, address)
             if referenced is None:
                 # An automatic reply that threads nowhere is not a customer request.
                 logger.info("dropped %s from %s: no conversation", msg.kind, msg.channel)
-                return IngestResult(
-                    customer_id=None, conversation_id=None, message_id=None, duplicate=False
+                return Staged.done(
+                    IngestResult(
+                        customer_id=None, conversation_id=None, message_id=None, duplicate=False
+                    )
                 )
         resolved = await self._resolve_customer(uow, msg, address)
         customer, endpoint = resolved.customer, resolved.endpoint
@@ -182,7 +241,8 @@ class Ingestor:
             occurred_at=msg.occurred_at,
         )
         s.add(row)
-        await s.flush()
+        if msg.attachments:
+            await s.flush()  # attachments reference the message id
         for att in msg.attachments:
             keep = len(att.data) <= self.settings.attachment_max_bytes
             s.add(
@@ -217,7 +277,7 @@ class Ingestor:
             customer_id=customer.id,
             queue=conversation.queue,
             channel=msg.channel,
-            message_id=row.id,
+            message_id=LazyId(row),
             kind=msg.kind,
             direction=direction,
             text=msg.text[:500],
@@ -225,13 +285,11 @@ class Ingestor:
             attachments=len(msg.attachments),
             score=msg.metadata.get("score") if msg.kind == "csat" else None,
         )
-        return IngestResult(
-            customer_id=customer.id,
-            conversation_id=conversation.id,
-            message_id=row.id,
-            duplicate=False,
-            opened=opened,
+        result = Staged(
+            customer_id=customer.id, conversation_id=conversation.id, row=row, opened=opened
         )
+        staged[key] = result
+        return result
 
     async def _conversation_address(self, s: AsyncSession, conv: Conversation) -> str:
         address = await s.scalar(select(Endpoint.address).where(Endpoint.id == conv.endpoint_id))
@@ -350,7 +408,8 @@ class Ingestor:
                     uow.emit("customer.conflict", customer_id=customer.id, flag=flag)
             elif not other.verified:
                 other.verified = True
-        await s.flush()
+        if linked:
+            await s.flush()  # identifiers added here are looked up by later contacts
         return Resolved(customer=customer, endpoint=endpoint)
 
     # ---------------------------------------------------------------- threading

@@ -22,6 +22,17 @@ T = TypeVar("T")
 _RETRY_SQLSTATES = {"40001", "40P01"}
 
 
+@dataclass(frozen=True, slots=True)
+class LazyId:
+    """An event payload value that becomes ``row.id`` once the row is flushed.
+
+    Lets a unit of work queue events for rows it has not flushed yet, so many inserts of
+    one transaction go to the database as one multi-row statement.
+    """
+
+    row: Any
+
+
 @dataclass(slots=True)
 class UnitOfWork:
     """A session plus the events the work will append when it commits."""
@@ -131,6 +142,11 @@ class Transactor:
             )
         ).scalar_one()
         now = utcnow()
+        for d in uow.drafts:
+            payload = d["payload"]
+            for key, value in payload.items():
+                if isinstance(value, LazyId):
+                    payload[key] = value.row.id
         rows = [Event(seq=last - n + 1 + i, created_at=now, **d) for i, d in enumerate(uow.drafts)]
         uow.session.add_all(rows)
         return [to_stream_event(r) for r in rows]
