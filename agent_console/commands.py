@@ -72,7 +72,7 @@ async def set_state(gw: ConsoleGateway, conn: Connection, args: dict[str, Any]) 
 
 async def accept(gw: ConsoleGateway, conn: Connection, args: dict[str, Any]) -> dict[str, Any]:
     conv_id = await gw.hub.work.accept(_int(args, "offer_id"), conn.agent_id)
-    conn.conversations.add(conv_id)
+    conn.follow(conv_id)
     return {"conversation_id": conv_id}
 
 

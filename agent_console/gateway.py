@@ -52,6 +52,8 @@ class Connection:
     principal: Principal
     ws: web.WebSocketResponse
     supervisor: bool
+    # conversation id -> connections following it, shared by the gateway (fan-out index).
+    index: dict[int, set[Connection]] = field(default_factory=dict)
     conversations: set[int] = field(default_factory=set)
     viewing: set[int] = field(default_factory=set)
     last_seq: int = 0
@@ -70,15 +72,27 @@ class Connection:
         conv = event.conversation_id
         mine = event.agent_id == self.agent_id
         if conv is not None and mine and event.type in ("offer.created", "conversation.assigned"):
-            self.conversations.add(conv)
+            self.follow(conv)
         visible = mine or (conv is not None and conv in self.conversations)
         if conv is not None and not mine and event.type == "conversation.assigned":
             # The conversation went to someone else (transfer): stop following it.
-            self.conversations.discard(conv)
+            self.unfollow(conv)
         ended = event.type in ("offer.rejected", "offer.expired", "offer.rescinded")
         if ended and mine and conv is not None:
-            self.conversations.discard(conv)
+            self.unfollow(conv)
         return visible
+
+    def follow(self, conversation_id: int) -> None:
+        self.conversations.add(conversation_id)
+        self.index.setdefault(conversation_id, set()).add(self)
+
+    def unfollow(self, conversation_id: int) -> None:
+        self.conversations.discard(conversation_id)
+        followers = self.index.get(conversation_id)
+        if followers is not None:
+            followers.discard(self)
+            if not followers:
+                del self.index[conversation_id]
 
     async def send(self, f: Frame) -> None:
         await self.ws.send_str(json.dumps(f, default=str))
@@ -94,6 +108,10 @@ class ConsoleGateway:
         self.app = app
         self.hub = app[keys.HUB]
         self.connections: set[Connection] = set()
+        # Fan-out indexes: an event only reaches connections that may see it.
+        self.supervisors: set[Connection] = set()
+        self.by_agent: dict[int, set[Connection]] = {}
+        self.by_conversation: dict[int, set[Connection]] = {}
         self.viewers: dict[int, set[Connection]] = {}
         self._offline_timers: dict[int, asyncio.TimerHandle] = {}
         self._pump: asyncio.Task[None] | None = None
@@ -122,7 +140,12 @@ class ConsoleGateway:
     async def _run(self) -> None:
         while True:
             event = await self._sub.get()
-            for conn in tuple(self.connections):
+            targets = set(self.supervisors)
+            if event.agent_id is not None:
+                targets |= self.by_agent.get(event.agent_id, set())
+            if event.conversation_id is not None:
+                targets |= self.by_conversation.get(event.conversation_id, set())
+            for conn in targets:
                 try:
                     conn.live.put_nowait(event)
                 except asyncio.QueueFull:
@@ -140,8 +163,9 @@ class ConsoleGateway:
             raise web.HTTPForbidden(text="supervisors only")
         ws = web.WebSocketResponse(heartbeat=HEARTBEAT_S, max_msg_size=1 << 20)
         await ws.prepare(request)
-        is_sup = supervisor or (principal.role in ("supervisor", "admin") and supervisor)
-        conn = Connection(principal=principal, ws=ws, supervisor=is_sup)
+        conn = Connection(
+            principal=principal, ws=ws, supervisor=supervisor, index=self.by_conversation
+        )
         try:
             hello = await ws.receive_json(timeout=30)
         except (TypeError, ValueError, TimeoutError):
@@ -187,7 +211,8 @@ class ConsoleGateway:
         async with self.hub.sessions() as s:
             head = await head_seq(s)
             agent = await s.get_one(Agent, conn.agent_id)
-            conn.conversations = await self._involved(s, conn.agent_id)
+            for conversation_id in await self._involved(s, conn.agent_id):
+                conn.follow(conversation_id)
             snapshot = await self._snapshot(s, conn)
         resumable = isinstance(resume_from, int) and 0 <= resume_from <= head
         too_old = resumable and head - int(resume_from) > RESUME_LIMIT
@@ -255,6 +280,10 @@ class ConsoleGateway:
     # ------------------------------------------------------------------ presence
     def _connected(self, conn: Connection) -> None:
         self.connections.add(conn)
+        if conn.supervisor:
+            self.supervisors.add(conn)
+        else:
+            self.by_agent.setdefault(conn.agent_id, set()).add(conn)
         timer = self._offline_timers.pop(conn.agent_id, None)
         if timer is not None:
             timer.cancel()
@@ -262,6 +291,14 @@ class ConsoleGateway:
 
     async def _disconnected(self, conn: Connection) -> None:
         self.connections.discard(conn)
+        self.supervisors.discard(conn)
+        mine = self.by_agent.get(conn.agent_id)
+        if mine is not None:
+            mine.discard(conn)
+            if not mine:
+                del self.by_agent[conn.agent_id]
+        for conversation_id in list(conn.conversations):
+            conn.unfollow(conversation_id)
         for conv_id in list(conn.viewing):
             await self._stop_viewing(conn, conv_id)
         self._ws_gauge()
