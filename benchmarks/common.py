@@ -70,3 +70,14 @@ def write_result(name: str, data: dict[str, Any]) -> Path:
     }
     path.write_text(json.dumps(payload, indent=2, default=str) + "\n")
     return path
+
+
+async def pg_admin(sql: str, url: str) -> None:
+    """Run one administrative statement (CREATE/DROP DATABASE) on a PostgreSQL server."""
+    import asyncpg
+
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()

@@ -13,7 +13,7 @@ import json
 import time
 import uuid
 
-from benchmarks.common import summary, write_result
+from benchmarks.common import pg_admin, summary, write_result
 from hub import queries
 from storage.db import create_engine, migrate, session_factory
 
@@ -21,16 +21,6 @@ ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
 # The measured customer keeps the same history while the database around it grows.
 TARGET_CUSTOMER = 1
 TARGET_MESSAGES = 60
-
-
-async def _admin(sql: str, url: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(url)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
 
 
 async def _fill(url: str, total: int, customers: int) -> None:
@@ -104,7 +94,7 @@ async def run(
     small: int, large: int, customers: int, runs: int, admin_url: str
 ) -> dict[str, object]:
     name = f"hubbench_{uuid.uuid4().hex[:8]}"
-    await _admin(f'CREATE DATABASE "{name}"', admin_url)
+    await pg_admin(f'CREATE DATABASE "{name}"', admin_url)
     url = admin_url.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://") + "/" + name
     try:
         await migrate(url)
@@ -115,7 +105,7 @@ async def run(
         fill_s = time.perf_counter() - started
         at_large = summary(await _time_pages(url, TARGET_CUSTOMER, runs))
     finally:
-        await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', admin_url)
+        await pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', admin_url)
     ratio = at_large["median"] / at_small["median"]
     return {
         "small_messages": small,

@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from benchmarks.common import summary, write_result
+from benchmarks.common import pg_admin, summary, write_result
 from hub import reports as r
 from hub import reports_sql as rs
 from storage.db import create_engine, migrate, session_factory
@@ -109,16 +109,6 @@ FROM (
          generate_series(0, 1) s
 ) x
 """
-
-
-async def _admin(sql: str, url: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(url)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
 
 
 async def _fill(url: str, events: int) -> int:
@@ -248,7 +238,7 @@ async def _once(url: str, work: Callable[[Any], Awaitable[object]]) -> float:
 
 async def run(events: int, runs: int, admin_url: str) -> dict[str, Any]:
     name = f"hubbench_{uuid.uuid4().hex[:8]}"
-    await _admin(f'CREATE DATABASE "{name}"', admin_url)
+    await pg_admin(f'CREATE DATABASE "{name}"', admin_url)
     url = admin_url.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://") + "/" + name
     out: dict[str, Any] = {"load_average_at_start": os.getloadavg()}
     try:
@@ -265,7 +255,7 @@ async def run(events: int, runs: int, admin_url: str) -> dict[str, Any]:
         out["appended_events"] = added
         out["summary_after_append_ms"] = round(await _once(url, reports["summary"]) * 1000, 1)
     finally:
-        await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', admin_url)
+        await pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', admin_url)
     out["load_average_at_end"] = os.getloadavg()
     out["target"] = "median report over 1M events < 1000 ms"
     out["range_days"] = DAYS

@@ -158,13 +158,10 @@ async def messages_out(s: AsyncSession, rows: Sequence[Message]) -> list[Message
     ]
 
 
-async def history(
-    s: AsyncSession, customer_id: int, *, limit: int, before: str | None
+async def _page(
+    s: AsyncSession, query: Select[Message], *, limit: int, before: str | None
 ) -> MessagePage:
-    """A customer's timeline across channels, newest first, keyset-paginated on message id."""
-    if await s.get(Customer, customer_id) is None:
-        raise NotFound(f"customer {customer_id} not found")
-    query = select(Message).where(Message.customer_id == customer_id)
+    """Newest first, keyset on message id (stable under inserts, no OFFSET scans)."""
     if before:
         query = query.where(Message.id < decode_cursor(before))
     rows = (await s.scalars(query.order_by(Message.id.desc()).limit(limit + 1))).all()
@@ -174,6 +171,16 @@ async def history(
         items=await messages_out(s, rows),
         next=encode_cursor(rows[-1].id) if more and rows else None,
     )
+
+
+async def history(
+    s: AsyncSession, customer_id: int, *, limit: int, before: str | None
+) -> MessagePage:
+    """A customer's timeline across channels, newest first."""
+    if await s.get(Customer, customer_id) is None:
+        raise NotFound(f"customer {customer_id} not found")
+    query = select(Message).where(Message.customer_id == customer_id)
+    return await _page(s, query, limit=limit, before=before)
 
 
 async def conversation_messages(
@@ -183,15 +190,7 @@ async def conversation_messages(
     if await s.get(Conversation, conversation_id) is None:
         raise NotFound(f"conversation {conversation_id} not found")
     query = select(Message).where(Message.conversation_id == conversation_id)
-    if before:
-        query = query.where(Message.id < decode_cursor(before))
-    rows = (await s.scalars(query.order_by(Message.id.desc()).limit(limit + 1))).all()
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return MessagePage(
-        items=await messages_out(s, rows),
-        next=encode_cursor(rows[-1].id) if more and rows else None,
-    )
+    return await _page(s, query, limit=limit, before=before)
 
 
 async def conversation_out(s: AsyncSession, conv: Conversation) -> ConversationOut:

@@ -309,31 +309,21 @@ class WorkService:
         await self.tx.run(work)
 
     async def set_priority(self, conversation_id: int, priority: int, *, by: int | None) -> None:
-        async def work(uow: UnitOfWork) -> None:
-            conv = await uow.session.get(Conversation, conversation_id)
-            if conv is None:
-                raise NotFound(f"conversation {conversation_id} not found")
-            conv.priority = priority
-            uow.emit(
-                "conversation.updated",
-                conversation_id=conv.id,
-                agent_id=by,
-                customer_id=conv.customer_id,
-                queue=conv.queue,
-                channel=conv.channel,
-                priority=priority,
-            )
-
-        await self.tx.run(work)
+        await self._update(conversation_id, by=by, priority=priority)
 
     async def set_labels(self, conversation_id: int, labels: list[str], *, by: int | None) -> None:
         clean = sorted({str(x).strip()[:50] for x in labels if str(x).strip()})
+        await self._update(conversation_id, by=by, labels=clean)
+
+    async def _update(self, conversation_id: int, *, by: int | None, **changes: Any) -> None:
+        """Change plain conversation fields and say so in one ``conversation.updated`` event."""
 
         async def work(uow: UnitOfWork) -> None:
             conv = await uow.session.get(Conversation, conversation_id)
             if conv is None:
                 raise NotFound(f"conversation {conversation_id} not found")
-            conv.labels = clean
+            for name, value in changes.items():
+                setattr(conv, name, value)
             uow.emit(
                 "conversation.updated",
                 conversation_id=conv.id,
@@ -341,7 +331,7 @@ class WorkService:
                 customer_id=conv.customer_id,
                 queue=conv.queue,
                 channel=conv.channel,
-                labels=clean,
+                **changes,
             )
 
         await self.tx.run(work)
