@@ -41,6 +41,7 @@ from routing.records import AgentRec, CompiledStep, QueueRec, ResRec, TaskRec
 from routing.snapshots import agent_spec, agent_view, live_stats, task_spec, task_view
 from routing.state import RES, WRAP, RouterState
 from routing.stats import StatsLog, WindowStats
+from routing.steps import step_at
 from routing.views import AgentView, QueueLiveStats, TaskView
 
 
@@ -56,14 +57,12 @@ class Router(RouterState):
     ) -> None:
         super().__init__(config, rng)
         for spec in queues:
-            self._install_queue(spec, self._compile_steps(spec.steps))
+            self._install_queue(spec, self._steps.compile(spec.steps))
 
     # ================================================================ queues
     def set_queue(self, spec: QueueSpec, now: float) -> list[Event]:
         """Add or replace a queue's configuration; its waiting tasks are re-evaluated."""
-        if spec.parallel_offers < 1:
-            raise RoutingError("parallel_offers must be at least 1")
-        steps = self._compile_steps(spec.steps)
+        steps = self._steps.compile(spec.steps)
         return self._run(now, lambda at: self._replace_queue(spec, steps, at))
 
     def _install_queue(self, spec: QueueSpec, steps: tuple[CompiledStep, ...]) -> QueueRec:
@@ -77,9 +76,9 @@ class Router(RouterState):
         q = self._install_queue(spec, steps)
         for t in list(self._tasks.values()):
             if t.home is q and t.status in WAITING:
-                self._build_steps(t, q)
+                self._steps.build(t, q)
                 t.floor = min(t.floor, len(t.steps) - 1)
-                self._enter_step(t, self._step_at(t, at, t.floor), at)
+                self._enter_step(t, step_at(t, at, t.floor), at)
 
     # ================================================================ agents
     def add_agent(self, spec: AgentSpec, now: float) -> list[Event]:
@@ -113,6 +112,60 @@ class Router(RouterState):
         self._activity(state)
         return self._run(now, lambda at: self._change_state(a, state, reason, at))
 
+    def _add_agent(self, spec: AgentSpec, at: float) -> None:
+        a = AgentRec(spec.id)
+        self._agents[spec.id] = a
+        a.state, a.reason = spec.state, spec.reason
+        a.available = self._activity(spec.state)
+        self._index.restore_idle(a, at if spec.idle_since is None else spec.idle_since)
+        self._configure(a, spec, at)
+
+    def _configure(self, a: AgentRec, spec: AgentSpec, at: float) -> None:
+        self._index.unfile(a)
+        for name, (_, delay) in a.queues.items():
+            self._membership(self._queue(name), a, delay, -1, at)
+        a.skills = dict(spec.skills)
+        a.languages = dict(spec.languages)
+        a.attributes = dict(spec.attributes)
+        if spec.capacity:
+            a.cap = {c: int(n) for c, n in spec.capacity.items()}
+        else:
+            a.cap = {c: rule.capacity for c, rule in self.config.channels.items()}
+        a.channels = frozenset(c for c, n in a.cap.items() if n > 0)
+        a.solo = next(iter(a.channels)) if len(a.channels) == 1 else None
+        a.queues = {name: (m.priority, float(m.delay_s)) for name, m in spec.queues.items()}
+        for name, (_, delay) in a.queues.items():
+            self._membership(self._queue(name), a, delay, +1, at)
+        by_priority: dict[int, list[str]] = {}
+        for name, (prio, _) in sorted(a.queues.items(), key=lambda kv: kv[1][0]):
+            by_priority.setdefault(prio, []).append(name)
+        a.groups = tuple(tuple(names) for names in by_priority.values())
+        a.keys = (
+            *("q:" + n for n in a.queues),
+            *("s:" + s for s in a.skills),
+            *("l:" + lang for lang in a.languages),
+        )
+        self._index.file(a)
+        if a.routable:  # new skills or queues may match waiting work
+            self._index.dirty[a] = None
+
+    def _membership(self, q: QueueRec, a: AgentRec, delay: float, sign: int, at: float) -> None:
+        if sign > 0:
+            q.members.add(a)
+        else:
+            q.members.discard(a)
+        if delay <= 0:
+            return
+        n = q.delays.get(delay, 0) + sign
+        if n > 0:
+            q.delays[delay] = n
+            if n == 1:  # a new boundary: waiting tasks may cross it
+                for t in q.tasks:
+                    if t.status in WAITING:
+                        self._push_delay(t, at)
+        else:
+            q.delays.pop(delay, None)
+
     def _remove_agent(self, a: AgentRec, at: float) -> None:
         a.available = False
         self._index.refresh(a)
@@ -128,7 +181,7 @@ class Router(RouterState):
             self._events.append(
                 TaskRequeued(at=at, task_id=t.id, agent_id=a.id, reason="agent_removed")
             )
-            self._enter_step(t, self._step_at(t, at, t.step), at)
+            self._enter_step(t, step_at(t, at, t.step), at)
         for name, (_, delay) in a.queues.items():
             self._membership(self._queue(name), a, delay, -1, at)
         self._index.unfile(a)
@@ -139,7 +192,7 @@ class Router(RouterState):
     def add_task(self, spec: TaskSpec, now: float) -> list[Event]:
         """Add a task (``created_at`` may lie in the past; restore fields are honoured)."""
         own = self._check_new_task(spec, self._agents)
-        return self._run(now, lambda at: self._add_task(spec, at, own, announce=True))
+        return self._run(now, self._add_new_task, spec, own)
 
     def _check_new_task(
         self, spec: TaskSpec, agents: dict[int, AgentRec] | set[int]
@@ -151,13 +204,18 @@ class Router(RouterState):
         for offer in spec.offered_to:
             if offer.agent_id not in agents:
                 raise UnknownAgent(f"task {spec.id} names unknown agent {offer.agent_id}")
-        return self._compile_steps(spec.steps) if spec.steps is not None else None
+        return self._steps.compile(spec.steps) if spec.steps is not None else None
+
+    def _add_new_task(
+        self, at: float, spec: TaskSpec, own: tuple[CompiledStep, ...] | None
+    ) -> None:
+        self._add_task(spec, at, own, announce=True)
 
     def _add_task(
         self, spec: TaskSpec, at: float, own: tuple[CompiledStep, ...] | None, *, announce: bool
     ) -> None:
         t = self._new_task(spec, at, own, announce=announce)
-        idx = self._step_at(t, at, t.floor)
+        idx = step_at(t, at, t.floor)
         if spec.assigned_to is not None:
             a = self._agents[spec.assigned_to]
             self._place(t, idx)
@@ -166,7 +224,7 @@ class Router(RouterState):
             self._index.load(a, t.channel, 1)
             if spec.wrap_until is not None:
                 t.status, t.wrap_until = "wrapping", spec.wrap_until
-                self._push(spec.wrap_until, WRAP, t, t.version)
+                self._push(spec.wrap_until, WRAP, t.id, t.version)
             return
         for offer in spec.offered_to:
             a = self._agents[offer.agent_id]
@@ -178,7 +236,8 @@ class Router(RouterState):
             t.res[a.id] = a.res[t.id] = r
             t.status = "reserved"
             self._index.load(a, t.channel, 1)
-            self._push(offer.expires_at, RES, r)
+            self._push(offer.expires_at, RES, rid, 0)
+            self._res[rid] = r
         self._enter_step(t, idx, at)
 
     def cancel_task(self, task_id: int, now: float, reason: str = "cancelled") -> list[Event]:
@@ -194,7 +253,7 @@ class Router(RouterState):
 
     def accept(self, task_id: int, agent_id: int, now: float) -> list[Event]:
         """The agent takes the offered task; other parallel offers are rescinded."""
-        return self._run(now, lambda at: self._accept(task_id, agent_id, at))
+        return self._run(now, self._accept, task_id, agent_id)
 
     def _offer(self, task_id: int, agent_id: int) -> tuple[TaskRec, ResRec]:
         t = self._task(task_id)
@@ -203,15 +262,15 @@ class Router(RouterState):
             raise InvalidTransition(f"task {task_id} has no offer in flight to agent {agent_id}")
         return t, r
 
-    def _accept(self, task_id: int, agent_id: int, at: float) -> None:
+    def _accept(self, at: float, task_id: int, agent_id: int) -> None:
         t, r = self._offer(task_id, agent_id)
         a = r.agent
-        r.live = False
+        del self._res[r.id]
         del t.res[agent_id]
         del a.res[task_id]
         t.status, t.agent = "assigned", a
         a.tasks[task_id] = t
-        t.version += 1
+        t.version = self._bump()
         if t.entry is not None:
             self._waiting.remove(t)
         self._events.append(
@@ -261,9 +320,9 @@ class Router(RouterState):
         self, task_id: int, now: float, wrap_up_s: float | None = None
     ) -> list[Event]:
         """The conversation ended; wrap-up holds the slot (queue or router default time)."""
-        return self._run(now, lambda at: self._complete(task_id, at, wrap_up_s))
+        return self._run(now, self._complete, task_id, wrap_up_s)
 
-    def _complete(self, task_id: int, at: float, wrap_up_s: float | None) -> None:
+    def _complete(self, at: float, task_id: int, wrap_up_s: float | None) -> None:
         t = self._task(task_id)
         if t.status != "assigned" or t.agent is None:
             raise InvalidTransition(f"task {task_id} is {t.status}, not assigned")
@@ -275,8 +334,8 @@ class Router(RouterState):
             self._finish(t, at)
             return
         t.status, t.wrap_until = "wrapping", at + wrap_up_s
-        t.version += 1
-        self._push(t.wrap_until, WRAP, t, t.version)
+        t.version = self._bump()
+        self._push(t.wrap_until, WRAP, t.id, t.version)
         self._events.append(
             TaskWrapping(at=at, task_id=task_id, agent_id=t.agent.id, until=t.wrap_until)
         )
@@ -305,7 +364,7 @@ class Router(RouterState):
     ) -> list[Event]:
         """Send a task back to waiting (maybe in another queue): it keeps its age and loses
         its preferred agents; the agent it leaves is excluded unless told otherwise."""
-        own = self._compile_steps(steps) if steps is not None else None
+        own = self._steps.compile(steps) if steps is not None else None
 
         def action(at: float) -> None:
             t = self._task(task_id)
@@ -332,12 +391,12 @@ class Router(RouterState):
             t.preferred_agents = ()
             t.entered_at = at
             t.floor = 0
-            self._build_steps(t, home)
+            self._steps.build(t, home)
             self._place(t, 0)
             self._events.append(
                 TaskTransferred(at=at, task_id=task_id, from_agent_id=from_agent, queue=t.queue)
             )
-            self._enter_step(t, self._step_at(t, at, 0), at)
+            self._enter_step(t, step_at(t, at, 0), at)
 
         return self._run(now, action)
 
@@ -351,7 +410,7 @@ class Router(RouterState):
     def next_deadline(self) -> float | None:
         """When something next falls due (call ``tick`` then), or None."""
         heap = self._heap
-        while heap and not self._due_is_live(heap[0]):
+        while heap and self._due(heap[0]) is None:
             heapq.heappop(heap)
         return heap[0][0] if heap else None
 

@@ -13,10 +13,10 @@ from __future__ import annotations
 from bisect import bisect_left, insort
 from collections.abc import Callable, Mapping
 
-from routing.expr import AndHint, Hint, IdsHint, KeyHint, OrHint
 from routing.models import ChannelRule
 from routing.policy import select, task_key
 from routing.records import AgentRec, Bucket, TaskRec
+from routing.requirements import AndHint, Hint, IdsHint, KeyHint, OrHint
 
 WAITING = ("pending", "reserved")
 _NONE: frozenset[str] = frozenset()
@@ -25,7 +25,7 @@ Entry = tuple[float, float, int, TaskRec]
 
 
 def _size(source: Bucket | list[AgentRec]) -> int:
-    return len(source) if isinstance(source, list) else len(source.agents)
+    return len(source)
 
 
 class AgentIndex:
@@ -54,8 +54,12 @@ class AgentIndex:
         """Channels on which the agent can take one more task now."""
         if not a.available:
             return _NONE
-        if not a.total:
+        total = a.total
+        if not total:
             return a.channels
+        solo = a.solo
+        if solo is not None and a.load.get(solo, 0) == total:  # one channel, no other work
+            return a.channels if total < a.cap[solo] else _NONE
         load = a.load
         busy = [c for c, n in load.items() if n > 0]
         out = []
@@ -69,31 +73,35 @@ class AgentIndex:
                 out.append(c)
         return frozenset(out)
 
+    def file(self, a: AgentRec) -> None:
+        """Resolve the agent's buckets once per channel (after its keys change)."""
+        slots = {}
+        for c in a.channels:
+            idx = self.buckets.setdefault(c, {})
+            slots[c] = tuple(idx[k] if k in idx else idx.setdefault(k, Bucket()) for k in a.keys)
+        a.slots = slots
+        self.refresh(a)
+
     def refresh(self, a: AgentRec) -> None:
-        """Re-file the agent after a change of activity, load or keys."""
+        """Re-file the agent after a change of activity or load."""
         new = self.routable_channels(a)
         old = a.routable
         if new == old:
             return
         a.routable = new
-        # Inlined bucket updates: this runs twice per task (offer and release).
+        # Bucket.add/discard inlined: this runs twice per task (offer, then release).
+        slots = a.slots
         for c in old:
             if c not in new:
-                idx = self.buckets[c]
-                for k in a.keys:
-                    bucket = idx[k].agents
-                    del bucket[a]
+                for b in slots[c]:
+                    del b.agents[a]
         gained = False
         since = a.idle_since
         for c in new:
             if c in old:
                 continue
             gained = True
-            idx = self.buckets.setdefault(c, {})
-            for k in a.keys:
-                b = idx.get(k)
-                if b is None:
-                    b = idx[k] = Bucket()
+            for b in slots[c]:
                 b.agents[a] = None
                 if since >= b.last:
                     b.last = since
@@ -105,9 +113,8 @@ class AgentIndex:
     def unfile(self, a: AgentRec) -> None:
         """Take the agent out of every bucket (before its keys change or it leaves)."""
         for c in a.routable:
-            idx = self.buckets[c]
-            for k in a.keys:
-                idx[k].discard(a)
+            for b in a.slots[c]:
+                b.agents.pop(a, None)
         a.routable = _NONE
 
     def load(self, a: AgentRec, channel: str, delta: int) -> None:
@@ -126,22 +133,18 @@ class AgentIndex:
         a.idle_since = at
         a.idle_seq = self._idle_seq
         for c in a.routable:
-            idx = self.buckets[c]
-            for k in a.keys:
-                b = idx[k]
-                del b.agents[a]
-                b.add(a)
+            for b in a.slots[c]:
+                b.agents.move_to_end(a)
+                if at >= b.last:
+                    b.last = at
+                else:
+                    b.dirty = True
 
     def restore_idle(self, a: AgentRec, at: float) -> None:
         """Set a remembered idle clock (no re-filing: the agent is not filed yet)."""
         self._idle_seq += 1
         a.idle_since = at
         a.idle_seq = self._idle_seq
-
-    def bucket(self, channel: str, key: str) -> Bucket | None:
-        """One bucket, if any agent was ever filed under it."""
-        idx = self.buckets.get(channel)
-        return None if idx is None else idx.get(key)
 
     # ------------------------------------------------------------ task-driven decision
     def _source(self, hint: Hint, idx: dict[str, Bucket], t: TaskRec) -> Bucket | list[AgentRec]:
@@ -199,12 +202,10 @@ class AgentIndex:
         held = t.res
         pred = t.pred
         spec = q.spec
-        ordered = not isinstance(src, list)
-        agents = src.ordered() if isinstance(src, Bucket) else src
-        if spec.selection == "longest_idle" and ordered:
+        if spec.selection == "longest_idle" and isinstance(src, Bucket):
             # The hot path: walk longest-idle first and stop at the k-th match.
             out: list[AgentRec] = []
-            for a in agents:
+            for a in src.ordered() if src.dirty else src.agents:
                 if (excluded and a.id in excluded) or (held and a.id in held):
                     continue
                 m = a.queues.get(qname)
@@ -216,6 +217,8 @@ class AgentIndex:
                 if len(out) >= k:
                     break
             return out
+        ordered = isinstance(src, Bucket)
+        agents = src.ordered() if isinstance(src, Bucket) else src
         eligible = []
         for a in agents:
             if (excluded and a.id in excluded) or (held and a.id in held):
@@ -238,10 +241,11 @@ class AgentIndex:
 class WaitingLists:
     """Routable tasks by (queue, channel), best first (priority, then age by queue order)."""
 
-    __slots__ = ("_seq", "lists")
+    __slots__ = ("_seq", "lists", "size")
 
     def __init__(self) -> None:
         self._seq = 0
+        self.size = 0  # filed tasks in all lists: none means a freed agent has nothing to pull
         self.lists: dict[tuple[str, str], list[Entry]] = {}
 
     def add(self, t: TaskRec) -> None:
@@ -259,20 +263,17 @@ class WaitingLists:
         else:
             insort(lst, entry)
         t.entry = entry
+        self.size += 1
 
     def remove(self, t: TaskRec) -> None:
-        """Unfile a task (no-op when not filed)."""
+        """Unfile a filed task."""
         entry = t.entry
-        if entry is None:
-            return
+        assert entry is not None
         assert t.q is not None
         lst = self.lists[(t.q.name, t.channel)]
         del lst[bisect_left(lst, entry)]
         t.entry = None
-
-    def count(self, queue: str, channels: frozenset[str] | set[str]) -> int:
-        """Tasks waiting in a queue on the given channels."""
-        return sum(len(self.lists.get((queue, c), ())) for c in channels)
+        self.size -= 1
 
     def best_for(self, a: AgentRec, now: float) -> TaskRec | None:
         """The task this agent should get next, by its queue priorities (Connect style)."""

@@ -7,10 +7,9 @@ allocations: it runs on every contact.
 
 from __future__ import annotations
 
-import contextlib
 import heapq
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from routing.events import (
     AgentStateChanged,
@@ -23,14 +22,11 @@ from routing.events import (
     TaskCreated,
     TaskStepExpired,
 )
-from routing.expr import compile_condition, compile_requirement
 from routing.index import WAITING, AgentIndex, WaitingLists
 from routing.models import (
-    AgentSpec,
     QueueSpec,
     RouterConfig,
     RoutingError,
-    Step,
     TaskSpec,
     UnknownAgent,
     UnknownTask,
@@ -38,16 +34,10 @@ from routing.models import (
 from routing.policy import SplitMix, task_key
 from routing.records import INF, AgentRec, CompiledStep, QueueRec, ResRec, TaskRec
 from routing.stats import StatsLog
+from routing.steps import StepBook, step_at
 
 RES, STEP, DELAY, WRAP, TTL = range(5)
-ANY_STEP = CompiledStep(compile_requirement(None), None, None, None, None)
-PREFERRED = compile_requirement("agent.id IN task.preferred_agents")
-CACHE_MAX = 4096
-# (base steps, kept for the identity check; steps with preferred and fallback; end offsets)
-Template = tuple[tuple[CompiledStep, ...], tuple[CompiledStep, ...], tuple[float, ...]]
-Due = tuple[float, int, int, Any, int]
-K = TypeVar("K")
-V = TypeVar("V")
+Due = tuple[float, int, int, int, int]
 
 
 def routable(t: TaskRec) -> bool:
@@ -74,6 +64,7 @@ class RouterState:
         )
         self._waiting = WaitingLists()
         self._heap: list[Due] = []
+        self._res: dict[int, ResRec] = {}  # offers in flight by reservation id
         self._seq = 0
         self._offer_seq = 0
         self._next_res = 1
@@ -81,15 +72,11 @@ class RouterState:
         self._events: list[Event] = []
         self._dirty_tasks: dict[TaskRec, None] = {}
         self._log = StatsLog(self.config.stats_retention_s) if self.config.record_stats else None
-        # Compiled step lists by the caller's tuple (by identity first: hashing a tuple of
-        # dataclasses costs more than the rest of a decision), and templates per base list.
-        self._step_cache: dict[tuple[Step, ...], tuple[CompiledStep, ...]] = {}
-        self._steps_by_id: dict[int, tuple[tuple[Step, ...], tuple[CompiledStep, ...]]] = {}
-        self._templates: dict[tuple[int, float | None, bool, str], Template] = {}
+        self._steps = StepBook()
 
     # ================================================================ calls and deadlines
-    def _run(self, now: float, action: Callable[[float], None]) -> list[Event]:
-        """Apply what fell due, then the change, then route; return the events of it all."""
+    def _run(self, now: float, action: Callable[..., None], *args: Any) -> list[Event]:
+        """Apply what fell due, then ``action(now, *args)``, then route; return the events."""
         if now < self._now:
             now = self._now
         heap = self._heap
@@ -97,11 +84,13 @@ class RouterState:
             if heap and heap[0][0] <= now:
                 self._expire(now)
             self._now = now
-            action(now)
-            if self._dirty_tasks or self._index.dirty:
-                self._drain(now)
+            action(now, *args)
+            # Deadlines the change brought that are already due (restored offers, TTLs)
+            # go first, so nothing is offered that is about to expire anyway.
             while heap and heap[0][0] <= now:
                 self._expire(now)
+            if self._dirty_tasks or self._index.dirty:
+                self._drain(now)
         except RoutingError as err:
             err.events = tuple(self._events)
             self._events = []
@@ -110,32 +99,43 @@ class RouterState:
         self._events = []
         return events
 
-    def _push(self, at: float, kind: int, obj: object, version: int = 0) -> None:
+    def _push(self, at: float, kind: int, ref: int, version: int) -> None:
+        # Entries hold ids, not records: a tuple of numbers is dropped from the garbage
+        # collector's watch, so the heap does not feed full collections.
         self._seq += 1
-        heapq.heappush(self._heap, (at, self._seq, kind, obj, version))
+        heapq.heappush(self._heap, (at, self._seq, kind, ref, version))
 
-    def _due_is_live(self, entry: Due) -> bool:
-        _, _, kind, obj, version = entry
+    def _bump(self) -> int:
+        """A fresh version: versions are global, so a reused task id cannot match."""
+        self._seq += 1
+        return self._seq
+
+    def _due(self, entry: Due) -> ResRec | TaskRec | None:
+        """The record a deadline is for, if it still applies."""
+        _, _, kind, ref, version = entry
         if kind == RES:
-            return bool(obj.live)
-        t: TaskRec = obj
-        if not t.live:
-            return False
+            return self._res.get(ref)
+        t = self._tasks.get(ref)
+        if t is None:
+            return None
         if kind == WRAP:
-            return t.status == "wrapping" and t.version == version
-        if kind == TTL:
-            return t.status in WAITING
-        return t.version == version and t.status in WAITING
+            ok = t.status == "wrapping" and t.version == version
+        elif kind == TTL:
+            ok = t.status in WAITING and t.born == version
+        else:
+            ok = t.version == version and t.status in WAITING
+        return t if ok else None
 
     def _expire(self, now: float) -> None:
         """Handle every deadline up to ``now`` in time order, each at its own time."""
         heap = self._heap
         while heap and heap[0][0] <= now:
             entry = heapq.heappop(heap)
-            if not self._due_is_live(entry):
+            obj = self._due(entry)
+            if obj is None:
                 continue
-            at, _, kind, obj, _ = entry
-            if kind == RES:
+            at, kind = entry[0], entry[2]
+            if isinstance(obj, ResRec):
                 self._timeout(obj, at)
             elif kind == STEP:
                 self._step_due(obj, at)
@@ -163,6 +163,8 @@ class RouterState:
             else:
                 agents = list(dirty_agents)
                 dirty_agents.clear()
+                if not self._waiting.size:
+                    break  # nothing waits anywhere: nothing to pull
                 best_for = self._waiting.best_for
                 for a in agents:
                     while a.routable:
@@ -207,71 +209,6 @@ class RouterState:
         return t.q.name if t.q is not None else t.queue
 
     # ================================================================ steps
-    def _compile_steps(self, steps: tuple[Step, ...]) -> tuple[CompiledStep, ...]:
-        hit = self._steps_by_id.get(id(steps))
-        if hit is not None and hit[0] is steps:
-            return hit[1]
-        try:
-            compiled = self._step_cache.get(steps)
-        except TypeError:  # a structured requirement (a dict) is not hashable
-            compiled = None
-        if compiled is None:
-            compiled = tuple(
-                CompiledStep(
-                    compile_requirement(s.requirement),
-                    s.timeout_s,
-                    s.priority,
-                    s.queue,
-                    compile_condition(s.skip_if) if s.skip_if else None,
-                )
-                for s in steps
-            )
-            with contextlib.suppress(TypeError):
-                self._bounded(self._step_cache)[steps] = compiled
-        self._bounded(self._steps_by_id)[id(steps)] = (steps, compiled)
-        return compiled
-
-    @staticmethod
-    def _bounded(cache: dict[K, V]) -> dict[K, V]:
-        if len(cache) >= CACHE_MAX:
-            cache.pop(next(iter(cache)))
-        return cache
-
-    def _build_steps(self, t: TaskRec, q: QueueRec) -> None:
-        """Give the task its steps (preferred-agent step first, fallback last) and offsets."""
-        base = t.own_steps if t.own_steps is not None else q.steps
-        preferred = bool(t.preferred_agents)
-        key = (id(base), t.preferred_timeout_s if preferred else -1.0, preferred, q.spec.fallback)
-        template = self._templates.get(key)
-        if template is None or template[0] is not base:
-            template = self._bounded(self._templates)[key] = self._template(base, t, q)
-        _, t.steps, t.offsets = template
-        t.origin = t.created_at if q.spec.step_clock == "created" else t.entered_at
-
-    @staticmethod
-    def _template(base: tuple[CompiledStep, ...], t: TaskRec, q: QueueRec) -> Template:
-        steps = list(base)
-        if t.preferred_agents:
-            steps.insert(0, CompiledStep(PREFERRED, t.preferred_timeout_s, None, None, None))
-        last = steps[-1] if steps else None
-        if last is None or (
-            q.spec.fallback == "any"
-            and not (last.req.pred is None and last.timeout_s is None and last.queue is None)
-        ):
-            steps.append(ANY_STEP)
-        offsets, acc = [], 0.0
-        for step in steps:
-            acc = INF if step.timeout_s is None else acc + step.timeout_s
-            offsets.append(acc)
-        return base, tuple(steps), tuple(offsets)
-
-    @staticmethod
-    def _step_at(t: TaskRec, at: float, start: int) -> int:
-        i, offsets, since = start, t.offsets, at - t.origin
-        while i < len(offsets) and since >= offsets[i]:
-            i += 1
-        return i
-
     def _place(self, t: TaskRec, idx: int) -> None:
         """Point the task at step ``idx``: its queue, requirement and priority."""
         step = t.steps[idx if idx < len(t.steps) else -1]
@@ -287,7 +224,7 @@ class RouterState:
         t.pred, t.hint, t.skills, t.keys = req.pred, req.hint, req.skills, req.keys
         t.priority = step.priority if step.priority is not None else t.base_priority
         t.skip_check = step.skip_if is not None
-        t.version += 1
+        t.version = self._bump()
 
     def _enter_step(self, t: TaskRec, idx: int, at: float) -> None:
         """Make step ``idx`` current (cancel when past the last), then queue a routing try."""
@@ -302,9 +239,8 @@ class RouterState:
             t.entered_at = at
         offset = t.offsets[idx]
         if offset < INF:
-            self._push(t.origin + offset, STEP, t, t.version)
-        if t.q is not None and t.q.delays:
-            self._push_delay(t, at)
+            self._push(t.origin + offset, STEP, t.id, t.version)
+        self._push_delay(t, at)
         self._sync_wait(t)
 
     def _push_delay(self, t: TaskRec, at: float) -> None:
@@ -313,11 +249,11 @@ class RouterState:
             return
         for d in q.delay_boundaries():
             if t.entered_at + d > at:
-                self._push(t.entered_at + d, DELAY, t, t.version)
+                self._push(t.entered_at + d, DELAY, t.id, t.version)
                 return
 
     def _step_due(self, t: TaskRec, at: float) -> None:
-        new = self._step_at(t, at, t.step)
+        new = step_at(t, at, t.step)
         for i in range(t.step + 1, min(new, len(t.steps) - 1) + 1):
             self._step_event(t, i, at, skipped=False)
         self._enter_step(t, new, at)
@@ -336,11 +272,9 @@ class RouterState:
         )
 
     def _sync_wait(self, t: TaskRec) -> None:
-        """Queue the task for a routing try, or unfile it when it cannot take offers."""
+        """Queue the task for a routing try when it can take an offer."""
         if routable(t):
             self._dirty_tasks[t] = None
-        elif t.entry is not None:
-            self._waiting.remove(t)
 
     # ================================================================ routing
     def _route_task(self, t: TaskRec, at: float) -> None:
@@ -407,7 +341,8 @@ class RouterState:
         if t.entry is not None and len(t.res) >= spec.parallel_offers:
             self._waiting.remove(t)
         self._seq += 1
-        heapq.heappush(self._heap, (expires, self._seq, RES, r, 0))
+        heapq.heappush(self._heap, (expires, self._seq, RES, rid, 0))
+        self._res[rid] = r
         self._events.append(
             ReservationCreated(
                 at=at, reservation_id=rid, task_id=t.id, agent_id=a.id, expires_at=expires
@@ -417,7 +352,7 @@ class RouterState:
             self._log.record(at, q.name, "reservation.created")
 
     def _drop(self, r: ResRec) -> None:
-        r.live = False
+        del self._res[r.id]
         del r.task.res[r.agent.id]
         del r.agent.res[r.task.id]
         self._index.load(r.agent, r.task.channel, -1)
@@ -433,8 +368,6 @@ class RouterState:
 
     def _after_failure(self, t: TaskRec, at: float) -> None:
         """An offer ended unaccepted: the task waits again, or gives up at max offers."""
-        if not t.live or t.status not in WAITING:
-            return
         if not t.res:
             t.status = "pending"
             limit = t.q.spec.max_offers if t.q is not None else None
@@ -482,6 +415,7 @@ class RouterState:
     ) -> TaskRec:
         """Create the record; the caller places it (waiting, offered, assigned)."""
         t = TaskRec(spec.id, spec.queue, spec.channel)
+        t.born = self._bump()
         t.base_priority = t.priority = spec.priority
         t.attributes = spec.attributes
         t.preferred_agents = spec.preferred_agents
@@ -504,9 +438,9 @@ class RouterState:
             )
             if self._log is not None:
                 self._log.record(at, t.queue, "entered")
-        self._build_steps(t, home)
+        self._steps.build(t, home)
         if t.ttl_s is not None:
-            self._push(created + t.ttl_s, TTL, t)
+            self._push(created + t.ttl_s, TTL, t.id, t.born)
         return t
 
     def _cancel(self, t: TaskRec, at: float, reason: str) -> None:
@@ -547,57 +481,3 @@ class RouterState:
         self._events.append(TaskCompleted(at=at, task_id=t.id, agent_id=a.id))
         if self._log is not None:
             self._log.record(at, qname, "completed")
-
-    # ================================================================ agents
-    def _add_agent(self, spec: AgentSpec, at: float) -> None:
-        a = AgentRec(spec.id)
-        self._agents[spec.id] = a
-        a.state, a.reason = spec.state, spec.reason
-        a.available = self._activity(spec.state)
-        self._index.restore_idle(a, at if spec.idle_since is None else spec.idle_since)
-        self._configure(a, spec, at)
-
-    def _configure(self, a: AgentRec, spec: AgentSpec, at: float) -> None:
-        self._index.unfile(a)
-        for name, (_, delay) in a.queues.items():
-            self._membership(self._queue(name), a, delay, -1, at)
-        a.skills = dict(spec.skills)
-        a.languages = dict(spec.languages)
-        a.attributes = dict(spec.attributes)
-        if spec.capacity:
-            a.cap = {c: int(n) for c, n in spec.capacity.items()}
-        else:
-            a.cap = {c: rule.capacity for c, rule in self.config.channels.items()}
-        a.channels = frozenset(c for c, n in a.cap.items() if n > 0)
-        a.queues = {name: (m.priority, float(m.delay_s)) for name, m in spec.queues.items()}
-        for name, (_, delay) in a.queues.items():
-            self._membership(self._queue(name), a, delay, +1, at)
-        by_priority: dict[int, list[str]] = {}
-        for name, (prio, _) in sorted(a.queues.items(), key=lambda kv: kv[1][0]):
-            by_priority.setdefault(prio, []).append(name)
-        a.groups = tuple(tuple(names) for names in by_priority.values())
-        a.keys = (
-            *("q:" + n for n in a.queues),
-            *("s:" + s for s in a.skills),
-            *("l:" + lang for lang in a.languages),
-        )
-        self._index.refresh(a)
-        if a.routable:  # new skills or queues may match waiting work
-            self._index.dirty[a] = None
-
-    def _membership(self, q: QueueRec, a: AgentRec, delay: float, sign: int, at: float) -> None:
-        if sign > 0:
-            q.members.add(a)
-        else:
-            q.members.discard(a)
-        if delay <= 0:
-            return
-        n = q.delays.get(delay, 0) + sign
-        if n > 0:
-            q.delays[delay] = n
-            if n == 1:  # a new boundary: waiting tasks may cross it
-                for t in q.tasks:
-                    if t.status in WAITING:
-                        self._push_delay(t, at)
-        else:
-            q.delays.pop(delay, None)

@@ -99,15 +99,19 @@ class StatsLog:
         # (at, queue, kind, wait_s, queue_wait_s)
         self._log: deque[tuple[float, str, str, float, float]] = deque()
 
+    def __len__(self) -> int:
+        return len(self._log)
+
     def record(
         self, at: float, queue: str, kind: str, wait_s: float = 0.0, queue_wait_s: float = 0.0
     ) -> None:
         """Append one outcome and drop what is older than the retention."""
         log = self._log
         log.append((at, queue, kind, wait_s, queue_wait_s))
-        horizon = at - self.retention_s
-        while log[0][0] < horizon:
-            log.popleft()
+        if len(log) & 63 == 0:  # prune now and then: the old end is cold memory
+            horizon = at - self.retention_s
+            while log[0][0] < horizon:
+                log.popleft()
 
     def window(
         self,
@@ -123,8 +127,9 @@ class StatsLog:
         answered: list[float] = []
         answered_in_queue: list[float] = []
         abandoned: list[float] = []
+        horizon = max(since, now - self.retention_s)
         for at, q, kind, wait, queue_wait in reversed(self._log):
-            if at <= since:
+            if at <= horizon:
                 break
             if queue is not None and q != queue:
                 continue
