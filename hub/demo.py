@@ -17,8 +17,9 @@ from channels.base import EndpointKind, InboundMessage
 from config.settings import Settings
 from hub import keys
 from hub.services import Hub
+from hub.users import set_agent_skills
 from storage.db import create_engine
-from storage.models import Agent, AgentSkill, Customer, Queue, Skill, Team
+from storage.models import Agent, Customer, Queue, Skill, Team
 
 logger = logging.getLogger(__name__)
 DEMO_PASSWORD = "demo-pass"  # noqa: S105 - documented demo login, demo mode only
@@ -88,14 +89,7 @@ async def _set_skills(hub: Hub, agent_id: int, skills: dict[str, float], team: s
         agent = await s.get_one(Agent, agent_id)
         if team:
             agent.team_id = await s.scalar(select(Team.id).where(Team.name == team))
-        for name, level in skills.items():
-            skill_id = await s.scalar(select(Skill.id).where(Skill.name == name))
-            if skill_id is None:
-                skill = Skill(name=name)
-                s.add(skill)
-                await s.flush()
-                skill_id = skill.id
-            s.add(AgentSkill(agent_id=agent_id, skill_id=skill_id, proficiency=float(level)))
+        await set_agent_skills(s, agent_id, skills)
 
 
 async def seed(settings: Settings) -> str:

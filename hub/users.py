@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+from collections.abc import Mapping
 from datetime import timedelta
 
 from argon2 import PasswordHasher
@@ -14,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from hub.auth import Principal, token_hash
 from hub.errors import Conflict, InvalidInput
 from hub.uow import Transactor, UnitOfWork
-from storage.models import Agent, UserSession, utcnow
+from storage.models import Agent, AgentSkill, Skill, UserSession, utcnow
 
 ROLES = ("agent", "supervisor", "admin")
 SESSION_TTL = timedelta(hours=12)
@@ -129,3 +130,16 @@ class Users:
             )
 
         return await self.tx.read(work)
+
+
+async def set_agent_skills(s: AsyncSession, agent_id: int, levels: Mapping[str, float]) -> None:
+    """Replace an agent's skills (proficiency 0-5), creating skills named for the first time."""
+    await s.execute(delete(AgentSkill).where(AgentSkill.agent_id == agent_id))
+    for name, level in levels.items():
+        skill_id = await s.scalar(select(Skill.id).where(Skill.name == name))
+        if skill_id is None:
+            skill = Skill(name=name)
+            s.add(skill)
+            await s.flush()
+            skill_id = skill.id
+        s.add(AgentSkill(agent_id=agent_id, skill_id=skill_id, proficiency=float(level)))

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from aiohttp import web
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub import keys, queries
 from hub.api.openapi import json_response, parse_body
-from hub.api.routes import api
+from hub.api.routes import api, path_int
 from hub.api.schemas import (
     AgentIn,
     AgentList,
@@ -26,14 +26,8 @@ from hub.api.schemas import (
 from hub.auth import require
 from hub.errors import InvalidInput, NotFound
 from hub.uow import UnitOfWork
+from hub.users import set_agent_skills
 from storage.models import Agent, AgentSkill, Queue, Skill, Team
-
-
-def _id(request: web.Request, name: str) -> int:
-    try:
-        return int(request.match_info[name])
-    except ValueError:
-        raise InvalidInput(f"{name} must be an integer") from None
 
 
 @api.route(
@@ -47,7 +41,7 @@ def _id(request: web.Request, name: str) -> int:
 async def patch_customer(request: web.Request) -> web.Response:
     principal = await require(request)
     hub = request.app[keys.HUB]
-    cid = _id(request, "customer_id")
+    cid = path_int(request, "customer_id")
     body = await parse_body(request, CustomerPatch)
     await hub.customers.update_profile(
         cid, body.model_dump(exclude_none=True), actor=principal.name
@@ -68,7 +62,7 @@ async def merge_customer(request: web.Request) -> web.Response:
     hub = request.app[keys.HUB]
     body = await parse_body(request, MergeIn)
     audit_id = await hub.customers.merge(
-        _id(request, "customer_id"), body.other_id, actor=principal.name, force=body.force
+        path_int(request, "customer_id"), body.other_id, actor=principal.name, force=body.force
     )
     return json_response(MergeOut(audit_id=audit_id))
 
@@ -82,7 +76,9 @@ async def merge_customer(request: web.Request) -> web.Response:
 )
 async def undo_merge(request: web.Request) -> web.Response:
     principal = await require(request, "supervisor")
-    await request.app[keys.HUB].customers.unmerge(_id(request, "audit_id"), actor=principal.name)
+    await request.app[keys.HUB].customers.unmerge(
+        path_int(request, "audit_id"), actor=principal.name
+    )
     return web.Response(status=204)
 
 
@@ -123,18 +119,6 @@ async def _team_id(s: AsyncSession, name: str | None) -> int | None:
         await s.flush()
         team_id = team.id
     return team_id
-
-
-async def _set_skills(s: AsyncSession, agent_id: int, skills: list[SkillLevel]) -> None:
-    await s.execute(delete(AgentSkill).where(AgentSkill.agent_id == agent_id))
-    for item in skills:
-        skill_id = await s.scalar(select(Skill.id).where(Skill.name == item.name))
-        if skill_id is None:
-            skill = Skill(name=item.name)
-            s.add(skill)
-            await s.flush()
-            skill_id = skill.id
-        s.add(AgentSkill(agent_id=agent_id, skill_id=skill_id, proficiency=item.proficiency))
 
 
 @api.route(
@@ -178,7 +162,7 @@ async def create_agent(request: web.Request) -> web.Response:
     async def work(uow: UnitOfWork) -> None:
         agent = await uow.session.get_one(Agent, agent_id)
         agent.team_id = await _team_id(uow.session, body.team)
-        await _set_skills(uow.session, agent_id, body.skills)
+        await set_agent_skills(uow.session, agent_id, {k.name: k.proficiency for k in body.skills})
         uow.emit("agent.updated", agent_id=agent_id)
 
     await hub.tx.run(work)
@@ -204,7 +188,7 @@ async def _agent_out_by_id(s: AsyncSession, agent_id: int) -> AgentOut:
 async def patch_agent(request: web.Request) -> web.Response:
     await require(request, "supervisor")
     hub = request.app[keys.HUB]
-    agent_id = _id(request, "agent_id")
+    agent_id = path_int(request, "agent_id")
     body = await parse_body(request, AgentPatch)
 
     async def work(uow: UnitOfWork) -> None:
@@ -220,7 +204,9 @@ async def patch_agent(request: web.Request) -> web.Response:
         if body.active is not None:
             agent.active = body.active
         if body.skills is not None:
-            await _set_skills(uow.session, agent_id, body.skills)
+            await set_agent_skills(
+                uow.session, agent_id, {k.name: k.proficiency for k in body.skills}
+            )
         uow.emit("agent.updated", agent_id=agent_id)
 
     await hub.tx.run(work)

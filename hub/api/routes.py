@@ -30,7 +30,8 @@ from storage.models import MessageAttachment, OutboxItem
 api = ApiRegistry()
 
 
-def _int(request: web.Request, name: str) -> int:
+def path_int(request: web.Request, name: str) -> int:
+    """An integer path parameter, or a 400 naming it."""
     try:
         return int(request.match_info[name])
     except ValueError:
@@ -86,7 +87,7 @@ async def list_customers(request: web.Request) -> web.Response:
 async def get_customer(request: web.Request) -> web.Response:
     await require(request)
     hub = request.app[keys.HUB]
-    cid = _int(request, "customer_id")
+    cid = path_int(request, "customer_id")
     return json_response(await hub.tx.read(lambda s: queries.get_customer(s, cid)))
 
 
@@ -101,7 +102,11 @@ async def get_customer(request: web.Request) -> web.Response:
 async def customer_history(request: web.Request) -> web.Response:
     await require(request)
     hub = request.app[keys.HUB]
-    cid, limit, before = _int(request, "customer_id"), _limit(request), request.query.get("before")
+    cid, limit, before = (
+        path_int(request, "customer_id"),
+        _limit(request),
+        request.query.get("before"),
+    )
     page = await hub.tx.read(lambda s: queries.history(s, cid, limit=limit, before=before))
     return json_response(page)
 
@@ -116,7 +121,7 @@ async def customer_history(request: web.Request) -> web.Response:
 async def customer_conversations(request: web.Request) -> web.Response:
     await require(request)
     hub = request.app[keys.HUB]
-    cid = _int(request, "customer_id")
+    cid = path_int(request, "customer_id")
     await hub.tx.read(lambda s: queries.get_customer(s, cid))
     items = await hub.tx.read(lambda s: queries.customer_conversations(s, cid))
     return json_response(ConversationList(items=items))
@@ -132,7 +137,7 @@ async def customer_conversations(request: web.Request) -> web.Response:
 async def get_conversation(request: web.Request) -> web.Response:
     await require(request)
     hub = request.app[keys.HUB]
-    cid = _int(request, "conversation_id")
+    cid = path_int(request, "conversation_id")
     return json_response(await hub.tx.read(lambda s: queries.get_conversation(s, cid)))
 
 
@@ -148,7 +153,7 @@ async def conversation_messages(request: web.Request) -> web.Response:
     await require(request)
     hub = request.app[keys.HUB]
     cid, limit, before = (
-        _int(request, "conversation_id"),
+        path_int(request, "conversation_id"),
         _limit(request),
         request.query.get("before"),
     )
@@ -169,7 +174,7 @@ async def conversation_messages(request: web.Request) -> web.Response:
 async def post_message(request: web.Request) -> web.Response:
     principal = await require(request)
     hub = request.app[keys.HUB]
-    cid = _int(request, "conversation_id")
+    cid = path_int(request, "conversation_id")
     body = await parse_body(request, ReplyIn)
     row = await hub.conversations.reply(
         cid,
@@ -195,7 +200,7 @@ async def post_message(request: web.Request) -> web.Response:
 async def get_attachment(request: web.Request) -> web.Response:
     await require(request)
     hub = request.app[keys.HUB]
-    aid = _int(request, "attachment_id")
+    aid = path_int(request, "attachment_id")
 
     async def work(s: AsyncSession) -> MessageAttachment:
         row = await s.get(MessageAttachment, aid, options=[undefer(MessageAttachment.data)])
