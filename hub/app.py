@@ -26,7 +26,7 @@ from hub.metrics import Metrics
 from hub.reports_sql import rollup_ctx
 from hub.routing import dispatcher_ctx
 from hub.services import Hub
-from storage.db import create_engine
+from storage.db import create_engine, create_read_engine
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +53,8 @@ def create_app(settings: Settings) -> web.Application:
     )
     app[keys.SETTINGS] = settings
     app[hubweb.METRICS] = Metrics()
-    hub = Hub(settings, create_engine(settings.database_url))
+    url = settings.database_url
+    hub = Hub(settings, create_engine(url), create_read_engine(url))
     app[keys.HUB] = hub
     holder = HttpClientHolder()
     app[keys.HTTP] = holder.get

@@ -44,7 +44,7 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
         async with hub.engine.connect() as conn:
             version = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar()
     except Exception as err:
-        await hub.engine.dispose()
+        await hub.dispose()
         raise ConfigError(
             f"database at HUB_DATABASE_URL is not migrated or not reachable ({type(err).__name__}):"
             " run `hub migrate`"
@@ -53,7 +53,7 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
     await hub.start()
     yield
     await hub.stream.close()
-    await hub.engine.dispose()
+    await hub.dispose()
 
 
 def http_ctx(holder: HttpClientHolder) -> Callable[[web.Application], AsyncIterator[None]]:

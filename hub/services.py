@@ -24,10 +24,15 @@ from storage.db import session_factory
 class Hub:
     """Storage, stream and services wired together; implements ``channels.base.HubPort``."""
 
-    def __init__(self, settings: Settings, engine: AsyncEngine) -> None:
+    def __init__(
+        self, settings: Settings, engine: AsyncEngine, reader: AsyncEngine | None = None
+    ) -> None:
         self.settings = settings
         self.engine = engine
+        self.reader = reader or engine
         self.sessions = session_factory(engine)
+        # Long read-only queries (reports): see ``storage.db.create_read_engine``.
+        self.read_sessions = session_factory(self.reader)
         self.stream = InteractionStream(self._fetch_range)
         self.tx = Transactor(self.sessions, self.stream)
         self.ingestor = Ingestor(settings, self.tx)
@@ -35,6 +40,12 @@ class Hub:
         self.users = Users(self.tx)
         self.work = WorkService(settings, self.tx)
         self.customers = CustomerService(self.tx)
+
+    async def dispose(self) -> None:
+        """Close the database connections."""
+        await self.engine.dispose()
+        if self.reader is not self.engine:
+            await self.reader.dispose()
 
     async def start(self) -> None:
         """Position the stream at the committed head."""

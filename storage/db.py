@@ -11,6 +11,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.ext.asyncio import AsyncSession as AsyncSession
 from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.sql.compiler import InsertmanyvaluesSentinelOpts
+
+from storage import sqlite_inline
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -20,18 +23,32 @@ def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
-def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+def create_engine(url: str, *, pool_size: int = 10, inline: bool = True) -> AsyncEngine:
     """An async engine tuned per backend.
 
     SQLite allows one writer at a time; a single pooled connection in WAL mode serializes
-    transactions in-process instead of failing them with "database is locked".
+    transactions in-process instead of failing them with "database is locked". Its calls run
+    on the loop's thread (``storage.sqlite_inline``) unless ``inline`` is false, which keeps
+    aiosqlite's worker thread for engines that run long reads.
     """
     if is_sqlite(url):
         database = make_url(url).database
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
+        connect_args: dict[str, Any] = {"timeout": 30}
+        busy_ms = 30000
+        if inline:
+            connect_args = {"async_creator_fn": sqlite_inline.connect}
+            busy_ms = 0
         engine = create_async_engine(
-            url, pool_size=1, max_overflow=0, pool_timeout=120, connect_args={"timeout": 30}
+            url, pool_size=1, max_overflow=0, pool_timeout=120, connect_args=connect_args
+        )
+        # SQLite numbers the rows of one multi-row INSERT in VALUES order (an INTEGER PRIMARY
+        # KEY takes max + 1 row by row), so RETURNING rows sorted by id line up with the
+        # parameters. Telling SQLAlchemy so lets a flush of many new rows that need their
+        # ids back go out as one statement instead of one per row.
+        engine.sync_engine.dialect.insertmanyvalues_implicit_sentinel = (
+            InsertmanyvaluesSentinelOpts.AUTOINCREMENT
         )
 
         @event.listens_for(engine.sync_engine, "connect")
@@ -42,7 +59,7 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
                 "journal_mode=WAL",
                 "synchronous=NORMAL",
                 "foreign_keys=ON",
-                "busy_timeout=30000",
+                f"busy_timeout={busy_ms}",
             ):
                 cursor.execute(f"PRAGMA {pragma}")
             cursor.close()
@@ -51,6 +68,19 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     return create_async_engine(
         url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, pool_timeout=60
     )
+
+
+def create_read_engine(url: str) -> AsyncEngine | None:
+    """A second engine for long reads (reports, exports), or None where one is not needed.
+
+    The main SQLite engine runs statements on the loop's thread; a report scanning months of
+    events would hold the loop for its whole run, so such reads go through a connection on
+    aiosqlite's worker thread instead (WAL readers never block the writer). PostgreSQL's
+    driver is asynchronous already, and an in-memory database cannot be shared.
+    """
+    if not is_sqlite(url) or make_url(url).database in (None, "", ":memory:"):
+        return None
+    return create_engine(url, inline=False)
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

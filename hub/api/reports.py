@@ -247,7 +247,7 @@ async def report_summary(request: web.Request) -> web.Response:
     await require(request, "supervisor")
     csv_out = _wants_csv(request)
     group_by = _group_by(request)
-    async with request.app[keys.HUB].sessions() as s:
+    async with request.app[keys.HUB].read_sessions() as s:
         seq = await rs.catch_up(s)
         ctx, thresholds = await rs.load_context(s)
         spec = await _spec(request, s, thresholds, group_by=group_by)
@@ -290,7 +290,7 @@ async def report_timeseries(request: web.Request) -> web.Response:
     csv_out = _wants_csv(request)
     bucket = _bucket(request)
     group_by = _group_by(request)
-    async with request.app[keys.HUB].sessions() as s:
+    async with request.app[keys.HUB].read_sessions() as s:
         seq = await rs.catch_up(s)
         ctx, thresholds = await rs.load_context(s)
         spec = await _spec(request, s, thresholds, bucket=bucket, group_by=group_by)
@@ -325,7 +325,7 @@ async def report_wait_distribution(request: web.Request) -> web.Response:
     edges: tuple[float, ...] = DEFAULT_EDGES
     if request.query.get("edges"):
         edges = tuple(sorted(set(_floats(request.query["edges"], "edges", most=30))))
-    async with request.app[keys.HUB].sessions() as s:
+    async with request.app[keys.HUB].read_sessions() as s:
         seq = await rs.catch_up(s)
         ctx, thresholds = await rs.load_context(s)
         spec = await _spec(request, s, thresholds, edges=edges)
@@ -373,7 +373,7 @@ async def report_agents(request: web.Request) -> web.Response:
     await require(request, "supervisor")
     csv_out = _wants_csv(request)
     team = request.query.get("team") or None
-    async with request.app[keys.HUB].sessions() as s:
+    async with request.app[keys.HUB].read_sessions() as s:
         seq = await rs.catch_up(s)
         ctx, thresholds = await rs.load_context(s)
         # A team here means its members (elsewhere: the queues it serves).
@@ -422,7 +422,7 @@ async def report_staffing(request: web.Request) -> web.Response:
     aht = _number(request, "aht_s", None)
     target = _number(request, "target_sl", 0.8)
     assert target is not None
-    async with request.app[keys.HUB].sessions() as s:
+    async with request.app[keys.HUB].read_sessions() as s:
         ctx, thresholds = await rs.load_context(s)
         spec = await _spec(request, s, thresholds)
         history: r.Summary | None = None

@@ -1,0 +1,86 @@
+"""SQLite calls made on the event loop's thread instead of aiosqlite's worker thread.
+
+aiosqlite runs every call (cursor, execute, fetch, close, commit) on a worker thread and
+hands the result back through the loop's self-pipe: four thread hand-offs per statement,
+each costing more than the statement itself. A primary-key lookup or a one-row insert on a
+local WAL database takes a few microseconds; a hand-off takes tens, plus contention for the
+GIL. So the hub's SQLite connection runs its calls inline.
+
+What could stall the loop, and how it doesn't:
+
+- *Waiting for a lock* held by another process (a CLI writing to the same file). The
+  connection's busy timeout is zero, so SQLite answers SQLITE_BUSY at once; the call is
+  retried after an ``asyncio.sleep`` with backoff until ``lock_timeout_s`` has passed. A
+  statement that failed with SQLITE_BUSY did not run, so running it again is safe.
+- *Long reads* (reports over months of events): those go through a second engine with
+  the stock threaded driver (``storage.db.create_read_engine``).
+- *Commit*: in WAL mode with ``synchronous=NORMAL`` a commit appends to the log without an
+  fsync; only checkpoints sync, and those are a few milliseconds every 1,000 pages.
+
+Connecting and closing still go through aiosqlite's thread (its own code paths), which is
+why the sqlite3 connection is opened with ``check_same_thread=False``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+import aiosqlite
+
+BUSY_FIRST_WAIT_S = 0.001
+BUSY_MAX_WAIT_S = 0.05
+
+
+def _is_busy(err: sqlite3.OperationalError) -> bool:
+    code = getattr(err, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+    return "locked" in str(err) or "busy" in str(err)
+
+
+class InlineConnection(aiosqlite.Connection):
+    """An aiosqlite connection whose statements run on the calling (loop) thread."""
+
+    lock_timeout_s: float = 30.0
+
+    async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        if not self._running or self._connection is None:
+            raise ValueError("Connection closed")
+        try:
+            return fn(*args, **kwargs)
+        except sqlite3.OperationalError as err:
+            if not _is_busy(err):
+                raise
+        return await self._retry_busy(partial(fn, *args, **kwargs))
+
+    async def _retry_busy(self, call: Callable[[], Any]) -> Any:
+        deadline = time.monotonic() + self.lock_timeout_s
+        wait = BUSY_FIRST_WAIT_S
+        while True:
+            await asyncio.sleep(wait)
+            try:
+                return call()
+            except sqlite3.OperationalError as err:
+                if not _is_busy(err) or time.monotonic() >= deadline:
+                    raise
+            wait = min(wait * 2, BUSY_MAX_WAIT_S)
+
+
+def connect(database: str, *, lock_timeout_s: float = 30.0, **kwargs: Any) -> InlineConnection:
+    """Like ``aiosqlite.connect``, for SQLAlchemy's ``async_creator_fn`` hook."""
+    kwargs["check_same_thread"] = False
+    kwargs["timeout"] = 0  # never wait inside SQLite: see the module docstring
+
+    def connector() -> sqlite3.Connection:
+        conn: sqlite3.Connection = sqlite3.connect(database, **kwargs)
+        return conn
+
+    conn = InlineConnection(connector, iter_chunk_size=64)
+    conn.lock_timeout_s = lock_timeout_s
+    conn._thread.daemon = True
+    return conn
