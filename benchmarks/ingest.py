@@ -1,7 +1,8 @@
 """Ingest benchmark: signed Twilio SMS webhooks per second, hub vs a bare one-row handler.
 
-Both servers run as one process each on the same kind of database (a fresh SQLite file by
-default); the same load generator (this process) sends N requests with C in flight to each.
+Both servers run as one process each, side by side, on the same kind of database (a fresh
+SQLite file each, opened by the same engine factory); the same load generator (this process)
+sends N requests with C in flight, in rounds that alternate between the two.
 The hub's figure includes signature check, parsing, identity, threading, storing, events,
 routing and fan-out; the baseline only inserts the body. Target: ratio >= 0.5.
 """
@@ -12,10 +13,13 @@ import argparse
 import asyncio
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import aiohttp
 
@@ -23,6 +27,8 @@ from benchmarks.common import write_result
 from benchmarks.procs import ROOT, free_port, hub_process, wait_ready
 from channels.twilio_sms.fake_api import DEMO_ACCOUNT_SID, DEMO_AUTH_TOKEN
 from channels.twilio_sms.simulator import signed_inbound
+
+WARMUP = 200
 
 
 def requests_for(base: str, n: int, customers: int) -> list[tuple[bytes, dict[str, str]]]:
@@ -65,45 +71,59 @@ async def blast(url: str, reqs: list[tuple[bytes, dict[str, str]]], concurrency:
     return len(reqs) / elapsed
 
 
-async def run(n: int, concurrency: int, customers: int) -> dict[str, object]:
+@asynccontextmanager
+async def baseline_process() -> AsyncIterator[str]:
+    """The bare one-row handler on its own fresh SQLite file (same engine settings)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        port = free_port()
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        database = f"sqlite+aiosqlite:///{tmp}/baseline.db"
+        cmd = [sys.executable, "-m", "benchmarks.baseline_app", database, str(port)]
+        proc = subprocess.Popen(cmd, env=env)
+        try:
+            base = f"http://127.0.0.1:{port}"
+            await wait_ready(f"{base}/readyz")
+            yield base
+        finally:
+            proc.terminate()
+            proc.wait(timeout=20)
+
+
+async def run(n: int, concurrency: int, customers: int, rounds: int) -> dict[str, object]:
+    """Both servers run side by side; rounds alternate between them so drift in the
+    machine's load (it is shared) hits both alike. Rates are medians over the rounds."""
     env = {
         "HUB_TWILIO_ACCOUNT_SID": DEMO_ACCOUNT_SID,
         "HUB_TWILIO_AUTH_TOKEN": DEMO_AUTH_TOKEN,
         "HUB_TWILIO_API_BASE": "http://127.0.0.1:9",
     }
-    async with hub_process(env) as base:
-        reqs = requests_for(base, n + 200, customers)
-        await blast(f"{base}/webhooks/twilio/messaging", reqs[:200], concurrency)  # warm-up
-        hub_rate = await blast(f"{base}/webhooks/twilio/messaging", reqs[200:], concurrency)
-    with tempfile.TemporaryDirectory() as tmp:
-        port = free_port()
-        env2 = {**os.environ, "PYTHONPATH": str(ROOT)}
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "benchmarks.baseline_app",
-                f"sqlite+aiosqlite:///{tmp}/baseline.db",
-                str(port),
-            ],
-            env=env2,
-        )
-        try:
-            base2 = f"http://127.0.0.1:{port}"
-            await wait_ready(f"{base2}/readyz")
-            reqs2 = requests_for(base2, n + 200, customers)
-            await blast(f"{base2}/webhooks/twilio/messaging", reqs2[:200], concurrency)
-            base_rate = await blast(f"{base2}/webhooks/twilio/messaging", reqs2[200:], concurrency)
-        finally:
-            proc.terminate()
-            proc.wait(timeout=20)
+    per_round = max(1, n // rounds)
+    rates: dict[str, list[float]] = {"hub": [], "baseline": []}
+    async with hub_process(env) as hub, baseline_process() as baseline:
+        bases = {"hub": hub, "baseline": baseline}
+        reqs = {
+            name: requests_for(base, WARMUP + per_round * rounds, customers)
+            for name, base in bases.items()
+        }
+        for name, base in bases.items():
+            await blast(f"{base}/webhooks/twilio/messaging", reqs[name][:WARMUP], concurrency)
+        for i in range(rounds):
+            chunk = slice(WARMUP + i * per_round, WARMUP + (i + 1) * per_round)
+            for name, base in bases.items():
+                url = f"{base}/webhooks/twilio/messaging"
+                rates[name].append(await blast(url, reqs[name][chunk], concurrency))
+    hub_rate = statistics.median(rates["hub"])
+    base_rate = statistics.median(rates["baseline"])
     return {
-        "requests": n,
+        "requests": per_round * rounds,
+        "rounds": rounds,
         "concurrency": concurrency,
         "customers": customers,
-        "database": "sqlite (fresh file, WAL)",
+        "database": "sqlite (fresh file each, WAL)",
         "hub_per_s": round(hub_rate, 1),
         "baseline_per_s": round(base_rate, 1),
+        "hub_rounds_per_s": [round(r, 1) for r in rates["hub"]],
+        "baseline_rounds_per_s": [round(r, 1) for r in rates["baseline"]],
         "ratio": round(hub_rate / base_rate, 3),
         "target": "ratio >= 0.5",
     }
@@ -114,9 +134,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--customers", type=int, default=300)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
-    result = asyncio.run(run(args.requests, args.concurrency, args.customers))
+    result = asyncio.run(run(args.requests, args.concurrency, args.customers, args.rounds))
     path = write_result("ingest", result)
     if args.json:
         print(json.dumps(result, indent=2))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -21,9 +22,14 @@ class EndpointAddress:
     address: str
 
 
+@functools.lru_cache(maxsize=65536)
 def normalize_phone(raw: str, default_region: str) -> str:
     """E.164 for any phone spelling: ``whatsapp:+44…``, WhatsApp ``WaId`` digits, Telegram's
-    plus-less ``447700…`` or a national number read in ``default_region``."""
+    plus-less ``447700…`` or a national number read in ``default_region``.
+
+    Cached: parsing with libphonenumber's metadata costs about 150 µs, and the same few
+    numbers write again and again (a conversation is many messages).
+    """
     value = raw.strip()
     lowered = value.lower()
     for prefix in _CHANNEL_PREFIXES:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from channels.base import (
@@ -96,6 +96,108 @@ class Staged:
         )
 
 
+# Built once: a prepared statement's cache key is computed on first use and kept, where a
+# statement built per batch pays for construction and key generation every time.
+_KNOWN = select(
+    Message.provider_id, Message.id, Message.conversation_id, Message.customer_id
+).where(
+    Message.channel == bindparam("channel"),
+    Message.provider_id.in_(bindparam("ids", expanding=True)),
+)
+_ENDPOINTS = (
+    select(Endpoint, Customer)
+    .join(Customer, Customer.id == Endpoint.customer_id)
+    .where(
+        Endpoint.kind == bindparam("kind"),
+        Endpoint.address.in_(bindparam("addresses", expanding=True)),
+    )
+)
+# The newest conversation per (endpoint, channel, our address) of the given endpoints.
+_LATEST = select(Conversation).where(
+    Conversation.id.in_(
+        select(func.max(Conversation.id))
+        .where(Conversation.endpoint_id.in_(bindparam("endpoints", expanding=True)))
+        .group_by(Conversation.endpoint_id, Conversation.channel, Conversation.our_address)
+    )
+)
+
+
+@dataclass(slots=True, kw_only=True)
+class BatchView:
+    """What a batch's contacts look up, read with three queries instead of three per contact.
+
+    ``endpoints`` and ``latest`` are authoritative for the addresses and endpoints they
+    hold: the ingest records every endpoint and conversation it creates in them, so a
+    later contact of the same batch finds what an earlier one made.
+    """
+
+    staged: dict[tuple[str, str], Staged]
+    known: dict[tuple[str, str], IngestResult]  # stored before this batch: duplicates
+    endpoints: dict[tuple[str, str], tuple[Endpoint, Customer]]
+    # endpoint id -> the latest conversation per (channel, our address)
+    latest: dict[int, list[Conversation]]
+
+    @classmethod
+    async def load(
+        cls,
+        s: AsyncSession,
+        contacts: list[tuple[InboundMessage, identity.EndpointAddress]],
+        region: str,
+    ) -> BatchView:
+        view = cls(staged={}, known={}, endpoints={}, latest={})
+        ids_by_channel: dict[str, list[str]] = {}
+        by_kind: dict[str, set[str]] = {}
+        for msg, address in contacts:
+            ids_by_channel.setdefault(msg.channel, []).append(msg.provider_id)
+            by_kind.setdefault(address.kind, set()).add(address.address)
+            for norm in _verified_identifiers(msg, region):
+                by_kind.setdefault(norm.kind, set()).add(norm.address)
+        for channel, ids in ids_by_channel.items():
+            rows = await s.execute(_KNOWN, {"channel": channel, "ids": ids})
+            for row in rows:
+                view.known[(channel, row.provider_id)] = IngestResult(
+                    customer_id=row.customer_id,
+                    conversation_id=row.conversation_id,
+                    message_id=row.id,
+                    duplicate=True,
+                )
+        for kind, addresses in by_kind.items():
+            found = await s.execute(_ENDPOINTS, {"kind": kind, "addresses": list(addresses)})
+            for endpoint, customer in found:
+                view.endpoints[(endpoint.kind, endpoint.address)] = (endpoint, customer)
+                view.latest[endpoint.id] = []
+        if view.latest:
+            for conv in await s.scalars(_LATEST, {"endpoints": list(view.latest)}):
+                view.latest[conv.endpoint_id].append(conv)
+        return view
+
+    def add_endpoint(self, endpoint: Endpoint, customer: Customer) -> None:
+        self.endpoints[(endpoint.kind, endpoint.address)] = (endpoint, customer)
+
+    def latest_conversation(
+        self, endpoint_id: int, channel: str, our_address: str | None
+    ) -> Conversation | None:
+        """The newest conversation of an endpoint on a channel (and our address, if given)."""
+        matches = [
+            c
+            for c in self.latest[endpoint_id]
+            if c.channel == channel and (our_address is None or c.our_address == our_address)
+        ]
+        return max(matches, key=lambda c: c.id, default=None)
+
+
+def _verified_identifiers(msg: InboundMessage, region: str) -> list[identity.EndpointAddress]:
+    out = []
+    for ident in msg.identifiers:
+        if not ident.verified:
+            continue
+        try:
+            out.append(identity.normalize(ident.kind, ident.address, default_region=region))
+        except InvalidInput:
+            logger.info("ignored unusable %s identifier", ident.kind)
+    return out
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Resolved:
     """The customer and endpoint an inbound contact belongs to."""
@@ -132,17 +234,25 @@ class Ingestor:
         return await asyncio.shield(future)
 
     async def _drain(self) -> None:
-        """Group commit: contacts that arrive while a transaction runs share the next one."""
-        while self._pending:
+        """Group commit: contacts that arrive while a transaction runs share the next one.
+
+        SQLite statements run inline (``storage.sqlite_inline``) and never give the loop a
+        turn, so the batcher yields once before each batch: every request already read by
+        the loop gets to queue its contact first.
+        """
+        while True:
+            await asyncio.sleep(0)
+            if not self._pending:
+                return
             batch = self._pending[:BATCH_MAX]
             del self._pending[: len(batch)]
 
             async def work(uow: UnitOfWork, batch: list[Pending] = batch) -> list[Staged]:
-                staged: dict[tuple[str, str], Staged] = {}
                 # Inserts and updates of the batch are sent together at commit (one multi-row
                 # statement each) instead of one round trip per contact.
                 with uow.session.no_autoflush:
-                    return [await self._ingest(uow, m, a, staged) for m, a, _ in batch]
+                    view = await self._view(uow, [(m, a) for m, a, _ in batch])
+                    return [await self._ingest(uow, m, a, view) for m, a, _ in batch]
 
             try:
                 results = [st.result() for st in await self.tx.run(work, attempts=1)]
@@ -164,7 +274,9 @@ class Ingestor:
         future: asyncio.Future[IngestResult],
     ) -> None:
         async def work(uow: UnitOfWork) -> Staged:
-            return await self._ingest(uow, message, address, {})
+            with uow.session.no_autoflush:
+                view = await self._view(uow, [(message, address)])
+                return await self._ingest(uow, message, address, view)
 
         try:
             result = (await self.tx.run(work)).result()
@@ -175,36 +287,28 @@ class Ingestor:
         if not future.done():
             future.set_result(result)
 
+    async def _view(
+        self, uow: UnitOfWork, contacts: list[tuple[InboundMessage, identity.EndpointAddress]]
+    ) -> BatchView:
+        return await BatchView.load(uow.session, contacts, self.settings.default_phone_region)
+
     async def _ingest(
         self,
         uow: UnitOfWork,
         msg: InboundMessage,
         address: identity.EndpointAddress,
-        staged: dict[tuple[str, str], Staged],
+        view: BatchView,
     ) -> Staged:
         s = uow.session
         if msg.kind == "edit":
             await s.flush()
             return Staged.done(await self._edit(uow, msg))
         key = (msg.channel, msg.provider_id)
-        if key in staged:
-            return staged[key].as_duplicate()
-        known = (
-            await s.execute(
-                select(Message.id, Message.conversation_id, Message.customer_id).where(
-                    Message.channel == msg.channel, Message.provider_id == msg.provider_id
-                )
-            )
-        ).first()
+        if key in view.staged:
+            return view.staged[key].as_duplicate()
+        known = view.known.get(key)
         if known is not None:
-            return Staged.done(
-                IngestResult(
-                    customer_id=known.customer_id,
-                    conversation_id=known.conversation_id,
-                    message_id=known.id,
-                    duplicate=True,
-                )
-            )
+            return Staged.done(known)
         if msg.thread_refs:
             await s.flush()  # references may name a message staged earlier in this batch
         referenced = await self._referenced_conversation(s, msg)
@@ -218,9 +322,9 @@ class Ingestor:
                         customer_id=None, conversation_id=None, message_id=None, duplicate=False
                     )
                 )
-        resolved = await self._resolve_customer(uow, msg, address)
+        resolved = await self._resolve_customer(uow, msg, address, view)
         customer, endpoint = resolved.customer, resolved.endpoint
-        conversation, opened = await self._thread(uow, msg, resolved, referenced)
+        conversation, opened = await self._thread(uow, msg, resolved, referenced, view)
         now = utcnow()
         direction = "system" if msg.kind == "csat" else "in"
         meta = dict(msg.metadata)
@@ -288,7 +392,7 @@ class Ingestor:
         result = Staged(
             customer_id=customer.id, conversation_id=conversation.id, row=row, opened=opened
         )
-        staged[key] = result
+        view.staged[key] = result
         return result
 
     async def _conversation_address(self, s: AsyncSession, conv: Conversation) -> str:
@@ -327,32 +431,19 @@ class Ingestor:
 
     # ---------------------------------------------------------------- identity
     async def _resolve_customer(
-        self, uow: UnitOfWork, msg: InboundMessage, address: identity.EndpointAddress
+        self,
+        uow: UnitOfWork,
+        msg: InboundMessage,
+        address: identity.EndpointAddress,
+        view: BatchView,
     ) -> Resolved:
         s = uow.session
-        found = (
-            await s.execute(
-                select(Endpoint, Customer)
-                .join(Customer, Customer.id == Endpoint.customer_id)
-                .where(Endpoint.kind == address.kind, Endpoint.address == address.address)
-            )
-        ).first()
+        found = view.endpoints.get((address.kind, address.address))
         endpoint = found[0] if found is not None else None
         linked: list[tuple[identity.EndpointAddress, Endpoint | None]] = []
-        for ident in msg.identifiers:
-            if not ident.verified:
-                continue
-            try:
-                norm = identity.normalize(
-                    ident.kind, ident.address, default_region=self.settings.default_phone_region
-                )
-            except InvalidInput:
-                logger.info("ignored unusable %s identifier", ident.kind)
-                continue
-            other = await s.scalar(
-                select(Endpoint).where(Endpoint.kind == norm.kind, Endpoint.address == norm.address)
-            )
-            linked.append((norm, other))
+        for norm in _verified_identifiers(msg, self.settings.default_phone_region):
+            hit = view.endpoints.get((norm.kind, norm.address))
+            linked.append((norm, hit[0] if hit is not None else None))
         if endpoint is None:
             owner_id = next((e.customer_id for _, e in linked if e is not None), None)
             if owner_id is not None:
@@ -379,16 +470,18 @@ class Ingestor:
             )
             s.add(endpoint)
             await s.flush()
+            view.add_endpoint(endpoint, customer)
+            view.latest[endpoint.id] = []
         else:
             assert found is not None
             customer = found[1]
         for norm, other in linked:
             if other is None:
-                s.add(
-                    Endpoint(
-                        customer_id=customer.id, kind=norm.kind, address=norm.address, verified=True
-                    )
+                added = Endpoint(
+                    customer_id=customer.id, kind=norm.kind, address=norm.address, verified=True
                 )
+                s.add(added)
+                view.add_endpoint(added, customer)
                 uow.emit(
                     "customer.endpoint_added",
                     customer_id=customer.id,
@@ -458,6 +551,16 @@ class Ingestor:
             .limit(1)
         )
 
+    async def _latest_on_endpoint(
+        self, s: AsyncSession, msg: InboundMessage, endpoint_id: int
+    ) -> Conversation | None:
+        query = select(Conversation).where(
+            Conversation.endpoint_id == endpoint_id, Conversation.channel == msg.channel
+        )
+        if msg.recipient is not None:
+            query = query.where(Conversation.our_address == msg.recipient)
+        return await s.scalar(query.order_by(Conversation.id.desc()).limit(1))
+
     def _reopenable(self, conv: Conversation) -> bool:
         if conv.state in OPEN_STATES:
             return True
@@ -471,24 +574,25 @@ class Ingestor:
         msg: InboundMessage,
         resolved: Resolved,
         referenced: Conversation | None,
+        view: BatchView,
     ) -> tuple[Conversation, bool]:
-        s = uow.session
         conv = referenced
         if conv is not None and not self._reopenable(conv):
             conv = None
+        endpoint_id = resolved.endpoint.id
         if conv is None and referenced is None and msg.threading == "session":
-            query = select(Conversation).where(
-                Conversation.endpoint_id == resolved.endpoint.id,
-                Conversation.channel == msg.channel,
-            )
-            if msg.recipient is not None:
-                query = query.where(Conversation.our_address == msg.recipient)
-            candidate = await s.scalar(query.order_by(Conversation.id.desc()).limit(1))
+            if endpoint_id in view.latest:
+                candidate = view.latest_conversation(endpoint_id, msg.channel, msg.recipient)
+            else:
+                candidate = await self._latest_on_endpoint(uow.session, msg, endpoint_id)
             if candidate is not None and self._reopenable(candidate):
                 conv = candidate
         routable = msg.kind in ("message", "command", "bulk")
         if conv is None:
-            return await self._open(uow, msg, resolved), True
+            conv = await self._open(uow, msg, resolved)
+            if endpoint_id in view.latest:
+                view.latest[endpoint_id].append(conv)
+            return conv, True
         if conv.state in ("closed", "abandoned") and routable:
             conv.state = "queued"
             conv.closed_at = None

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -147,9 +147,11 @@ class Transactor:
             for key, value in payload.items():
                 if isinstance(value, LazyId):
                     payload[key] = value.row.id
-        rows = [Event(seq=last - n + 1 + i, created_at=now, **d) for i, d in enumerate(uow.drafts)]
-        uow.session.add_all(rows)
-        return [to_stream_event(r) for r in rows]
+        rows = [{"seq": last - n + 1 + i, "created_at": now, **d} for i, d in enumerate(uow.drafts)]
+        # One executemany of plain rows: events are never read back into this session, and
+        # building an ORM object per event cost more than storing it.
+        await uow.session.execute(insert(Event), rows)
+        return [StreamEvent(**r) for r in rows]
 
 
 async def head_seq(session: AsyncSession) -> int:

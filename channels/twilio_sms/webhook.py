@@ -34,11 +34,15 @@ from channels.twilio_sms.payloads import (
 logger = logging.getLogger(__name__)
 
 
+_EMPTY_TWIML = str(MessagingResponse())
+
+
 def twiml(reply: str | None = None) -> web.Response:
     """A TwiML answer: empty ``<Response/>`` (send nothing) or one ``<Message>``."""
+    if not reply:
+        return web.Response(text=_EMPTY_TWIML, content_type="text/xml")
     response = MessagingResponse()
-    if reply:
-        response.message(reply)
+    response.message(reply)
     return web.Response(text=str(response), content_type="text/xml")
 
 
