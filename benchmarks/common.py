@@ -10,6 +10,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+import aiohttp
+from prometheus_client.parser import text_string_to_metric_families
+
 RESULTS = Path(__file__).with_name("results")
 
 
@@ -81,3 +84,48 @@ async def pg_admin(sql: str, url: str) -> None:
         await conn.execute(sql)
     finally:
         await conn.close()
+
+
+PauseCounts = dict[str, dict[str, float]]
+
+
+async def pause_counts(http: aiohttp.ClientSession, base: str) -> PauseCounts:
+    """The hub's cumulative loop-lag and GC-pause histograms, read from ``/metrics``:
+    per series, the count, total seconds and how many exceeded 10, 25 and 50 ms."""
+    async with http.get(f"{base}/metrics") as resp:
+        text = await resp.text()
+    out: PauseCounts = {}
+    for family in text_string_to_metric_families(text):
+        if family.name not in ("hub_event_loop_lag_seconds", "hub_gc_pause_seconds"):
+            continue
+        for sample in family.samples:
+            gen = sample.labels.get("generation")
+            key = "loop_lag" if gen is None else f"gc_gen{gen}"
+            series = out.setdefault(key, {})
+            if sample.name.endswith("_count"):
+                series["n"] = sample.value
+            elif sample.name.endswith("_sum"):
+                series["total_s"] = sample.value
+            elif sample.name.endswith("_bucket") and sample.labels["le"] in LIMITS:
+                series[f"le_{LIMITS[sample.labels['le']]}"] = sample.value
+    return out
+
+
+LIMITS = {"0.01": "10ms", "0.025": "25ms", "0.05": "50ms"}
+
+
+def pause_delta(before: PauseCounts, after: PauseCounts) -> dict[str, dict[str, float]]:
+    """What happened between two ``pause_counts`` readings, as counts over each limit."""
+    report: dict[str, dict[str, float]] = {}
+    for key, series in after.items():
+        old = before.get(key, {})
+        n = series.get("n", 0) - old.get("n", 0)
+        row: dict[str, float] = {
+            "n": n,
+            "total_ms": round((series.get("total_s", 0) - old.get("total_s", 0)) * 1000, 1),
+        }
+        for label in LIMITS.values():
+            within = series.get(f"le_{label}", 0) - old.get(f"le_{label}", 0)
+            row[f"over_{label}"] = n - within
+        report[key] = row
+    return report

@@ -19,7 +19,7 @@ from typing import Any
 
 import aiohttp
 
-from benchmarks.common import summary, write_result
+from benchmarks.common import pause_counts, pause_delta, summary, write_result
 from benchmarks.procs import hub_process
 
 AUTH = {"Authorization": "Bearer bench-token"}
@@ -129,6 +129,7 @@ async def run(agents: int, supervisors: int, rate: float, messages: int) -> dict
         conv_ids = list(owner)
         sent: dict[str, tuple[float, AgentSocket]] = {}
         interval = 1.0 / rate
+        before = await pause_counts(http, base)
         start = time.perf_counter()
 
         async def send(k: int) -> None:
@@ -152,6 +153,7 @@ async def run(agents: int, supervisors: int, rate: float, messages: int) -> dict
         await asyncio.gather(*tasks)
         achieved = messages / (time.perf_counter() - start)
         await asyncio.sleep(3)  # let the last frames arrive
+        pauses = pause_delta(before, await pause_counts(http, base))
         latencies = []
         lost = 0
         for tag, (t0, sock) in sent.items():
@@ -175,6 +177,7 @@ async def run(agents: int, supervisors: int, rate: float, messages: int) -> dict
         "messages": messages,
         "latency_ms": {k: round(v, 2) if isinstance(v, float) else v for k, v in stats.items()},
         "lost": lost,
+        "hub_pauses": pauses,
         "database": "sqlite, one hub process",
         "target": "p99 <= 25 ms, lost == 0",
     }

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 
 from aiohttp import web
 
@@ -22,13 +25,22 @@ from hub.lifecycle import (
     http_ctx,
     outbox_ctx,
 )
-from hub.metrics import Metrics
+from hub.metrics import Metrics, watch_pauses
 from hub.reports_sql import rollup_ctx
 from hub.routing import dispatcher_ctx
 from hub.services import Hub
 from storage.db import create_engine, create_read_engine
 
 logger = logging.getLogger(__name__)
+
+
+async def pauses_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Event-loop lag and GC pauses in ``/metrics`` for as long as the app runs."""
+    task = asyncio.create_task(watch_pauses(app[hubweb.METRICS]), name="pause-watch")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 def build_adapters(ctx: ChannelContext) -> dict[str, ChannelAdapter]:
@@ -72,6 +84,7 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_get("/ws/agent", gateway.agent_ws)
     app.router.add_get("/ws/supervisor", gateway.supervisor_ws)
 
+    app.cleanup_ctx.append(pauses_ctx)
     app.cleanup_ctx.append(database_ctx)
     app.cleanup_ctx.append(rollup_ctx)
     app.cleanup_ctx.append(http_ctx(holder))

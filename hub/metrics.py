@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import logging
+import time
 from datetime import UTC, datetime
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -15,6 +18,10 @@ from storage.models import Conversation, OutboxItem
 logger = logging.getLogger(__name__)
 # A scrape folds at most this many new events into the report rollups (bounded scrape time).
 SCRAPE_FOLD_LIMIT = 50_000
+
+
+PAUSE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+LAG_PROBE_S = 0.1
 
 
 class Metrics:
@@ -70,6 +77,22 @@ class Metrics:
         )
         self.queue_asa = Gauge(
             "hub_queue_asa_seconds_today", "Average speed of answer today", ["queue"], registry=r
+        )
+
+        # How late the loop runs a timer, and how long the collector stops the process: the
+        # two things that turn a fast median into a slow tail for every connected console.
+        self.loop_lag = Histogram(
+            "hub_event_loop_lag_seconds",
+            "Delay of a 100 ms timer beyond its due time",
+            buckets=PAUSE_BUCKETS,
+            registry=r,
+        )
+        self.gc_pause = Histogram(
+            "hub_gc_pause_seconds",
+            "Garbage collector pauses",
+            ["generation"],
+            buckets=PAUSE_BUCKETS,
+            registry=r,
         )
 
     async def refresh(self, session: AsyncSession, stream_seq: int) -> None:
@@ -139,3 +162,25 @@ class Metrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+async def watch_pauses(metrics: Metrics) -> None:
+    """Observe event-loop lag and garbage-collector pauses until cancelled."""
+    started: list[float] = []
+
+    def on_gc(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            started.append(time.perf_counter())
+        elif started:
+            pause = time.perf_counter() - started.pop()
+            metrics.gc_pause.labels(generation=str(info["generation"])).observe(pause)
+
+    gc.callbacks.append(on_gc)
+    loop = asyncio.get_running_loop()
+    try:
+        while True:
+            due = loop.time() + LAG_PROBE_S
+            await asyncio.sleep(LAG_PROBE_S)
+            metrics.loop_lag.observe(max(0.0, loop.time() - due))
+    finally:
+        gc.callbacks.remove(on_gc)

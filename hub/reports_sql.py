@@ -58,6 +58,7 @@ T = TypeVar("T")
 
 BATCH = 20_000
 CHUNK = 2_000  # ids per IN (...) list
+FOLD_SLICE = 250  # events folded at a time by the background catch-up
 CONTACT_FIELDS = tuple(
     f for f in r.ContactFact.__dataclass_fields__ if f not in ("arrival_seq", "conversation_id")
 )
@@ -617,12 +618,23 @@ async def rollup_ctx(app: web.Application) -> AsyncIterator[None]:
     """Keep the rollups close to the stream head in the background (every 5 s)."""
     hub = app[keys.HUB]
 
+    async def fold_in_slices(session: AsyncSession) -> None:
+        # Folding is CPU work on the loop; small slices with a turn of the loop between
+        # them keep a burst of events from holding up requests and console frames.
+        previous = -1
+        while True:
+            upto = await catch_up(session, max_events=FOLD_SLICE, batch=FOLD_SLICE)
+            if upto == previous or upto >= hub.stream.last_seq:
+                return
+            previous = upto
+            await asyncio.sleep(0)
+
     async def loop() -> None:
         while True:
             await asyncio.sleep(5.0)
             try:
                 async with hub.sessions() as session:
-                    await catch_up(session)
+                    await fold_in_slices(session)
             except asyncio.CancelledError:
                 raise
             except Exception:

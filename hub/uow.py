@@ -6,9 +6,9 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -64,6 +64,16 @@ class UnitOfWork:
                 "payload": payload,
             }
         )
+
+
+_HEAD = cast(Table, StreamHead.__table__)
+_BUMP_HEAD = (
+    update(_HEAD)
+    .where(_HEAD.c.id == 1)
+    .values(seq=_HEAD.c.seq + bindparam("n"))
+    .returning(_HEAD.c.seq)
+)
+_INSERT_EVENTS = insert(cast(Table, Event.__table__))
 
 
 def _retryable(err: DBAPIError) -> bool:
@@ -132,15 +142,11 @@ class Transactor:
             return []
         await uow.session.flush()
         n = len(uow.drafts)
+        # Plain Core statements on the session's connection: neither needs the ORM, and its
+        # bulk paths cost more than the statements themselves in a one-contact transaction.
+        conn = await uow.session.connection()
         # The head row's lock is held to commit, so seqs are gap-free and commit-ordered.
-        last = (
-            await uow.session.execute(
-                update(StreamHead)
-                .where(StreamHead.id == 1)
-                .values(seq=StreamHead.seq + n)
-                .returning(StreamHead.seq)
-            )
-        ).scalar_one()
+        last = (await conn.execute(_BUMP_HEAD, {"n": n})).scalar_one()
         now = utcnow()
         for d in uow.drafts:
             payload = d["payload"]
@@ -150,7 +156,7 @@ class Transactor:
         rows = [{"seq": last - n + 1 + i, "created_at": now, **d} for i, d in enumerate(uow.drafts)]
         # One executemany of plain rows: events are never read back into this session, and
         # building an ORM object per event cost more than storing it.
-        await uow.session.execute(insert(Event), rows)
+        await conn.execute(_INSERT_EVENTS, rows)
         return [StreamEvent(**r) for r in rows]
 
 
