@@ -96,11 +96,19 @@ async def monitor(gw: ConsoleGateway, conn: Connection, args: dict[str, Any]) ->
     async with gw.hub.sessions() as s:
         data = await views.open_conversation(s, conv_id)
     data["read_only"] = True
+    # Its messages and notes now reach this connection (supervisors get only the floor).
+    if conv_id not in conn.conversations:
+        conn.monitoring.add(conv_id)
+        conn.follow(conv_id)
     return data
 
 
 async def close_view(gw: ConsoleGateway, conn: Connection, args: dict[str, Any]) -> dict[str, Any]:
-    await gw._stop_viewing(conn, _int(args, "conversation_id"))
+    conv_id = _int(args, "conversation_id")
+    if conv_id in conn.monitoring:
+        conn.monitoring.discard(conv_id)
+        conn.unfollow(conv_id)
+    await gw._stop_viewing(conn, conv_id)
     return {}
 
 

@@ -56,6 +56,7 @@ class Connection:
     index: dict[int, set[Connection]] = field(default_factory=dict)
     conversations: set[int] = field(default_factory=set)
     viewing: set[int] = field(default_factory=set)
+    monitoring: set[int] = field(default_factory=set)  # followed read-only (supervisors)
     last_seq: int = 0
     live: asyncio.Queue[StreamEvent] = field(default_factory=lambda: asyncio.Queue(20_000))
     replaying: bool = True
@@ -67,9 +68,11 @@ class Connection:
 
     def sees(self, event: StreamEvent) -> bool:
         """Visibility rule; also tracks which conversations this agent is involved in."""
-        if self.supervisor:
-            return True
         conv = event.conversation_id
+        if self.supervisor:
+            # The floor (conversations, offers, agents, queues) in full; what is said in a
+            # conversation only where the supervisor follows it (monitoring, own work).
+            return not is_content(event) or conv in self.conversations
         mine = event.agent_id == self.agent_id
         if conv is not None and mine and event.type in ("offer.created", "conversation.assigned"):
             self.follow(conv)
@@ -98,6 +101,31 @@ class Connection:
         await self.ws.send_str(json.dumps(f, default=str))
 
 
+CONTENT_PREFIXES = ("message.", "note.")
+
+
+def is_content(event: StreamEvent) -> bool:
+    """An event about what was said (messages, notes), not about the state of the floor."""
+    return event.type.startswith(CONTENT_PREFIXES)
+
+
+class FrameTexts:
+    """Each event's frame serialized once, however many consoles it goes to."""
+
+    def __init__(self, keep: int = 4096) -> None:
+        self.keep = keep
+        self._texts: dict[int, str] = {}
+
+    def get(self, event: StreamEvent) -> str:
+        text = self._texts.get(event.seq)
+        if text is None:
+            text = json.dumps(frame("event", event.as_json(), seq=event.seq), default=str)
+            self._texts[event.seq] = text
+            if len(self._texts) > self.keep:
+                del self._texts[next(iter(self._texts))]  # oldest first (insertion order)
+        return text
+
+
 Command = Callable[["ConsoleGateway", Connection, dict[str, Any]], Awaitable[dict[str, Any]]]
 
 
@@ -116,6 +144,7 @@ class ConsoleGateway:
         self._offline_timers: dict[int, asyncio.TimerHandle] = {}
         self._pump: asyncio.Task[None] | None = None
         self.commands: dict[str, Command] = {}
+        self.texts = FrameTexts()
 
     def hub_adapters(self) -> dict[str, ChannelAdapter]:
         adapters: dict[str, ChannelAdapter] = self.app[keys.ADAPTERS]
@@ -140,7 +169,8 @@ class ConsoleGateway:
     async def _run(self) -> None:
         while True:
             event = await self._sub.get()
-            targets = set(self.supervisors)
+            # Content reaches supervisors through by_conversation (the ones they follow).
+            targets = set() if is_content(event) else set(self.supervisors)
             if event.agent_id is not None:
                 targets |= self.by_agent.get(event.agent_id, set())
             if event.conversation_id is not None:
@@ -197,7 +227,7 @@ class ConsoleGateway:
                 if event.seq <= conn.last_seq or not conn.sees(event):
                     continue
                 conn.last_seq = event.seq
-                await conn.send(frame("event", event.as_json(), seq=event.seq))
+                await conn.ws.send_str(self.texts.get(event))
         except (ConnectionResetError, RuntimeError) as err:
             logger.info("console send to %s stopped: %s", conn.principal.name, err)
             await conn.ws.close()
@@ -255,7 +285,7 @@ class ConsoleGateway:
                 events = await events_between(s, conn.last_seq + 1, upto)
             for event in events:
                 if conn.sees(event):
-                    await conn.send(frame("event", event.as_json(), seq=event.seq))
+                    await conn.ws.send_str(self.texts.get(event))
             conn.last_seq = upto
 
     async def _involved(self, s: AsyncSession, agent_id: int) -> set[int]:

@@ -1,11 +1,17 @@
 """Latency benchmark: inbound message -> frame on the assigned agent's console websocket.
 
 The hub runs as one process on a fresh SQLite database. This process logs in N agents,
-connects their ``/ws/agent`` websockets (and optionally S supervisors on ``/ws/supervisor``),
-gives every agent one assigned conversation, then sends inbound messages into random
-conversations at a fixed rate through the API channel and times each from the moment its
-request is sent to the moment the ``message.received`` frame carrying it arrives on the
-assigned agent's socket. Frames that never arrive are counted as lost.
+connects their ``/ws/agent`` websockets, gives every agent one assigned conversation, then
+sends inbound messages at a fixed rate through the API channel: most into the agents'
+conversations, each timed from the moment its request is sent to the moment the
+``message.received`` frame carrying it arrives on the assigned agent's socket (frames that
+never arrive are counted as lost); a share from new customers, whose conversations queue
+and give the floor something to show. The hub's event-loop lag and GC pauses over the phase
+come from its ``/metrics``.
+
+With ``--supervisors S`` there are three phases: without supervisors, with S supervisor
+dashboards on ``/ws/supervisor``, and without again; the supervisors' cost is the middle
+phase's p99 against the two around it.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ import argparse
 import asyncio
 import itertools
 import json
+import statistics
 import time
 from typing import Any
 
@@ -23,6 +30,7 @@ from benchmarks.common import pause_counts, pause_delta, summary, write_result
 from benchmarks.procs import hub_process
 
 AUTH = {"Authorization": "Bearer bench-token"}
+PHASES = ("without_supervisors", "with_supervisors", "without_again")
 PASSWORD = "bench-password"  # noqa: S105 - throwaway accounts of a throwaway database
 
 
@@ -35,6 +43,7 @@ class AgentSocket:
         self.offers: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self.acks: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self.ids = itertools.count()
+        self.frames = 0
 
     async def reader(self) -> None:
         async for msg in self.ws:
@@ -43,6 +52,7 @@ class AgentSocket:
             frame = json.loads(msg.data)
             kind = frame["type"]
             if kind == "event":
+                self.frames += 1
                 data = frame["data"]
                 if data["type"] == "message.received":
                     text = data["payload"].get("text", "")
@@ -78,7 +88,9 @@ async def _connect(
     return session, ws
 
 
-async def run(agents: int, supervisors: int, rate: float, messages: int) -> dict[str, Any]:
+async def run(
+    agents: int, supervisors: int, rate: float, messages: int, new_share: float
+) -> dict[str, Any]:
     async with hub_process({"HUB_OFFER_TIMEOUT_S": "60", "HUB_OFFLINE_GRACE_S": "600"}) as base:
         http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64))
         sem = asyncio.Semaphore(8)  # argon2 hashing is deliberately slow; do not swamp the hub
@@ -110,7 +122,6 @@ async def run(agents: int, supervisors: int, rate: float, messages: int) -> dict
             return session, sock
 
         conns = await asyncio.gather(*(login(n, "/ws/agent") for n in names))
-        sup_conns = await asyncio.gather(*(login(n, "/ws/supervisor") for n in sups))
         sockets = [s for _, s in conns]
         # One conversation per agent: agents go available one at a time, so each takes one.
         owner: dict[int, AgentSocket] = {}
@@ -127,79 +138,131 @@ async def run(agents: int, supervisors: int, rate: float, messages: int) -> dict
             await sock.cmd("set_state", state="away", reason="benchmark")
             owner[conv] = sock
         conv_ids = list(owner)
-        sent: dict[str, tuple[float, AgentSocket]] = {}
-        interval = 1.0 / rate
-        before = await pause_counts(http, base)
-        start = time.perf_counter()
+        counter = itertools.count()
 
-        async def send(k: int) -> None:
-            i = k % len(conv_ids)
-            tag = f"lat:{k}"
-            sent[tag] = (time.perf_counter(), owner[conv_ids[i]])
-            async with http.post(
-                f"{base}/api/v1/inbound",
-                json={"from": f"+1303555{i:04d}", "text": tag, "external_id": f"m{k}"},
-                headers=AUTH,
-            ) as resp:
-                await resp.read()
+        async def phase() -> dict[str, Any]:
+            """``messages`` inbound at ``rate``: most into the agents' conversations (timed),
+            ``new_share`` from new customers, whose conversations queue (floor events)."""
+            sent: dict[str, tuple[float, AgentSocket]] = {}
+            every = round(1 / new_share) if new_share > 0 else 0
 
-        tasks = []
-        for k in range(messages):
-            target = start + k * interval
-            delay = target - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(send(k)))
-        await asyncio.gather(*tasks)
-        achieved = messages / (time.perf_counter() - start)
-        await asyncio.sleep(3)  # let the last frames arrive
-        pauses = pause_delta(before, await pause_counts(http, base))
-        latencies = []
-        lost = 0
-        for tag, (t0, sock) in sent.items():
-            t1 = sock.arrivals.get(tag)
-            if t1 is None:
-                lost += 1
-            else:
-                latencies.append((t1 - t0) * 1000)
+            async def send(k: int) -> None:
+                if every and k % every == every - 1:
+                    body = {"from": f"+1404{k:07d}", "text": "new", "external_id": f"n{k}"}
+                else:
+                    i = k % len(conv_ids)
+                    tag = f"lat:{k}"
+                    sent[tag] = (time.perf_counter(), owner[conv_ids[i]])
+                    body = {"from": f"+1303555{i:04d}", "text": tag, "external_id": f"m{k}"}
+                async with http.post(f"{base}/api/v1/inbound", json=body, headers=AUTH) as resp:
+                    await resp.read()
+
+            interval = 1.0 / rate
+            before = await pause_counts(http, base)
+            start = time.perf_counter()
+            tasks = []
+            for n in range(messages):
+                delay = start + n * interval - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                tasks.append(asyncio.create_task(send(next(counter))))
+            await asyncio.gather(*tasks)
+            achieved = messages / (time.perf_counter() - start)
+            await asyncio.sleep(3)  # let the last frames arrive
+            pauses = pause_delta(before, await pause_counts(http, base))
+            latencies = []
+            for tag, (t0, sock) in sent.items():
+                t1 = sock.arrivals.get(tag)
+                if t1 is not None:
+                    latencies.append((t1 - t0) * 1000)
+            stats = summary(latencies)
+            return {
+                "achieved_rate_per_s": round(achieved, 1),
+                "timed": len(sent),
+                "latency_ms": {k: round(v, 2) for k, v in stats.items()},
+                "lost": len(sent) - len(latencies),
+                "hub_pauses": pauses,
+            }
+
+        result: dict[str, Any] = {
+            "agents": agents,
+            "target_rate_per_s": rate,
+            "messages_per_phase": messages,
+            "new_customer_share": new_share,
+            "database": "sqlite, one hub process",
+            "target": "p99 <= 25 ms, lost == 0",
+        }
+        if not supervisors:
+            result |= await phase()
+        else:
+            # Without, with, without again: the supervisors' cost is the with-phase against
+            # the two around it, so drift in a shared machine's load counts against neither.
+            first = await phase()
+            sup_conns = await asyncio.gather(*(login(n, "/ws/supervisor") for n in sups))
+            for _, sock in sup_conns:
+                sock.arrivals.clear()
+            frames_before = sum(sock.frames for _, sock in sup_conns)
+            middle = await phase()
+            middle["supervisor_event_frames"] = sum(s.frames for _, s in sup_conns) - frames_before
+            for session, sock in sup_conns:
+                await sock.ws.close()
+                await session.close()
+            last = await phase()
+            around = statistics.median([first["latency_ms"]["p99"], last["latency_ms"]["p99"]])
+            result |= {
+                "supervisors": supervisors,
+                "without_supervisors": first,
+                "with_supervisors": middle,
+                "without_again": last,
+                "p99_ratio_with_to_without": round(middle["latency_ms"]["p99"] / around, 3),
+                "target_supervisors": "p99 with / without <= 1.2",
+            }
         for r in readers:
             r.cancel()
-        for session, sock in [*conns, *sup_conns]:
+        for session, sock in conns:
             await sock.ws.close()
             await session.close()
         await http.close()
-    stats = summary(latencies)
-    return {
-        "agents": agents,
-        "supervisors": supervisors,
-        "target_rate_per_s": rate,
-        "achieved_rate_per_s": round(achieved, 1),
-        "messages": messages,
-        "latency_ms": {k: round(v, 2) if isinstance(v, float) else v for k, v in stats.items()},
-        "lost": lost,
-        "hub_pauses": pauses,
-        "database": "sqlite, one hub process",
-        "target": "p99 <= 25 ms, lost == 0",
-    }
+    return result
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="hub bench latency", description=__doc__)
     parser.add_argument("--agents", type=int, default=500)
-    parser.add_argument("--supervisors", type=int, default=0)
+    parser.add_argument(
+        "--supervisors",
+        type=int,
+        default=0,
+        help="also measure with this many supervisor dashboards connected (three phases)",
+    )
     parser.add_argument("--rate", type=float, default=200.0, help="inbound messages per second")
-    parser.add_argument("--messages", type=int, default=4000)
+    parser.add_argument("--messages", type=int, default=4000, help="messages per phase")
+    parser.add_argument(
+        "--new-share",
+        type=float,
+        default=0.1,
+        help="share of messages from new customers (conversations that queue: floor events)",
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
-    result = asyncio.run(run(args.agents, args.supervisors, args.rate, args.messages))
+    result = asyncio.run(
+        run(args.agents, args.supervisors, args.rate, args.messages, args.new_share)
+    )
     name = "latency" if not args.supervisors else f"latency_{args.supervisors}_supervisors"
     path = write_result(name, result)
     if args.json:
         print(json.dumps(result, indent=2))
-    else:
+    elif not args.supervisors:
         lat = result["latency_ms"]
         print(
             f"{args.agents} agents, {result['achieved_rate_per_s']}/s: p50 {lat['median']} ms, "
             f"p99 {lat['p99']} ms, lost {result['lost']}; written to {path}"
+        )
+    else:
+        p99 = [result[k]["latency_ms"]["p99"] for k in PHASES]
+        print(
+            f"{args.agents} agents, p99 without / with {args.supervisors} supervisors / without: "
+            f"{p99[0]} / {p99[1]} / {p99[2]} ms, ratio {result['p99_ratio_with_to_without']} "
+            f"(target <= 1.2); written to {path}"
         )
     return 0

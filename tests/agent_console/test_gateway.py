@@ -46,10 +46,14 @@ class Console:
 
     @classmethod
     async def connect(
-        cls, client: TestClient[Any, Any], jar: aiohttp.CookieJar, resume_from: int | None = None
+        cls,
+        client: TestClient[Any, Any],
+        jar: aiohttp.CookieJar,
+        resume_from: int | None = None,
+        path: str = "/ws/agent",
     ) -> tuple[Console, dict[str, Any], dict[str, Any]]:
         session = aiohttp.ClientSession(cookie_jar=jar)
-        ws = await session.ws_connect(client.make_url("/ws/agent"))
+        ws = await session.ws_connect(client.make_url(path))
         await ws.send_json({"v": 1, "type": "hello", "data": {"resume_from": resume_from}})
         welcome = await ws.receive_json(timeout=5)
         snapshot = await ws.receive_json(timeout=5)
@@ -281,3 +285,32 @@ async def test_console_merge_and_undo(hub_client: ClientFactory) -> None:
     undone = await console.cmd("unmerge_customer", audit_id=result["audit_id"])
     assert [e["kind"] for e in undone["data"]["result"]["customer"]["endpoints"]] == ["phone"]
     await console.close()
+
+
+async def test_supervisors_get_the_floor_and_the_content_they_monitor(
+    hub_client: ClientFactory,
+) -> None:
+    client = await hub_client()
+    await make_agent(client, "sue", role="supervisor")
+    sup, _, _ = await Console.connect(client, await login(client, "sue"), path="/ws/supervisor")
+    first = await inbound(client, "+12025550111", "hello", "f1")
+    conv = first["conversation_id"]
+    assert (await sup.until_event("conversation.created"))["conversation_id"] == conv
+    await inbound(client, "+12025550111", "more words", "f2")  # content of the same one
+    other = await inbound(client, "+12025550122", "other", "f3")  # a new one: the floor
+    created = await sup.until_event("conversation.created")
+    assert created["conversation_id"] == other["conversation_id"]
+    assert not [e for e in sup.events if e["type"].startswith("message.")]
+
+    assert (await sup.cmd("monitor", conversation_id=conv))["type"] == "ack"
+    await inbound(client, "+12025550111", "while monitored", "f4")
+    assert (await sup.until_event("message.received"))["payload"]["text"] == "while monitored"
+    assert (await sup.cmd("close_view", conversation_id=conv))["type"] == "ack"
+    await inbound(client, "+12025550111", "after closing", "f5")
+    marker = await inbound(client, "+12025550133", "marker", "f6")
+    assert (await sup.until_event("conversation.created"))["conversation_id"] == marker[
+        "conversation_id"
+    ]
+    texts = [e["payload"]["text"] for e in sup.events if e["type"] == "message.received"]
+    assert texts == ["while monitored"]
+    await sup.close()
