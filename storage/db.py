@@ -36,10 +36,10 @@ def create_engine(url: str, *, pool_size: int = 10, inline: bool = True) -> Asyn
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         connect_args: dict[str, Any] = {"timeout": 30}
-        busy_ms = 30000
+        pragmas = ["busy_timeout=30000"]
         if inline:
             connect_args = {"async_creator_fn": sqlite_inline.connect}
-            busy_ms = 0
+            pragmas = ["busy_timeout=0", "wal_autocheckpoint=0"]  # see storage.sqlite_inline
         engine = create_async_engine(
             url, pool_size=1, max_overflow=0, pool_timeout=120, connect_args=connect_args
         )
@@ -59,7 +59,7 @@ def create_engine(url: str, *, pool_size: int = 10, inline: bool = True) -> Asyn
                 "journal_mode=WAL",
                 "synchronous=NORMAL",
                 "foreign_keys=ON",
-                f"busy_timeout={busy_ms}",
+                *pragmas,
             ):
                 cursor.execute(f"PRAGMA {pragma}")
             cursor.close()

@@ -15,7 +15,10 @@ What could stall the loop, and how it doesn't:
 - *Long reads* (reports over months of events): those go through a second engine with
   the stock threaded driver (``storage.db.create_read_engine``).
 - *Commit*: in WAL mode with ``synchronous=NORMAL`` a commit appends to the log without an
-  fsync; only checkpoints sync, and those are a few milliseconds every 1,000 pages.
+  fsync. Checkpoints (copying the log into the database file) do sync, and a busy disk can
+  make that take a second; so this connection never checkpoints by itself
+  (``wal_autocheckpoint=0``) and, every ``CHECKPOINT_EVERY`` commits, a passive checkpoint
+  runs on a thread of the loop's executor with a connection of its own.
 
 Connecting and closing still go through aiosqlite's thread (its own code paths), which is
 why the sqlite3 connection is opened with ``check_same_thread=False``.
@@ -24,6 +27,7 @@ why the sqlite3 connection is opened with ``check_same_thread=False``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import time
 from collections.abc import Callable
@@ -34,6 +38,7 @@ import aiosqlite
 
 BUSY_FIRST_WAIT_S = 0.001
 BUSY_MAX_WAIT_S = 0.05
+CHECKPOINT_EVERY = 100  # commits; about SQLite's own 1,000-page default for our transactions
 
 
 def _is_busy(err: sqlite3.OperationalError) -> bool:
@@ -47,6 +52,25 @@ class InlineConnection(aiosqlite.Connection):
     """An aiosqlite connection whose statements run on the calling (loop) thread."""
 
     lock_timeout_s: float = 30.0
+    database: str = ""
+    _commits: int = 0
+    _checkpoint: asyncio.Future[None] | None = None
+
+    async def commit(self) -> None:
+        await super().commit()
+        self._commits += 1
+        if self._commits >= CHECKPOINT_EVERY and self.database not in ("", ":memory:"):
+            running = self._checkpoint is not None and not self._checkpoint.done()
+            if not running:
+                self._commits = 0
+                loop = asyncio.get_running_loop()
+                self._checkpoint = loop.run_in_executor(None, checkpoint, self.database)
+
+    async def close(self) -> None:
+        if self._checkpoint is not None:
+            with contextlib.suppress(sqlite3.Error):
+                await self._checkpoint
+        await super().close()
 
     async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         if not self._running or self._connection is None:
@@ -71,6 +95,16 @@ class InlineConnection(aiosqlite.Connection):
             wait = min(wait * 2, BUSY_MAX_WAIT_S)
 
 
+def checkpoint(database: str) -> None:
+    """Copy what the write-ahead log holds into the database file, as far as readers allow,
+    without waiting for anyone (blocking: run it off the loop)."""
+    conn = sqlite3.connect(database, timeout=5)
+    try:
+        conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+    finally:
+        conn.close()
+
+
 def connect(database: str, *, lock_timeout_s: float = 30.0, **kwargs: Any) -> InlineConnection:
     """Like ``aiosqlite.connect``, for SQLAlchemy's ``async_creator_fn`` hook."""
     kwargs["check_same_thread"] = False
@@ -82,5 +116,6 @@ def connect(database: str, *, lock_timeout_s: float = 30.0, **kwargs: Any) -> In
 
     conn = InlineConnection(connector, iter_chunk_size=64)
     conn.lock_timeout_s = lock_timeout_s
+    conn.database = database
     conn._thread.daemon = True
     return conn

@@ -111,3 +111,27 @@ def test_long_reads_get_a_threaded_engine_only_where_it_helps(tmp_path: Path) ->
     assert reader is not None
     creator = reader.sync_engine.dialect.create_connect_args(reader.sync_engine.url)[1]
     assert "async_creator_fn" not in creator
+
+
+async def test_checkpoints_run_off_the_loop_every_so_many_commits(tmp_path: Path) -> None:
+    path = tmp_path / "wal.db"
+    conn = await sqlite_inline.connect(str(path), isolation_level=None)
+    try:
+        await conn.execute("PRAGMA journal_mode=WAL")
+        await conn.execute("PRAGMA wal_autocheckpoint=0")
+        await conn.execute("CREATE TABLE t (a INTEGER)")
+        for i in range(sqlite_inline.CHECKPOINT_EVERY):
+            await conn.execute("BEGIN")
+            await conn.execute("INSERT INTO t VALUES (?)", (i,))
+            await conn.commit()
+        assert conn._checkpoint is not None, "no checkpoint was started"
+        await conn._checkpoint
+        # The database file itself (the log ignored) now holds every committed row.
+        main_file = sqlite3.connect(f"file:{path}?immutable=1", uri=True)
+        try:
+            (count,) = main_file.execute("SELECT count(*) FROM t").fetchone()
+        finally:
+            main_file.close()
+        assert count == sqlite_inline.CHECKPOINT_EVERY
+    finally:
+        await conn.close()
