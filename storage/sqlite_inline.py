@@ -66,10 +66,16 @@ class InlineConnection(aiosqlite.Connection):
                 loop = asyncio.get_running_loop()
                 self._checkpoint = loop.run_in_executor(None, checkpoint, self.database)
 
+    async def checkpointed(self) -> bool:
+        """Wait for the checkpoint in progress, if any; False when none was ever started."""
+        if self._checkpoint is None:
+            return False
+        with contextlib.suppress(sqlite3.Error):
+            await self._checkpoint
+        return True
+
     async def close(self) -> None:
-        if self._checkpoint is not None:
-            with contextlib.suppress(sqlite3.Error):
-                await self._checkpoint
+        await self.checkpointed()
         await super().close()
 
     async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:

@@ -8,7 +8,7 @@ import itertools
 import sqlite3
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from sqlalchemy import delete, event, select, text
@@ -124,8 +124,7 @@ async def test_checkpoints_run_off_the_loop_every_so_many_commits(tmp_path: Path
             await conn.execute("BEGIN")
             await conn.execute("INSERT INTO t VALUES (?)", (i,))
             await conn.commit()
-        assert conn._checkpoint is not None, "no checkpoint was started"
-        await conn._checkpoint
+        assert await cast(sqlite_inline.InlineConnection, conn).checkpointed()
         # The database file itself (the log ignored) now holds every committed row.
         main_file = sqlite3.connect(f"file:{path}?immutable=1", uri=True)
         try:
