@@ -26,7 +26,7 @@ from typing import Any
 
 import aiohttp
 
-from benchmarks.common import pause_counts, pause_delta, summary, write_result
+from benchmarks.common import pause_counts, pause_delta, percentile, summary, write_result
 from benchmarks.procs import hub_process
 
 AUTH = {"Authorization": "Bearer bench-token"}
@@ -159,6 +159,9 @@ async def run(
 
             interval = 1.0 / rate
             before = await pause_counts(http, base)
+            # The load generator's own loop lag: a late client inflates the figures too.
+            lags: list[float] = []
+            probe = asyncio.create_task(_lag_probe(lags))
             start = time.perf_counter()
             tasks = []
             for n in range(messages):
@@ -168,6 +171,7 @@ async def run(
                 tasks.append(asyncio.create_task(send(next(counter))))
             await asyncio.gather(*tasks)
             achieved = messages / (time.perf_counter() - start)
+            probe.cancel()
             await asyncio.sleep(3)  # let the last frames arrive
             pauses = pause_delta(before, await pause_counts(http, base))
             latencies = []
@@ -182,6 +186,11 @@ async def run(
                 "latency_ms": {k: round(v, 2) for k, v in stats.items()},
                 "lost": len(sent) - len(latencies),
                 "hub_pauses": pauses,
+                "client_loop_lag_ms": {
+                    "p99": round(percentile(lags, 99), 2) if lags else None,
+                    "max": round(max(lags), 2) if lags else None,
+                    "over_10ms": sum(lag > 10 for lag in lags),
+                },
             }
 
         result: dict[str, Any] = {
@@ -224,6 +233,14 @@ async def run(
             await session.close()
         await http.close()
     return result
+
+
+async def _lag_probe(lags: list[float], every_s: float = 0.01) -> None:
+    loop = asyncio.get_running_loop()
+    while True:
+        due = loop.time() + every_s
+        await asyncio.sleep(every_s)
+        lags.append(max(0.0, loop.time() - due) * 1000)
 
 
 def main(argv: list[str] | None = None) -> int:
