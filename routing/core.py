@@ -18,12 +18,12 @@ from collections.abc import Callable, Iterable
 
 from routing.events import (
     Event,
-    ReservationAccepted,
     ReservationRejected,
-    TaskAssigned,
     TaskRequeued,
     TaskTransferred,
     TaskWrapping,
+    reservation_accepted,
+    task_assigned,
 )
 from routing.index import WAITING
 from routing.models import (
@@ -133,6 +133,7 @@ class Router(RouterState):
             a.cap = {c: rule.capacity for c, rule in self.config.channels.items()}
         a.channels = frozenset(c for c, n in a.cap.items() if n > 0)
         a.solo = next(iter(a.channels)) if len(a.channels) == 1 else None
+        a.solo_cap = a.cap[a.solo] if a.solo is not None else 0
         a.queues = {name: (m.priority, float(m.delay_s)) for name, m in spec.queues.items()}
         for name, (_, delay) in a.queues.items():
             self._membership(self._queue(name), a, delay, +1, at)
@@ -273,25 +274,13 @@ class Router(RouterState):
         t.version = self._bump()
         if t.entry is not None:
             self._waiting.remove(t)
-        self._events.append(
-            ReservationAccepted(at=at, reservation_id=r.id, task_id=task_id, agent_id=agent_id)
-        )
+        self._events.append(reservation_accepted(at, r.id, task_id, agent_id))
         if t.res:
             for other in list(t.res.values()):
                 self._rescind(other, at, "accepted_elsewhere")
         wait, qwait = at - t.created_at, at - t.entered_at
         qname = self._qname(t)
-        self._events.append(
-            TaskAssigned(
-                at=at,
-                task_id=task_id,
-                agent_id=agent_id,
-                reservation_id=r.id,
-                queue=qname,
-                wait_s=wait,
-                queue_wait_s=qwait,
-            )
-        )
+        self._events.append(task_assigned(at, task_id, agent_id, r.id, qname, wait, qwait))
         # One "answered" record also counts the accepted reservation.
         if self._log is not None:
             self._log.record(at, qname, "answered", wait, qwait)
@@ -305,7 +294,7 @@ class Router(RouterState):
         def action(at: float) -> None:
             t, r = self._offer(task_id, agent_id)
             self._drop(r)
-            t.excluded.add(agent_id)
+            t.excluded |= {agent_id}
             self._events.append(
                 ReservationRejected(
                     at=at, reservation_id=r.id, task_id=task_id, agent_id=agent_id, reason=reason
@@ -374,7 +363,7 @@ class Router(RouterState):
             if t.status == "assigned":
                 from_agent = self._release(t, at).id
                 if exclude_current:
-                    t.excluded.add(from_agent)
+                    t.excluded |= {from_agent}
             for r in list(t.res.values()):
                 self._rescind(r, at, "transferred")
             if t.entry is not None:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, fields
 from typing import Literal
 
 
@@ -208,3 +209,118 @@ EVENT_TYPES: tuple[str, ...] = (
 def event_to_dict(event: Event) -> dict[str, object]:
     """The event as plain JSON-ready data (``type`` first)."""
     return asdict(event)
+
+
+# ---------------------------------------------------------------- hot-path constructors
+# A frozen dataclass's ``__init__`` sets each field through ``object.__setattr__``, and a call
+# with keywords builds a dict: ~0.9 us per event, against ~0.35 us for these, which set the
+# same slots through their descriptors and take the fields positionally (timeit; the offer's
+# event was ~7 % of a routing decision). Only for the events every contact produces. The
+# classes have no ``__post_init__``; ``_setters`` checks at import that every field is set.
+
+_new = object.__new__
+_Setter = Callable[[object, object], None]
+
+
+def _setters(cls: type, *names: str) -> tuple[_Setter, ...]:
+    """The slot setters of a frozen event's fields, in the order named (all of them)."""
+    if sorted(names) != sorted(f.name for f in fields(cls)):
+        raise TypeError(f"{cls.__name__}: name every field once, not {names}")
+    return tuple(vars(cls)[name].__set__ for name in names)
+
+
+_TASK_CREATED = _setters(TaskCreated, "type", "at", "task_id", "queue", "channel", "priority")
+_RESERVATION_CREATED = _setters(
+    ReservationCreated, "type", "at", "reservation_id", "task_id", "agent_id", "expires_at"
+)
+_RESERVATION_ACCEPTED = _setters(
+    ReservationAccepted, "type", "at", "reservation_id", "task_id", "agent_id"
+)
+_TASK_ASSIGNED = _setters(
+    TaskAssigned,
+    "type",
+    "at",
+    "task_id",
+    "agent_id",
+    "reservation_id",
+    "queue",
+    "wait_s",
+    "queue_wait_s",
+)
+_TASK_COMPLETED = _setters(TaskCompleted, "type", "at", "task_id", "agent_id")
+
+
+def task_created(at: float, task_id: int, queue: str, channel: str, priority: int) -> TaskCreated:
+    """``TaskCreated(at=at, task_id=task_id, ...)``, faster."""
+    ev = _new(TaskCreated)
+    s_type, s_at, s_task, s_queue, s_channel, s_priority = _TASK_CREATED
+    s_type(ev, "task.created")
+    s_at(ev, at)
+    s_task(ev, task_id)
+    s_queue(ev, queue)
+    s_channel(ev, channel)
+    s_priority(ev, priority)
+    return ev
+
+
+def reservation_created(
+    at: float, reservation_id: int, task_id: int, agent_id: int, expires_at: float
+) -> ReservationCreated:
+    """``ReservationCreated(at=at, reservation_id=reservation_id, ...)``, faster."""
+    ev = _new(ReservationCreated)
+    s_type, s_at, s_res, s_task, s_agent, s_expires = _RESERVATION_CREATED
+    s_type(ev, "reservation.created")
+    s_at(ev, at)
+    s_res(ev, reservation_id)
+    s_task(ev, task_id)
+    s_agent(ev, agent_id)
+    s_expires(ev, expires_at)
+    return ev
+
+
+def reservation_accepted(
+    at: float, reservation_id: int, task_id: int, agent_id: int
+) -> ReservationAccepted:
+    """``ReservationAccepted(at=at, reservation_id=reservation_id, ...)``, faster."""
+    ev = _new(ReservationAccepted)
+    s_type, s_at, s_res, s_task, s_agent = _RESERVATION_ACCEPTED
+    s_type(ev, "reservation.accepted")
+    s_at(ev, at)
+    s_res(ev, reservation_id)
+    s_task(ev, task_id)
+    s_agent(ev, agent_id)
+    return ev
+
+
+def task_assigned(
+    at: float,
+    task_id: int,
+    agent_id: int,
+    reservation_id: int,
+    queue: str,
+    wait_s: float,
+    queue_wait_s: float,
+) -> TaskAssigned:
+    """``TaskAssigned(at=at, task_id=task_id, ...)``, faster."""
+    ev = _new(TaskAssigned)
+    s_type, s_at, s_task, s_agent, s_res, s_queue, s_wait, s_queue_wait = _TASK_ASSIGNED
+    s_type(ev, "task.assigned")
+    s_at(ev, at)
+    s_task(ev, task_id)
+    s_agent(ev, agent_id)
+    s_res(ev, reservation_id)
+    s_queue(ev, queue)
+    s_wait(ev, wait_s)
+    s_queue_wait(ev, queue_wait_s)
+    return ev
+
+
+def task_completed(at: float, task_id: int, agent_id: int) -> TaskCompleted:
+    """``TaskCompleted(at=at, task_id=task_id, agent_id=agent_id)``, faster."""
+    ev = _new(TaskCompleted)
+    s_type, s_at, s_task, s_agent = _TASK_COMPLETED
+    s_type(ev, "task.completed")
+    s_at(ev, at)
+    s_task(ev, task_id)
+    s_agent(ev, agent_id)
+    return ev

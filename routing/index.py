@@ -59,7 +59,7 @@ class AgentIndex:
             return a.channels
         solo = a.solo
         if solo is not None and a.load.get(solo, 0) == total:  # one channel, no other work
-            return a.channels if total < a.cap[solo] else _NONE
+            return a.channels if total < a.solo_cap else _NONE
         load = a.load
         busy = [c for c, n in load.items() if n > 0]
         out = []
@@ -80,6 +80,7 @@ class AgentIndex:
             idx = self.buckets.setdefault(c, {})
             slots[c] = tuple(idx[k] if k in idx else idx.setdefault(k, Bucket()) for k in a.keys)
         a.slots = slots
+        a.solo_buckets = slots[a.solo] if a.solo is not None else ()
         self.refresh(a)
 
     def refresh(self, a: AgentRec) -> None:
@@ -89,26 +90,33 @@ class AgentIndex:
         if new == old:
             return
         a.routable = new
-        # Bucket.add/discard inlined: this runs twice per task (offer, then release).
+        # Bucket.discard inlined: this runs twice per task (offer, then release).
+        if a.solo is not None:  # one channel: it was lost or gained
+            if new:
+                self._enter(a, a.solo_buckets)
+            else:
+                for b in a.solo_buckets:
+                    del b.agents[a]
+            return
         slots = a.slots
         for c in old:
             if c not in new:
                 for b in slots[c]:
                     del b.agents[a]
-        gained = False
-        since = a.idle_since
         for c in new:
-            if c in old:
-                continue
-            gained = True
-            for b in slots[c]:
-                b.agents[a] = None
-                if since >= b.last:
-                    b.last = since
-                else:
-                    b.dirty = True
-        if gained:
-            self.dirty[a] = None
+            if c not in old:
+                self._enter(a, slots[c])
+
+    def _enter(self, a: AgentRec, buckets: tuple[Bucket, ...]) -> None:
+        """Put a newly routable agent at the back of its buckets (``Bucket.add`` inlined)."""
+        since = a.idle_since
+        for b in buckets:
+            b.agents[a] = None
+            if since >= b.last:
+                b.last = since
+            else:
+                b.dirty = True
+        self.dirty[a] = None  # it may take waiting work
 
     def unfile(self, a: AgentRec) -> None:
         """Take the agent out of every bucket (before its keys change or it leaves)."""
@@ -203,13 +211,20 @@ class AgentIndex:
         pred = t.pred
         spec = q.spec
         if spec.selection == "longest_idle" and isinstance(src, Bucket):
-            # The hot path: walk longest-idle first and stop at the k-th match.
+            # The hot path: walk longest-idle first and stop at the k-th match. Without member
+            # delays, membership is a key test (no read of the agent's delay), and the queue's
+            # own bucket holds members only.
+            check_delay = bool(q.delays) or qwait < 0
+            check_member = src is not qb
             out: list[AgentRec] = []
             for a in src.ordered() if src.dirty else src.agents:
                 if (excluded and a.id in excluded) or (held and a.id in held):
                     continue
-                m = a.queues.get(qname)
-                if m is None or m[1] > qwait:
+                if check_delay:
+                    m = a.queues.get(qname)
+                    if m is None or m[1] > qwait:
+                        continue
+                elif check_member and qname not in a.queues:
                     continue
                 if pred is not None and not pred(a, t):
                     continue

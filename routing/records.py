@@ -11,6 +11,7 @@ from routing.models import QueueSpec, Step
 from routing.requirements import Hint, Pred, Requirement
 
 INF = math.inf
+_NO_AGENTS: frozenset[int] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +48,8 @@ class AgentRec:
         "skills",
         "slots",
         "solo",
+        "solo_buckets",
+        "solo_cap",
         "state",
         "tasks",
         "total",
@@ -59,7 +62,11 @@ class AgentRec:
         self.attributes: dict[str, object] = {}
         self.cap: dict[str, int] = {}
         self.channels: frozenset[str] = frozenset()
-        self.solo: str | None = None  # the only channel served, if just one
+        # The only channel served, if just one (most agents), with its capacity and buckets:
+        # re-filing such an agent reads neither ``cap`` nor ``slots`` (cold dicts at 10k).
+        self.solo: str | None = None
+        self.solo_cap = 0
+        self.solo_buckets: tuple[Bucket, ...] = ()
         # queue name -> (membership priority, delay_s)
         self.queues: dict[str, tuple[int, float]] = {}
         self.groups: tuple[tuple[str, ...], ...] = ()
@@ -130,7 +137,8 @@ class TaskRec:
         self.attributes: Mapping[str, object] = {}
         self.preferred_agents: tuple[int, ...] = ()
         self.preferred_timeout_s: float | None = None
-        self.excluded: set[int] = set()
+        # Rarely set (a rejection, a transfer): one shared empty set, not a set per task.
+        self.excluded: frozenset[int] = _NO_AGENTS
         self.own_steps: tuple[CompiledStep, ...] | None = None
         self.source_steps: tuple[Step, ...] | None = None
         self.steps: tuple[CompiledStep, ...] = ()

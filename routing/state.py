@@ -14,13 +14,13 @@ from typing import Any
 from routing.events import (
     AgentStateChanged,
     Event,
-    ReservationCreated,
     ReservationRescinded,
     ReservationTimeout,
     TaskCanceled,
-    TaskCompleted,
-    TaskCreated,
     TaskStepExpired,
+    reservation_created,
+    task_completed,
+    task_created,
 )
 from routing.index import WAITING, AgentIndex, WaitingLists
 from routing.models import (
@@ -151,18 +151,18 @@ class RouterState:
 
     def _drain(self, at: float) -> None:
         """Route dirty tasks (best first), then let agents that gained capacity pull work."""
-        dirty_agents = self._index.dirty
-        while self._dirty_tasks or dirty_agents:
+        index = self._index
+        while self._dirty_tasks or index.dirty:
+            # Each batch is taken by swapping in a fresh dict (what it marks dirty goes to the
+            # next batch): cheaper than copying it to a list, which most calls route one of.
             if self._dirty_tasks:
-                tasks = list(self._dirty_tasks)
-                self._dirty_tasks.clear()
-                if len(tasks) > 1:
-                    tasks.sort(key=_order_key)
-                for t in tasks:
+                tasks = self._dirty_tasks
+                self._dirty_tasks = {}
+                for t in sorted(tasks, key=_order_key) if len(tasks) > 1 else tasks:
                     self._route_task(t, at)
             else:
-                agents = list(dirty_agents)
-                dirty_agents.clear()
+                agents = index.dirty
+                index.dirty = {}
                 if not self._waiting.size:
                     break  # nothing waits anywhere: nothing to pull
                 best_for = self._waiting.best_for
@@ -282,11 +282,14 @@ class RouterState:
         while routable(t):
             q = t.q
             assert q is not None
-            chosen = find(t, at, q.spec.parallel_offers - len(t.res))
+            wanted = q.spec.parallel_offers - len(t.res)
+            chosen = find(t, at, wanted)
             for a in chosen:
                 self._reserve(t, a, at)
             if chosen or not t.skip_check:
                 t.skip_check = False
+                if len(chosen) == wanted:
+                    return  # it holds all the offers it may (the common case): nothing to file
                 break
             t.skip_check = False
             skip_if = t.steps[t.step].skip_if
@@ -343,11 +346,7 @@ class RouterState:
         self._seq += 1
         heapq.heappush(self._heap, (expires, self._seq, RES, rid, 0))
         self._res[rid] = r
-        self._events.append(
-            ReservationCreated(
-                at=at, reservation_id=rid, task_id=t.id, agent_id=a.id, expires_at=expires
-            )
-        )
+        self._events.append(reservation_created(at, rid, t.id, a.id, expires))
         if self._log is not None:
             self._log.record(at, q.name, "reservation.created")
 
@@ -421,7 +420,7 @@ class RouterState:
         t.preferred_agents = spec.preferred_agents
         t.preferred_timeout_s = spec.preferred_timeout_s
         if spec.excluded_agents:
-            t.excluded = set(spec.excluded_agents)
+            t.excluded = frozenset(spec.excluded_agents)
         t.own_steps, t.source_steps = own, spec.steps
         t.created_at = created = at if spec.created_at is None else spec.created_at
         t.entered_at = created if spec.entered_at is None else spec.entered_at
@@ -431,11 +430,7 @@ class RouterState:
         t.home = home = self._queue(spec.queue)
         self._tasks[t.id] = t
         if announce:
-            self._events.append(
-                TaskCreated(
-                    at=at, task_id=t.id, queue=t.queue, channel=t.channel, priority=t.priority
-                )
-            )
+            self._events.append(task_created(at, t.id, t.queue, t.channel, t.priority))
             if self._log is not None:
                 self._log.record(at, t.queue, "entered")
         self._steps.build(t, home)
@@ -478,6 +473,6 @@ class RouterState:
         a = self._release(t, at)
         qname = self._qname(t)
         self._remove(t)
-        self._events.append(TaskCompleted(at=at, task_id=t.id, agent_id=a.id))
+        self._events.append(task_completed(at, t.id, a.id))
         if self._log is not None:
             self._log.record(at, qname, "completed")
