@@ -147,16 +147,20 @@ def run(
     add_s = cycle_s = 0.0
     made = 0
     mark = (0.0, 0.0, 0.0, 0, 0)
+
+    def close_chunk(tasks: int) -> None:
+        n = made - mark[3] + router.misses - mark[4]
+        rates["decide"].append(n / (router.routing_s - mark[0]))
+        rates["add"].append(tasks / (add_s - mark[1]))
+        rates["cycle"].append(tasks / (cycle_s - mark[2]))
+        totals["decisions"] += n
+        totals["misses"] += router.misses - mark[4]
+
     gc.collect()
     for i in range(warmup + decisions):
         if i >= warmup and (i - warmup) % chunk == 0:
             if i > warmup:
-                n = made - mark[3] + router.misses - mark[4]
-                rates["decide"].append(n / (router.routing_s - mark[0]))
-                rates["add"].append(chunk / (add_s - mark[1]))
-                rates["cycle"].append(chunk / (cycle_s - mark[2]))
-                totals["decisions"] += n
-                totals["misses"] += router.misses - mark[4]
+                close_chunk(chunk)
             mark = (router.routing_s, add_s, cycle_s, made, router.misses)
         # The arrival is built off the clock: the hub builds it too.
         line = rng.choice(home_lines)
@@ -183,6 +187,7 @@ def run(
                 start = perf()
                 pending.extend(router.complete_task(in_progress.popleft(), now))
                 cycle_s += perf() - start
+    close_chunk(decisions - chunk * (len(rates["decide"])))  # the last one ends with the loop
     decide = statistics.median(rates["decide"])
     return BenchResult(
         agents=agents,
