@@ -6,7 +6,7 @@ from routing import events as ev
 
 
 def test_fast_constructors_equal_the_dataclass_constructors() -> None:
-    pairs = [
+    pairs: list[tuple[ev.Event, ev.Event]] = [
         (
             ev.task_created(1.5, 7, "sales", "voice", 3),
             ev.TaskCreated(at=1.5, task_id=7, queue="sales", channel="voice", priority=3),
