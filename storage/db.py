@@ -39,7 +39,11 @@ def create_engine(url: str, *, pool_size: int = 10, inline: bool = True) -> Asyn
         pragmas = ["busy_timeout=30000"]
         if inline:
             connect_args = {"async_creator_fn": sqlite_inline.connect}
-            pragmas = ["busy_timeout=0", "wal_autocheckpoint=0"]  # see storage.sqlite_inline
+            pragmas = [  # see storage.sqlite_inline
+                "busy_timeout=0",
+                "wal_autocheckpoint=0",
+                f"journal_size_limit={sqlite_inline.WAL_SIZE_LIMIT}",
+            ]
         engine = create_async_engine(
             url, pool_size=1, max_overflow=0, pool_timeout=120, connect_args=connect_args
         )

@@ -134,3 +134,33 @@ async def test_checkpoints_run_off_the_loop_every_so_many_commits(tmp_path: Path
         assert count == sqlite_inline.CHECKPOINT_EVERY
     finally:
         await conn.close()
+
+
+async def test_the_log_starts_over_under_steady_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Commits that never pause must not grow the write-ahead log without bound."""
+    monkeypatch.setattr(sqlite_inline, "WAL_RESTART_FRAMES", 300)
+    path = tmp_path / "steady.db"
+    engine = create_engine(f"sqlite+aiosqlite:///{path}")
+    async with engine.begin() as conn:
+        await conn.execute(text("CREATE TABLE t (a INTEGER PRIMARY KEY, b TEXT)"))
+    commits = 30 * sqlite_inline.CHECKPOINT_EVERY
+    for i in range(commits):
+        async with engine.begin() as conn:
+            await conn.execute(text("INSERT INTO t (b) VALUES (:b)"), {"b": f"{i:04d}" * 500})
+        await asyncio.sleep(0)  # one turn of the loop, as between a hub's transactions
+    async with engine.connect() as conn:
+        raw = await conn.get_raw_connection()
+        await cast(sqlite_inline.InlineConnection, raw.driver_connection).checkpointed()
+        count = await conn.scalar(text("SELECT count(*) FROM t"))
+        # Measured while the engine is open: closing the last connection empties the log.
+        probe = sqlite3.connect(path)
+        try:
+            _busy, logged, _copied = probe.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        finally:
+            probe.close()
+    await engine.dispose()
+    assert count == commits
+    # Each commit adds at least a page to the log: 3,000 pages if it never started over.
+    assert logged < 3 * 300, f"the log holds {logged} pages after {commits} commits"
