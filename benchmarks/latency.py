@@ -21,6 +21,7 @@ import asyncio
 import itertools
 import json
 import statistics
+import sys
 import time
 from typing import Any
 
@@ -110,6 +111,7 @@ async def run(
         sups = [f"s{i:03d}" for i in range(supervisors)]
         await asyncio.gather(*(create(n, "agent") for n in names))
         await asyncio.gather(*(create(n, "supervisor") for n in sups))
+        _progress(f"created {agents} agents and {supervisors} supervisors")
 
         readers: list[asyncio.Task[None]] = []
 
@@ -123,6 +125,7 @@ async def run(
 
         conns = await asyncio.gather(*(login(n, "/ws/agent") for n in names))
         sockets = [s for _, s in conns]
+        _progress(f"connected {len(sockets)} consoles")
         # One conversation per agent: agents go available one at a time, so each takes one.
         owner: dict[int, AgentSocket] = {}
         for i, sock in enumerate(sockets):
@@ -138,6 +141,7 @@ async def run(
             await sock.cmd("set_state", state="away", reason="benchmark")
             owner[conv] = sock
         conv_ids = list(owner)
+        _progress(f"assigned {len(conv_ids)} conversations")
         counter = itertools.count()
 
         async def phase() -> dict[str, Any]:
@@ -159,6 +163,7 @@ async def run(
 
             interval = 1.0 / rate
             before = await pause_counts(http, base)
+            _progress(f"phase: {messages} messages at {rate}/s")
             # The load generator's own loop lag: a late client inflates the figures too.
             lags: list[float] = []
             probe = asyncio.create_task(_lag_probe(lags))
@@ -233,6 +238,11 @@ async def run(
             await session.close()
         await http.close()
     return result
+
+
+def _progress(text: str) -> None:
+    """Setup takes minutes (argon2 hashes, one offer at a time): say where it is."""
+    print(f"[latency] {text}", file=sys.stderr, flush=True)
 
 
 async def _lag_probe(lags: list[float], every_s: float = 0.01) -> None:
