@@ -40,6 +40,7 @@ BUSY_FIRST_WAIT_S = 0.001
 BUSY_MAX_WAIT_S = 0.05
 CHECKPOINT_EVERY = 100  # commits; about SQLite's own 1,000-page default for our transactions
 WAL_RESTART_FRAMES = 4096  # pages in the log (~16 MB) before it is made to start over
+RESTART_WAIT_MS = 20  # how long a RESTART checkpoint may hold writers back for readers
 WAL_SIZE_LIMIT = 32 << 20  # bytes a restarted log file is trimmed to (journal_size_limit)
 
 
@@ -119,6 +120,10 @@ def checkpoint(database: str) -> None:
     try:
         busy, logged, _copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         if not busy and logged > WAL_RESTART_FRAMES:
+            # While it waits for readers of older snapshots, RESTART holds writers back: a
+            # report reading for seconds must not hold ingest up that long. It gives up
+            # after a short wait instead, and the next checkpoint tries again.
+            conn.execute(f"PRAGMA busy_timeout={RESTART_WAIT_MS}")
             conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchall()
     finally:
         conn.close()

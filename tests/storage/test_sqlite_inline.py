@@ -164,3 +164,34 @@ async def test_the_log_starts_over_under_steady_writes(
     assert count == commits
     # Each commit adds at least a page to the log: 3,000 pages if it never started over.
     assert logged < 3 * 300, f"the log holds {logged} pages after {commits} commits"
+
+
+async def test_a_long_read_does_not_make_a_restart_hold_writes_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sqlite_inline, "WAL_RESTART_FRAMES", 10)
+    path = tmp_path / "reader.db"
+    engine = create_engine(f"sqlite+aiosqlite:///{path}")
+    async with engine.begin() as conn:
+        await conn.execute(text("CREATE TABLE t (a INTEGER PRIMARY KEY, b TEXT)"))
+
+    async def write(n: int) -> None:
+        for _ in range(n):
+            async with engine.begin() as conn:
+                await conn.execute(text("INSERT INTO t (b) VALUES ('x')"))
+
+    await write(30)
+    report = sqlite3.connect(path)  # a long report: its snapshot stays open
+    report.execute("BEGIN")
+    report.execute("SELECT count(*) FROM t").fetchone()
+    await write(1)  # the report's snapshot is now an older one
+    loop = asyncio.get_running_loop()
+    started = time.monotonic()
+    await loop.run_in_executor(None, sqlite_inline.checkpoint, str(path))
+    took = time.monotonic() - started
+    await asyncio.wait_for(write(1), 2)
+    report.rollback()
+    report.close()
+    await engine.dispose()
+    # The RESTART gave up on the report instead of holding writers back until it ended.
+    assert took < 1.0, f"the checkpoint waited {took:.2f} s for a reader"
