@@ -12,6 +12,7 @@ from typing import Any, cast
 
 import pytest
 from sqlalchemy import delete, event, select, text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage import sqlite_inline
 from storage.db import create_engine, create_read_engine, migrate_sync, session_factory
@@ -136,15 +137,20 @@ async def test_checkpoints_run_off_the_loop_every_so_many_commits(tmp_path: Path
         await conn.close()
 
 
+async def _engine_with_table(path: Path) -> AsyncEngine:
+    engine = create_engine(f"sqlite+aiosqlite:///{path}")
+    async with engine.begin() as conn:
+        await conn.execute(text("CREATE TABLE t (a INTEGER PRIMARY KEY, b TEXT)"))
+    return engine
+
+
 async def test_the_log_starts_over_under_steady_writes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Commits that never pause must not grow the write-ahead log without bound."""
     monkeypatch.setattr(sqlite_inline, "WAL_RESTART_FRAMES", 300)
     path = tmp_path / "steady.db"
-    engine = create_engine(f"sqlite+aiosqlite:///{path}")
-    async with engine.begin() as conn:
-        await conn.execute(text("CREATE TABLE t (a INTEGER PRIMARY KEY, b TEXT)"))
+    engine = await _engine_with_table(path)
     commits = 30 * sqlite_inline.CHECKPOINT_EVERY
     for i in range(commits):
         async with engine.begin() as conn:
@@ -171,9 +177,7 @@ async def test_a_long_read_does_not_make_a_restart_hold_writes_back(
 ) -> None:
     monkeypatch.setattr(sqlite_inline, "WAL_RESTART_FRAMES", 10)
     path = tmp_path / "reader.db"
-    engine = create_engine(f"sqlite+aiosqlite:///{path}")
-    async with engine.begin() as conn:
-        await conn.execute(text("CREATE TABLE t (a INTEGER PRIMARY KEY, b TEXT)"))
+    engine = await _engine_with_table(path)
 
     async def write(n: int) -> None:
         for _ in range(n):
