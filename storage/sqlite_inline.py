@@ -17,8 +17,9 @@ What could stall the loop, and how it doesn't:
 - *Commit*: in WAL mode with ``synchronous=NORMAL`` a commit appends to the log without an
   fsync. Checkpoints (copying the log into the database file) do sync, and a busy disk can
   make that take a second; so this connection never checkpoints by itself
-  (``wal_autocheckpoint=0``) and, every ``CHECKPOINT_EVERY`` commits, a passive checkpoint
-  runs on a thread of the loop's executor with a connection of its own.
+  (``wal_autocheckpoint=0``) and, every ``CHECKPOINT_EVERY`` commits, a checkpoint runs on
+  a thread of the loop's executor with a connection of its own (passive, plus a RESTART
+  when the log has grown long: see ``checkpoint``).
 
 Connecting and closing still go through aiosqlite's thread (its own code paths), which is
 why the sqlite3 connection is opened with ``check_same_thread=False``.
