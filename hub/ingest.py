@@ -7,9 +7,9 @@ import logging
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, bindparam, func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -22,6 +22,7 @@ from channels.base import (
 from config.settings import Settings
 from hub import identity
 from hub.errors import InvalidInput
+from hub.ingest_fast import KNOWN, OPEN_STATES, continue_open
 from hub.uow import LazyId, Transactor, UnitOfWork
 from storage.models import (
     Conversation,
@@ -48,7 +49,6 @@ STATUS_RANK = {
     "failed": 4,
     "read": 5,
 }
-OPEN_STATES = ("open", "queued", "offered", "assigned", "wrap_up")
 BULK_PRIORITY = -10
 # Contacts committed together at most (group commit); bounded so one transaction stays short.
 BATCH_MAX = 64
@@ -99,16 +99,7 @@ class Staged:
 
 # Built once: a prepared statement's cache key is computed on first use and kept, where a
 # statement built per batch pays for construction and key generation every time.
-_MESSAGES = cast(Table, Message.__table__)
-_KNOWN = select(
-    _MESSAGES.c.provider_id,
-    _MESSAGES.c.id,
-    _MESSAGES.c.conversation_id,
-    _MESSAGES.c.customer_id,
-).where(
-    _MESSAGES.c.channel == bindparam("channel"),
-    _MESSAGES.c.provider_id.in_(bindparam("ids", expanding=True)),
-)
+
 # Endpoints with their customer and, per (channel, our address), their newest conversation.
 # The newest ids come from an uncorrelated derived table over the same addresses: a
 # subquery correlated inside the join condition made PostgreSQL scan every conversation.
@@ -168,7 +159,7 @@ class BatchView:
                 by_kind.setdefault(norm.kind, set()).add(norm.address)
         conn = await s.connection()  # a plain Core read: no ORM objects needed
         for channel, ids in ids_by_channel.items():
-            for row in await conn.execute(_KNOWN, {"channel": channel, "ids": ids}):
+            for row in await conn.execute(KNOWN, {"channel": channel, "ids": ids}):
                 view.known[(channel, row.provider_id)] = IngestResult(
                     customer_id=row.customer_id,
                     conversation_id=row.conversation_id,
@@ -225,6 +216,9 @@ class Ingestor:
     def __init__(self, settings: Settings, tx: Transactor) -> None:
         self.settings = settings
         self.tx = tx
+        # Contacts continuing open conversations take ``hub.ingest_fast``; tests turn it off
+        # to compare what the general path stores.
+        self.fast_path = True
         self._pending: list[Pending] = []
         self.early_status: dict[tuple[str, str], StatusUpdate] = {}
         self._worker: asyncio.Task[None] | None = None
@@ -261,10 +255,14 @@ class Ingestor:
             del self._pending[: len(batch)]
 
             async def work(uow: UnitOfWork, batch: list[Pending] = batch) -> list[Staged]:
+                contacts = [(m, a) for m, a, _ in batch]
+                continued = await continue_open(uow, contacts) if self.fast_path else None
+                if continued is not None:
+                    return [Staged.done(r) for r in continued]
                 # Inserts and updates of the batch are sent together at commit (one multi-row
                 # statement each) instead of one round trip per contact.
                 with uow.session.no_autoflush:
-                    view = await self._view(uow, [(m, a) for m, a, _ in batch])
+                    view = await self._view(uow, contacts)
                     return [await self._ingest(uow, m, a, view) for m, a, _ in batch]
 
             try:
