@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 from datetime import UTC, datetime, timedelta
@@ -135,6 +136,26 @@ async def test_rollup_catches_up_incrementally_across_open_contacts(
         await rs.rebuild(s)
         assert await rs.catch_up(s, batch=7) == rest[-1].seq
     assert figures(await get_json(client, "/api/v1/reports/summary")) == pure_summary(first + rest)
+
+
+async def test_concurrent_catch_ups_with_readers_fold_each_event_once(
+    hub_client: ClientFactory, db_url: str
+) -> None:
+    client = await hub_client(database_url=db_url)
+    await seed_agents(client)
+    events = await store(client, known_day())
+    hub = client.app[keys.HUB]
+    async with hub.sessions() as s:
+        await rs.rebuild(s)
+
+    async def fold() -> int:
+        # reads on a connection of their own, claims and writes on the writer's: the two
+        # race for every batch and the loser of each claim drops what it read
+        async with hub.sessions() as session, hub.read_sessions() as reader:
+            return await rs.catch_up(session, batch=3, reader=reader)
+
+    assert await asyncio.gather(fold(), fold()) == [events[-1].seq] * 2
+    assert figures(await get_json(client, "/api/v1/reports/summary")) == pure_summary(events)
 
 
 async def test_timeseries_and_its_csv_export(hub_client: ClientFactory, db_url: str) -> None:
