@@ -154,7 +154,7 @@ async def test_concurrent_catch_ups_with_readers_fold_each_event_once(
         async with hub.sessions() as session, hub.read_sessions() as reader:
             return await rs.catch_up(session, batch=3, reader=reader)
 
-    assert await asyncio.gather(fold(), fold()) == [events[-1].seq] * 2
+    assert list(await asyncio.gather(fold(), fold())) == [events[-1].seq] * 2
     assert figures(await get_json(client, "/api/v1/reports/summary")) == pure_summary(events)
 
 
