@@ -22,7 +22,13 @@ from channels.base import (
 from config.settings import Settings
 from hub import identity
 from hub.errors import InvalidInput
-from hub.ingest_fast import KNOWN, OPEN_STATES, continue_open
+from hub.ingest_fast import (
+    KNOWN,
+    OPEN_STATES,
+    Contact,
+    InlineContinuation,
+    continue_open,
+)
 from hub.uow import LazyId, Transactor, UnitOfWork
 from storage.models import (
     Conversation,
@@ -213,12 +219,16 @@ class Resolved:
 class Ingestor:
     """Implements the hub side of ``channels.base.HubPort``."""
 
-    def __init__(self, settings: Settings, tx: Transactor) -> None:
+    def __init__(
+        self, settings: Settings, tx: Transactor, inline: InlineContinuation | None = None
+    ) -> None:
         self.settings = settings
         self.tx = tx
-        # Contacts continuing open conversations take ``hub.ingest_fast``; tests turn it off
-        # to compare what the general path stores.
+        # Contacts continuing open conversations take ``hub.ingest_fast`` (as plain sqlite3
+        # calls with ``inline``, on SQLite); tests turn it off to compare what the general
+        # path stores.
         self.fast_path = True
+        self.inline = inline
         self._pending: list[Pending] = []
         self.early_status: dict[tuple[str, str], StatusUpdate] = {}
         self._worker: asyncio.Task[None] | None = None
@@ -253,12 +263,15 @@ class Ingestor:
                 return
             batch = self._pending[:BATCH_MAX]
             del self._pending[: len(batch)]
+            contacts = [(m, a) for m, a, _ in batch]
 
-            async def work(uow: UnitOfWork, batch: list[Pending] = batch) -> list[Staged]:
-                contacts = [(m, a) for m, a, _ in batch]
-                continued = await continue_open(uow, contacts) if self.fast_path else None
-                if continued is not None:
-                    return [Staged.done(r) for r in continued]
+            async def work(
+                uow: UnitOfWork, batch: list[Pending] = batch, contacts: list[Contact] = contacts
+            ) -> list[Staged]:
+                if self.fast_path and self.inline is None:
+                    continued = await continue_open(uow, contacts)
+                    if continued is not None:
+                        return [Staged.done(r) for r in continued]
                 # Inserts and updates of the batch are sent together at commit (one multi-row
                 # statement each) instead of one round trip per contact.
                 with uow.session.no_autoflush:
@@ -266,7 +279,11 @@ class Ingestor:
                     return [await self._ingest(uow, m, a, view) for m, a, _ in batch]
 
             try:
-                results = [st.result() for st in await self.tx.run(work, attempts=1)]
+                results = None
+                if self.fast_path and self.inline is not None:
+                    results = await self.inline.run(contacts)
+                if results is None:
+                    results = [st.result() for st in await self.tx.run(work, attempts=1)]
             except Exception:
                 # One bad apple (or a race with another process) must not fail the others:
                 # retry each on its own, with the usual retries on unique-key races.

@@ -14,6 +14,7 @@ from config.settings import Settings
 from hub.conversations import ConversationService
 from hub.customers import CustomerService
 from hub.ingest import Ingestor
+from hub.ingest_fast import InlineContinuation
 from hub.stream import InteractionStream, StreamEvent
 from hub.uow import Transactor, events_between, head_seq
 from hub.users import Users
@@ -35,7 +36,10 @@ class Hub:
         self.read_sessions = session_factory(self.reader)
         self.stream = InteractionStream(self._fetch_range)
         self.tx = Transactor(self.sessions, self.stream)
-        self.ingestor = Ingestor(settings, self.tx)
+        inline = (
+            InlineContinuation(engine, self.stream) if engine.dialect.name == "sqlite" else None
+        )
+        self.ingestor = Ingestor(settings, self.tx, inline)
         self.conversations = ConversationService(settings, self.tx)
         self.users = Users(self.tx)
         self.work = WorkService(settings, self.tx)

@@ -6,14 +6,15 @@ import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 
 from channels.base import Attachment, InboundMessage, IngestResult
 from hub import keys
 from hub.identity import normalize
 from hub.ingest_fast import continue_open
 from hub.services import Hub
-from hub.uow import UnitOfWork
+from hub.stream import StreamEvent
+from hub.uow import UnitOfWork, events_between
 from storage.models import Conversation, Customer, Event, Message
 from tests.conftest import ClientFactory
 
@@ -32,8 +33,10 @@ async def open_hub(hub_client: ClientFactory, db_url: str) -> Hub:
 
 
 async def try_fast(hub: Hub, *messages: InboundMessage) -> list[IngestResult] | None:
-    """``continue_open`` on one batch, committed if it took the batch."""
+    """The hub's fast path on one batch (plain sqlite3 on SQLite, Core on PostgreSQL)."""
     contacts = [(m, normalize(m.sender_kind, m.sender, default_region="US")) for m in messages]
+    if hub.ingestor.inline is not None:
+        return await hub.ingestor.inline.run(contacts)
 
     async def work(uow: UnitOfWork) -> list[IngestResult] | None:
         return await continue_open(uow, contacts)
@@ -50,18 +53,21 @@ async def counts(hub: Hub) -> tuple[int, int, int]:
         )
 
 
-async def stored(hub: Hub, result: IngestResult) -> dict[str, Any]:
+async def stored(hub: Hub, result: IngestResult, published: StreamEvent) -> dict[str, Any]:
     """The message row, its conversation's timestamps and its event, without ids."""
     async with hub.sessions() as s:
         msg = await s.get_one(Message, result.message_id)
         conv = await s.get_one(Conversation, result.conversation_id)
-        event = await s.scalar(
-            select(Event)
-            .where(Event.type == "message.received", Event.conversation_id == conv.id)
-            .order_by(Event.seq.desc())
-            .limit(1)
+        event = (await events_between(s, published.seq, published.seq))[0]
+        # the stored text of the columns, as another reader of the database sees it
+        as_stored = text(
+            "SELECT m.created_at, m.metadata, c.last_activity_at, e.created_at, e.payload"
+            " FROM messages AS m JOIN conversations AS c ON c.id = m.conversation_id"
+            " JOIN events AS e ON e.seq = :seq WHERE m.id = :id"
         )
-    assert event is not None
+        stored_text = (await s.execute(as_stored, {"id": msg.id, "seq": event.seq})).one()
+    assert event == published
+    assert event.type == "message.received"
     assert event.payload["message_id"] == msg.id
     assert conv.last_inbound_at == msg.created_at
     assert conv.last_activity_at == msg.created_at
@@ -69,11 +75,14 @@ async def stored(hub: Hub, result: IngestResult) -> dict[str, Any]:
     return {
         "message": {c: getattr(msg, c) for c in columns}
         | {"meta": msg.meta, "occurred_at": msg.occurred_at, "edited_at": msg.edited_at},
+        # the same shapes of stored text (timestamps differ in value only)
+        "stored": [(type(v), len(str(v))) for v in stored_text],
         "conversation": {"state": conv.state, "participants": conv.participants},
         "event": {
             "queue": event.queue,
             "channel": event.channel,
             "customer_id": event.customer_id == msg.customer_id == conv.customer_id,
+            "conversation_id": event.conversation_id == conv.id,
             "payload": {k: v for k, v in event.payload.items() if k != "message_id"},
         },
     }
@@ -89,6 +98,7 @@ async def test_continuing_contacts_store_what_the_general_path_stores(
         hub.ingestor.fast_path = fast
         first = await hub.ingest(sms(sender, f"first-{fast}", display_name="Ann"))
         before = await counts(hub)
+        live = hub.stream.subscribe()
         again = await hub.ingest(
             sms(
                 sender,
@@ -103,7 +113,9 @@ async def test_continuing_contacts_store_what_the_general_path_stores(
         assert await counts(hub) == (before[0] + 1, before[1], before[2] + 1)
         assert again.conversation_id == first.conversation_id
         assert again.customer_id == first.customer_id
-        outcomes[fast] = (again, await stored(hub, again))
+        published = await asyncio.wait_for(live.get(), 5)
+        hub.stream.unsubscribe(live)
+        outcomes[fast] = (again, await stored(hub, again, published))
     (fast_result, fast_row), (general_result, general_row) = outcomes[True], outcomes[False]
     assert (fast_result.duplicate, fast_result.opened) == (False, False)
     assert (general_result.duplicate, general_result.opened) == (False, False)
