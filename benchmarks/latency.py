@@ -189,6 +189,7 @@ async def run(
                 await asyncio.sleep(3)  # let the last frames arrive
             finally:
                 gc.enable()
+                gc.unfreeze()
             pauses = pause_delta(before, await pause_counts(http, base))
             latencies = []
             for tag, (t0, sock) in sent.items():
@@ -282,12 +283,15 @@ def main(argv: list[str] | None = None) -> int:
         help="share of messages from new customers (conversations that queue: floor events)",
     )
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--no-save", action="store_true", help="do not write benchmarks/results/latency*.json"
+    )
     args = parser.parse_args(argv)
     result = asyncio.run(
         run(args.agents, args.supervisors, args.rate, args.messages, args.new_share)
     )
     name = "latency" if not args.supervisors else f"latency_{args.supervisors}_supervisors"
-    path = write_result(name, result)
+    path = "nowhere (--no-save)" if args.no_save else str(write_result(name, result))
     if args.json:
         print(json.dumps(result, indent=2))
     elif not args.supervisors:
