@@ -38,6 +38,11 @@ from storage.models import Agent, CommandResult, Conversation, Offer
 
 logger = logging.getLogger(__name__)
 
+# A supervisor's dashboard gathers its live events for this long and writes them in one
+# wake-up. Each floor event goes to every dashboard: one wake-up per dashboard per event
+# put 50 sender turns on the loop ahead of the agent frames queued behind them.
+SUPERVISOR_GATHER_S = 0.05
+
 _ERROR_CODES: list[tuple[type[HubError], str]] = [
     (InvalidInput, "invalid_input"),
     (NotFound, "not_found"),
@@ -223,11 +228,18 @@ class ConsoleGateway:
             await self._open(conn, hello.get("resume_from"))
             conn.replaying = False
             while True:
-                event = await conn.live.get()
-                if event.seq <= conn.last_seq or not conn.sees(event):
-                    continue
-                conn.last_seq = event.seq
-                await conn.ws.send_str(self.texts.get(event))
+                events = [await conn.live.get()]
+                if conn.supervisor:
+                    await asyncio.sleep(SUPERVISOR_GATHER_S)
+                while not conn.live.empty():
+                    events.append(conn.live.get_nowait())
+                for event in events:
+                    if event.seq <= conn.last_seq or not conn.sees(event):
+                        continue
+                    conn.last_seq = event.seq
+                    # Without compression a frame is written at once; the writer only
+                    # awaits when the socket's buffer is over its limit.
+                    await conn.ws.send_str(self.texts.get(event))
         except (ConnectionResetError, RuntimeError) as err:
             logger.info("console send to %s stopped: %s", conn.principal.name, err)
             await conn.ws.close()
