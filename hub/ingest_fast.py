@@ -1,4 +1,4 @@
-"""Ingest's fast path: contacts that continue an open conversation, as plain Core statements.
+"""Ingest's fast path: contacts that continue an open conversation, as plain statements.
 
 Most inbound traffic is the next message of a conversation already under way: a known
 endpoint, the endpoint's newest conversation on that channel still open, no attachments,
@@ -6,6 +6,8 @@ references, identifiers or other participants. For such a contact the general pa
 work (three entities loaded per contact, a ``Message`` object and its flush) costs several
 times the SQL itself. Here a batch made only of such contacts is read as plain rows, its
 messages go in as one multi-row insert and its conversations are touched by one update.
+On PostgreSQL these are SQLAlchemy Core statements; on SQLite the same statements go to
+the inline connection as bare sqlite3 calls (``InlineContinuation``).
 
 A batch holding any other contact (a new customer, a closed conversation to reopen, a
 display name to fill in, a reply with references, ...) gets ``None`` back and goes the
