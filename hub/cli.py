@@ -55,6 +55,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    # aiosmtpd logs every SMTP command of every session at INFO, eleven lines a mail; what
+    # became of each mail is in its events and /metrics. The SMTP chatter shows at DEBUG.
+    if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
+        logging.getLogger("mail.log").setLevel(logging.WARNING)
     app = create_app(settings)
     if demo_providers:
         from hub.demo import providers_ctx
