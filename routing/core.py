@@ -127,13 +127,24 @@ class Router(RouterState):
         a.skills = dict(spec.skills)
         a.languages = dict(spec.languages)
         a.attributes = dict(spec.attributes)
-        if spec.capacity:
-            a.cap = {c: int(n) for c, n in spec.capacity.items()}
+        pools = self.config.pools
+        given = {c: int(n) for c, n in spec.capacity.items()}
+        if given:
+            a.cap = {c: n for c, n in given.items() if c not in pools}
         else:
             a.cap = {c: rule.capacity for c, rule in self.config.channels.items()}
-        a.channels = frozenset(c for c, n in a.cap.items() if n > 0)
+        pool_of = self._index.pool_of
+        a.pool_cap = {}
+        for p, default in pools.items():
+            sizes = [n for c, n in a.cap.items() if n > 0 and pool_of.get(c) == p]
+            if sizes:
+                a.pool_cap[p] = given[p] if p in given else max(default, *sizes)
+        limits = {
+            c: min(n, a.pool_cap[pool_of[c]]) if c in pool_of else n for c, n in a.cap.items()
+        }
+        a.channels = frozenset(c for c, n in limits.items() if n > 0)
         a.solo = next(iter(a.channels)) if len(a.channels) == 1 else None
-        a.solo_cap = a.cap[a.solo] if a.solo is not None else 0
+        a.solo_cap = limits[a.solo] if a.solo is not None else 0
         a.queues = {name: (m.priority, float(m.delay_s)) for name, m in spec.queues.items()}
         for name, (_, delay) in a.queues.items():
             self._membership(self._queue(name), a, delay, +1, at)
@@ -453,7 +464,7 @@ class Router(RouterState):
     def live_stats(self, queue: str, now: float) -> QueueLiveStats:
         """Real-time statistics of one queue."""
         q = self._queues.get(queue) or QueueRec(QueueSpec(name=queue), ())
-        return live_stats(q, max(now, self._now))
+        return live_stats(q, max(now, self._now), self._index.free_slots)
 
     def window_stats(
         self,

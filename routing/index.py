@@ -31,7 +31,16 @@ def _size(source: Bucket | list[AgentRec]) -> int:
 class AgentIndex:
     """Routable agents by channel and index key, longest idle first."""
 
-    __slots__ = ("_default_rule", "_idle_seq", "_rng", "_rules", "agents", "buckets", "dirty")
+    __slots__ = (
+        "_default_rule",
+        "_idle_seq",
+        "_rng",
+        "_rules",
+        "agents",
+        "buckets",
+        "dirty",
+        "pool_of",
+    )
 
     def __init__(
         self,
@@ -39,9 +48,14 @@ class AgentIndex:
         default_rule: ChannelRule,
         rng: Callable[[], float],
         agents: dict[int, AgentRec],
+        pools: Mapping[str, int],
     ) -> None:
         self._rules = rules
         self._default_rule = default_rule
+        # channel -> the pool whose limit it shares (channels of no configured pool: absent)
+        self.pool_of = {
+            c: r.pool for c, r in rules.items() if r.pool is not None and r.pool in pools
+        }
         self._rng = rng
         self._idle_seq = 0
         self.agents = agents
@@ -66,12 +80,23 @@ class AgentIndex:
         for c in a.channels:
             if load.get(c, 0) >= a.cap[c]:
                 continue
+            p = self.pool_of.get(c)
+            if p is not None and a.pool_load.get(p, 0) >= a.pool_cap[p]:
+                continue
             for d in busy:
                 if d != c and c not in self._rules.get(d, self._default_rule).interruptible_by:
                     break
             else:
                 out.append(c)
         return frozenset(out)
+
+    def free_slots(self, a: AgentRec, channel: str) -> int:
+        """How many more tasks the agent could take on the channel, by capacity alone."""
+        free = a.cap.get(channel, 0) - a.load.get(channel, 0)
+        p = self.pool_of.get(channel)
+        if p is not None:
+            free = min(free, a.pool_cap.get(p, 0) - a.pool_load.get(p, 0))
+        return max(free, 0)
 
     def file(self, a: AgentRec) -> None:
         """Resolve the agent's buckets once per channel (after its keys change)."""
@@ -126,12 +151,19 @@ class AgentIndex:
         a.routable = _NONE
 
     def load(self, a: AgentRec, channel: str, delta: int) -> None:
-        """Change the agent's load on a channel."""
+        """Change the agent's load on a channel (and on the pool the channel is in)."""
         n = a.load.get(channel, 0) + delta
         if n:
             a.load[channel] = n
         else:
             a.load.pop(channel, None)
+        p = self.pool_of.get(channel)
+        if p is not None:
+            n = a.pool_load.get(p, 0) + delta
+            if n:
+                a.pool_load[p] = n
+            else:
+                a.pool_load.pop(p, None)
         a.total += delta
         self.refresh(a)
 

@@ -49,22 +49,38 @@ class InvalidTransition(RoutingError):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ChannelRule:
-    """Default capacity of a channel and which channels may start while it is in progress."""
+    """Default capacity of a channel, which channels may start while it is in progress, and
+    the pool whose one limit it shares with other channels (``RouterConfig.pools``)."""
 
     capacity: int = 1
     interruptible_by: frozenset[str] = frozenset()
+    pool: str | None = None
 
 
-_MESSAGING = ("chat", "sms", "whatsapp", "telegram", "api", "messenger", "web")
+_MESSAGING = (
+    "chat",
+    "sms",
+    "whatsapp",
+    "telegram",
+    "api",
+    "messenger",
+    "web",
+    "webchat",
+    "wechat",
+    "app",
+)
+MESSAGE_POOL = "message"
 
 
 def _messaging_rule(name: str) -> ChannelRule:
     others = frozenset(c for c in _MESSAGING if c != name)
-    return ChannelRule(capacity=3, interruptible_by=others | {"voice"})
+    return ChannelRule(capacity=3, interruptible_by=others | {"voice"}, pool=MESSAGE_POOL)
 
 
 # Voice may interrupt anything and nothing interrupts voice (Genesys' default utilization,
 # Connect's ROUTE_ANY_CHANNEL for messaging); messaging threads interleave; email waits.
+# The messaging channels are one media type, as Genesys' "message" and Connect's "chat":
+# an agent takes three threads in all, on whichever of them, not three on each.
 DEFAULT_CHANNELS: Mapping[str, ChannelRule] = MappingProxyType(
     {
         "voice": ChannelRule(capacity=1),
@@ -72,6 +88,8 @@ DEFAULT_CHANNELS: Mapping[str, ChannelRule] = MappingProxyType(
         "email": ChannelRule(capacity=5, interruptible_by=frozenset({"voice", *_MESSAGING})),
     }
 )
+
+DEFAULT_POOLS: Mapping[str, int] = MappingProxyType({MESSAGE_POOL: 3})
 
 DEFAULT_ACTIVITIES: Mapping[str, bool] = MappingProxyType(
     {"available": True, "away": False, "offline": False}
@@ -89,6 +107,8 @@ class RouterConfig:
     activities: Mapping[str, bool] = field(default_factory=lambda: DEFAULT_ACTIVITIES)
     channels: Mapping[str, ChannelRule] = field(default_factory=lambda: DEFAULT_CHANNELS)
     unknown_channel: ChannelRule = ChannelRule()
+    # Default limit of each pool of channels; an agent's capacity may name a pool too.
+    pools: Mapping[str, int] = field(default_factory=lambda: DEFAULT_POOLS)
     task_ttl_s: float | None = 86_400.0
     reset_idle_on_offer: bool = False
     record_stats: bool = True
@@ -138,6 +158,9 @@ class AgentSpec:
     id: AgentId
     skills: Mapping[str, float] = field(default_factory=dict)
     languages: Mapping[str, float] = field(default_factory=dict)
+    # Per channel, and per pool of channels ("message"); empty means the defaults. A pool the
+    # capacity leaves out gets its default limit, or the largest figure given for one of
+    # its channels if that is more.
     capacity: Mapping[str, int] = field(default_factory=dict)
     queues: Mapping[str, QueueMembership] = field(default_factory=dict)
     attributes: Mapping[str, object] = field(default_factory=dict)
@@ -197,6 +220,8 @@ def memberships(*names: str, priority: int = 1, delay_s: float = 0.0) -> dict[st
 __all__ = [
     "DEFAULT_ACTIVITIES",
     "DEFAULT_CHANNELS",
+    "DEFAULT_POOLS",
+    "MESSAGE_POOL",
     "SELECTIONS",
     "AgentId",
     "AgentSpec",

@@ -41,6 +41,8 @@ class AgentRec:
         "languages",
         "last_offer_seq",
         "load",
+        "pool_cap",
+        "pool_load",
         "queues",
         "reason",
         "res",
@@ -62,6 +64,9 @@ class AgentRec:
         self.attributes: dict[str, object] = {}
         self.cap: dict[str, int] = {}
         self.channels: frozenset[str] = frozenset()
+        # Limits and loads of the pools the agent's channels share (RouterConfig.pools).
+        self.pool_cap: dict[str, int] = {}
+        self.pool_load: dict[str, int] = {}
         # The only channel served, if just one (most agents), with its capacity and buckets:
         # re-filing such an agent reads neither ``cap`` nor ``slots`` (cold dicts at 10k).
         self.solo: str | None = None

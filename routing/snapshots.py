@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 
 from routing.index import WAITING
 from routing.models import AgentSpec, OfferSpec, QueueMembership, TaskSpec
@@ -16,7 +17,7 @@ def agent_spec(a: AgentRec) -> AgentSpec:
         id=a.id,
         skills=dict(a.skills),
         languages=dict(a.languages),
-        capacity=dict(a.cap),
+        capacity={**a.cap, **a.pool_cap},
         queues={
             name: QueueMembership(priority=prio, delay_s=delay)
             for name, (prio, delay) in a.queues.items()
@@ -105,7 +106,9 @@ def agent_view(a: AgentRec) -> AgentView:
     )
 
 
-def live_stats(q: QueueRec, now: float) -> QueueLiveStats:
+def live_stats(
+    q: QueueRec, now: float, free_slots: Callable[[AgentRec, str], int]
+) -> QueueLiveStats:
     """Real-time statistics of one queue at ``now``."""
     by_status: Counter[str] = Counter()
     by_priority: Counter[int] = Counter()
@@ -121,7 +124,7 @@ def live_stats(q: QueueRec, now: float) -> QueueLiveStats:
     for a in q.members:
         for c in a.routable:
             routable[c] += 1
-            free[c] += a.cap[c] - a.load.get(c, 0)
+            free[c] += free_slots(a, c)
     return QueueLiveStats(
         queue=q.name,
         total_tasks=len(q.tasks),

@@ -60,7 +60,11 @@ class RouterState:
         self._tasks: dict[int, TaskRec] = {}
         self._queues: dict[str, QueueRec] = {}
         self._index = AgentIndex(
-            self.config.channels, self.config.unknown_channel, rng or SplitMix(), self._agents
+            self.config.channels,
+            self.config.unknown_channel,
+            rng or SplitMix(),
+            self._agents,
+            self.config.pools,
         )
         self._waiting = WaitingLists()
         self._heap: list[Due] = []

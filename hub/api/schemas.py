@@ -182,6 +182,14 @@ class SkillLevel(Model):
     proficiency: float = Field(ge=0, le=5)
 
 
+CAPACITY_DOC = (
+    "tasks at once per channel (voice, sms, whatsapp, telegram, webchat, wechat, app, api,"
+    " email) and per pool:"
+    ' "message" is every messaging channel together. Absent or empty: the defaults, one call,'
+    " three message threads in all, five emails; a given map lists the only channels served"
+)
+
+
 class AgentIn(Model):
     username: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.\-]+$")
     password: str = Field(min_length=8, max_length=200)
@@ -189,14 +197,14 @@ class AgentIn(Model):
     role: Literal["agent", "supervisor", "admin"] = "agent"
     team: str | None = None
     skills: list[SkillLevel] = []
-    capacity: dict[str, int] | None = None
+    capacity: dict[str, int] | None = Field(default=None, description=CAPACITY_DOC)
 
 
 class AgentPatch(Model):
     display_name: str | None = Field(default=None, max_length=200)
     team: str | None = None
     skills: list[SkillLevel] | None = None
-    capacity: dict[str, int] | None = None
+    capacity: dict[str, int] | None = Field(default=None, description=CAPACITY_DOC)
     active: bool | None = None
     state: Literal["available", "away", "offline"] | None = None
     state_reason: str = ""

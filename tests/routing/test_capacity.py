@@ -47,6 +47,63 @@ def test_email_waits_while_chats_are_open_unless_the_rules_allow_it() -> None:
     assert offers(default.add_task(task(11, channel="chat"), 2)) == [(11, 1)]
 
 
+def test_messaging_channels_share_one_limit_of_three() -> None:
+    # An agent with the defaults who goes available while SMS, WhatsApp, Telegram and API
+    # threads wait gets three offers in all, not three on each channel.
+    r = router(QueueSpec(name="support"))
+    channels = ("sms", "whatsapp", "telegram", "api")
+    for i, channel in enumerate(channels * 2):
+        r.add_task(task(10 + i, channel=channel), 1 + i)
+    events = r.add_agent(agent(1, capacity={}), 20)
+    assert offers(events) == [(10, 1), (11, 1), (12, 1)]
+    assert r.agent(1).load == {"sms": 1, "whatsapp": 1, "telegram": 1}
+    # Only a call may still come (voice interrupts messaging).
+    assert r.agent(1).routable_channels == frozenset({"voice"})
+    assert r.live_stats("support", 21).free_slots == {"voice": 1}
+    # Finishing one thread frees one slot of the pool, for the oldest waiting task.
+    r.accept(10, 1, 22)
+    assert offers(r.complete_task(10, 23)) == [(13, 1)]
+
+
+def test_a_pool_limit_can_be_set_per_agent_and_survives_a_snapshot() -> None:
+    r = router(QueueSpec(name="support"))
+    r.add_agent(agent(1, capacity={"sms": 5, "whatsapp": 5, "message": 4}), 0)
+    for i in range(6):
+        r.add_task(task(10 + i, channel=("sms", "whatsapp")[i % 2]), 1 + i)
+    assert r.agent(1).load == {"sms": 2, "whatsapp": 2}
+    live = r.live_stats("support", 10)
+    assert live.routable_agents == {}
+    assert live.tasks_by_status == {"reserved": 4, "pending": 2}
+    spec = r.snapshot().agents[0]
+    assert dict(spec.capacity) == {"sms": 5, "whatsapp": 5, "message": 4}
+
+
+def test_a_channel_figure_above_the_pool_default_raises_the_pool() -> None:
+    r = router(QueueSpec(name="support"))
+    r.add_agent(agent(1, capacity={"sms": 6, "whatsapp": 2}), 0)
+    for i in range(8):
+        r.add_task(task(10 + i, channel="sms"), 1 + i)
+    assert r.agent(1).load == {"sms": 6}
+    # The pool is full (6 of 6), so WhatsApp waits though its own limit has room.
+    assert offers(r.add_task(task(30, channel="whatsapp"), 20)) == []
+    spare = router(QueueSpec(name="support"))
+    spare.add_agent(agent(1, capacity={"sms": 2, "whatsapp": 2}), 0)
+    assert spare.live_stats("support", 1).free_slots == {"sms": 2, "whatsapp": 2}
+    spare.add_task(task(10, channel="sms"), 1)
+    spare.add_task(task(11, channel="sms"), 2)
+    # Two SMS leave one slot of the pool's default three: WhatsApp gets it, then no more.
+    assert spare.live_stats("support", 3).free_slots == {"whatsapp": 1}
+    assert offers(spare.add_task(task(12, channel="whatsapp"), 4)) == [(12, 1)]
+    assert offers(spare.add_task(task(13, channel="whatsapp"), 5)) == []
+
+
+def test_a_pool_limit_of_zero_blocks_every_channel_in_it() -> None:
+    r = router(QueueSpec(name="support"))
+    r.add_agent(agent(1, capacity={"sms": 3, "email": 2, "message": 0}), 0)
+    assert offers(r.add_task(task(10, channel="sms"), 1)) == []
+    assert offers(r.add_task(task(11, channel="email"), 2)) == [(11, 1)]
+
+
 def test_capacity_zero_blocks_a_channel() -> None:
     r = router(QueueSpec(name="support"))
     r.add_agent(agent(1, capacity={"voice": 0, "chat": 2}), 0)
