@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -182,6 +182,9 @@ class SkillLevel(Model):
     proficiency: float = Field(ge=0, le=5)
 
 
+Capacity = dict[
+    Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")], Annotated[int, Field(ge=0, le=100)]
+]
 CAPACITY_DOC = (
     "tasks at once per channel (voice, sms, whatsapp, telegram, webchat, wechat, app, api,"
     " email) and per pool:"
@@ -197,14 +200,14 @@ class AgentIn(Model):
     role: Literal["agent", "supervisor", "admin"] = "agent"
     team: str | None = None
     skills: list[SkillLevel] = []
-    capacity: dict[str, int] | None = Field(default=None, description=CAPACITY_DOC)
+    capacity: Capacity | None = Field(default=None, description=CAPACITY_DOC)
 
 
 class AgentPatch(Model):
     display_name: str | None = Field(default=None, max_length=200)
     team: str | None = None
     skills: list[SkillLevel] | None = None
-    capacity: dict[str, int] | None = Field(default=None, description=CAPACITY_DOC)
+    capacity: Capacity | None = Field(default=None, description=CAPACITY_DOC)
     active: bool | None = None
     state: Literal["available", "away", "offline"] | None = None
     state_reason: str = ""

@@ -203,3 +203,26 @@ async def test_restart_keeps_waiting_work_and_reroutes_offers_in_flight(
 
     await until(reoffered)
     assert [ag for _, ag, st in await offers(restarted, conv) if st == "pending"] == [a]
+
+
+async def test_an_agents_message_pool_limits_threads_across_channels(
+    hub_client: ClientFactory,
+) -> None:
+    client = await hub_client()
+    bad = {"username": "neg", "password": "password-123", "capacity": {"api": -1}}
+    resp = await client.post("/api/v1/agents", json=bad, headers=AUTH)
+    assert resp.status == 400, await resp.text()
+    assert "capacity" in (await resp.json())["detail"]
+    listed = await (await client.get("/api/v1/agents", headers=AUTH)).json()
+    assert "neg" not in {a["username"] for a in listed["items"]}
+    body = {"username": "pooled", "password": "password-123", "capacity": {"api": 5, "message": 2}}
+    resp = await client.post("/api/v1/agents", json=body, headers=AUTH)
+    assert resp.status == 201, await resp.text()
+    pooled = int((await resp.json())["id"])
+    assert (await resp.json())["capacity"] == {"api": 5, "message": 2}
+    await client.app[keys.HUB].work.set_state(pooled, "available")
+    convs = [await contact(client, f"+1202555020{i}", f"p{i}") for i in range(3)]
+    for conv in convs[:2]:
+        assert (await pending_offer(client, conv))[1] == pooled
+    await asyncio.sleep(0.2)
+    assert await offers(client, convs[2]) == []  # the pool of two is full
