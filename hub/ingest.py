@@ -9,203 +9,25 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 
-from channels.base import (
-    EndpointKind,
-    InboundMessage,
-    IngestResult,
-    StatusUpdate,
-)
+from channels.base import InboundMessage, IngestResult
 from config.settings import Settings
 from hub import identity
 from hub.errors import InvalidInput
-from hub.ingest_fast import (
-    KNOWN,
-    OPEN_STATES,
-    Contact,
-    InlineContinuation,
-    continue_open,
-)
+from hub.ingest_batch import BatchView, Staged, verified_identifiers
+from hub.ingest_fast import OPEN_STATES, Contact, InlineContinuation, continue_open
 from hub.uow import LazyId, Transactor, UnitOfWork
-from storage.models import (
-    Conversation,
-    Customer,
-    Endpoint,
-    Message,
-    MessageAttachment,
-    utcnow,
-)
+from storage.models import Conversation, Customer, Endpoint, Message, MessageAttachment, utcnow
 
 logger = logging.getLogger(__name__)
 
 MAX_TEXT = 64_000
-# Delivery status precedence: a report never moves a message backwards (reports race).
-STATUS_RANK = {
-    "pending": 0,
-    "accepted": 1,
-    "scheduled": 1,
-    "queued": 1,
-    "sending": 2,
-    "sent": 3,
-    "delivered": 4,
-    "undelivered": 4,
-    "failed": 4,
-    "read": 5,
-}
 BULK_PRIORITY = -10
 # Contacts committed together at most (group commit); bounded so one transaction stays short.
 BATCH_MAX = 64
-EARLY_STATUS_MAX = 10_000
 Pending = tuple[InboundMessage, "identity.EndpointAddress", "asyncio.Future[IngestResult]"]
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Staged:
-    """An ingested contact whose message row may not be flushed yet."""
-
-    customer_id: int | None
-    conversation_id: int | None
-    row: Message | None = None
-    finished: IngestResult | None = None
-    opened: bool = False
-    duplicate: bool = False
-
-    @classmethod
-    def done(cls, result: IngestResult) -> Staged:
-        return cls(
-            customer_id=result.customer_id, conversation_id=result.conversation_id, finished=result
-        )
-
-    def as_duplicate(self) -> Staged:
-        """The same provider id again within one batch."""
-        return Staged(
-            customer_id=self.customer_id,
-            conversation_id=self.conversation_id,
-            row=self.row,
-            finished=self.finished,
-            duplicate=True,
-        )
-
-    def result(self) -> IngestResult:
-        """The outcome, once the transaction committed (ids assigned)."""
-        if self.finished is not None:
-            return self.finished
-        assert self.row is not None
-        return IngestResult(
-            customer_id=self.customer_id,
-            conversation_id=self.conversation_id,
-            message_id=self.row.id,
-            duplicate=self.duplicate,
-            opened=self.opened,
-        )
-
-
-# Built once: a prepared statement's cache key is computed on first use and kept, where a
-# statement built per batch pays for construction and key generation every time.
-
-# Endpoints with their customer and, per (channel, our address), their newest conversation.
-# The newest ids come from an uncorrelated derived table over the same addresses: a
-# subquery correlated inside the join condition made PostgreSQL scan every conversation.
-_asked = (Endpoint.kind == bindparam("kind")) & Endpoint.address.in_(
-    bindparam("addresses", expanding=True)
-)
-_older = aliased(Conversation)
-_asked_endpoint = aliased(Endpoint)
-_newest = (
-    select(func.max(_older.id).label("id"), _older.endpoint_id)
-    .join(_asked_endpoint, _asked_endpoint.id == _older.endpoint_id)
-    .where(
-        _asked_endpoint.kind == bindparam("kind"),
-        _asked_endpoint.address.in_(bindparam("addresses", expanding=True)),
-    )
-    .group_by(_older.endpoint_id, _older.channel, _older.our_address)
-    .subquery()
-)
-_ENDPOINTS = (
-    select(Endpoint, Customer, Conversation)
-    .join(Customer, Customer.id == Endpoint.customer_id)
-    .outerjoin(_newest, _newest.c.endpoint_id == Endpoint.id)
-    .outerjoin(Conversation, Conversation.id == _newest.c.id)
-    .where(_asked)
-)
-
-
-@dataclass(slots=True, kw_only=True)
-class BatchView:
-    """What a batch's contacts look up, read with two queries instead of three per contact.
-
-    ``endpoints`` and ``latest`` are authoritative for the addresses and endpoints they
-    hold: the ingest records every endpoint and conversation it creates in them, so a
-    later contact of the same batch finds what an earlier one made.
-    """
-
-    staged: dict[tuple[str, str], Staged]
-    known: dict[tuple[str, str], IngestResult]  # stored before this batch: duplicates
-    endpoints: dict[tuple[str, str], tuple[Endpoint, Customer]]
-    # endpoint id -> the latest conversation per (channel, our address)
-    latest: dict[int, list[Conversation]]
-
-    @classmethod
-    async def load(
-        cls,
-        s: AsyncSession,
-        contacts: list[tuple[InboundMessage, identity.EndpointAddress]],
-        region: str,
-    ) -> BatchView:
-        view = cls(staged={}, known={}, endpoints={}, latest={})
-        ids_by_channel: dict[str, list[str]] = {}
-        by_kind: dict[str, set[str]] = {}
-        for msg, address in contacts:
-            ids_by_channel.setdefault(msg.channel, []).append(msg.provider_id)
-            by_kind.setdefault(address.kind, set()).add(address.address)
-            for norm in _verified_identifiers(msg, region):
-                by_kind.setdefault(norm.kind, set()).add(norm.address)
-        conn = await s.connection()  # a plain Core read: no ORM objects needed
-        for channel, ids in ids_by_channel.items():
-            for row in await conn.execute(KNOWN, {"channel": channel, "ids": ids}):
-                view.known[(channel, row.provider_id)] = IngestResult(
-                    customer_id=row.customer_id,
-                    conversation_id=row.conversation_id,
-                    message_id=row.id,
-                    duplicate=True,
-                )
-        for kind, addresses in by_kind.items():
-            found = await s.execute(_ENDPOINTS, {"kind": kind, "addresses": list(addresses)})
-            for endpoint, customer, conversation in found:
-                view.endpoints[(endpoint.kind, endpoint.address)] = (endpoint, customer)
-                newest = view.latest.setdefault(endpoint.id, [])
-                if conversation is not None:
-                    newest.append(conversation)
-        return view
-
-    def add_endpoint(self, endpoint: Endpoint, customer: Customer) -> None:
-        self.endpoints[(endpoint.kind, endpoint.address)] = (endpoint, customer)
-
-    def latest_conversation(
-        self, endpoint_id: int, channel: str, our_address: str | None
-    ) -> Conversation | None:
-        """The newest conversation of an endpoint on a channel (and our address, if given)."""
-        matches = [
-            c
-            for c in self.latest[endpoint_id]
-            if c.channel == channel and (our_address is None or c.our_address == our_address)
-        ]
-        return max(matches, key=lambda c: c.id, default=None)
-
-
-def _verified_identifiers(msg: InboundMessage, region: str) -> list[identity.EndpointAddress]:
-    out = []
-    for ident in msg.identifiers:
-        if not ident.verified:
-            continue
-        try:
-            out.append(identity.normalize(ident.kind, ident.address, default_region=region))
-        except InvalidInput:
-            logger.info("ignored unusable %s identifier", ident.kind)
-    return out
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -217,7 +39,7 @@ class Resolved:
 
 
 class Ingestor:
-    """Implements the hub side of ``channels.base.HubPort``."""
+    """Implements the ingest half of ``channels.base.HubPort`` (``hub.feedback`` the rest)."""
 
     def __init__(
         self, settings: Settings, tx: Transactor, inline: InlineContinuation | None = None
@@ -230,7 +52,6 @@ class Ingestor:
         self.fast_path = True
         self.inline = inline
         self._pending: list[Pending] = []
-        self.early_status: dict[tuple[str, str], StatusUpdate] = {}
         self._worker: asyncio.Task[None] | None = None
 
     # ---------------------------------------------------------------- inbound messages
@@ -469,7 +290,7 @@ class Ingestor:
         found = view.endpoints.get((address.kind, address.address))
         endpoint = found[0] if found is not None else None
         linked: list[tuple[identity.EndpointAddress, Endpoint | None]] = []
-        for norm in _verified_identifiers(msg, self.settings.default_phone_region):
+        for norm in verified_identifiers(msg, self.settings.default_phone_region):
             hit = view.endpoints.get((norm.kind, norm.address))
             linked.append((norm, hit[0] if hit is not None else None))
         if endpoint is None:
@@ -673,143 +494,3 @@ class Ingestor:
             segment=resolved.customer.segment,
         )
         return conv
-
-    # ---------------------------------------------------------------- status, consent
-    async def update_status(self, update_: StatusUpdate) -> bool:
-        """Apply a delivery report; never moves a message's status backwards."""
-
-        async def work(uow: UnitOfWork) -> bool:
-            row = await uow.session.scalar(
-                select(Message).where(
-                    Message.channel == update_.channel,
-                    Message.provider_id == update_.provider_id,
-                    Message.direction == "out",
-                )
-            )
-            if row is None:
-                # The provider's callback can beat our own record of its id (the send's
-                # response); keep it briefly and apply it when the receipt is stored.
-                self.early_status[(update_.channel, update_.provider_id)] = update_
-                while len(self.early_status) > EARLY_STATUS_MAX:
-                    self.early_status.pop(next(iter(self.early_status)))
-                logger.info(
-                    "status %s for not-yet-known %s message", update_.status, update_.channel
-                )
-                return False
-            if STATUS_RANK.get(update_.status, -1) <= STATUS_RANK.get(row.status, -1):
-                return False
-            row.status = update_.status
-            if update_.error_code:
-                row.error_code = update_.error_code[:50]
-            if update_.error_message:
-                row.error_message = update_.error_message[:500]
-            uow.emit(
-                "message.status",
-                conversation_id=row.conversation_id,
-                customer_id=row.customer_id,
-                channel=row.channel,
-                message_id=row.id,
-                status=row.status,
-                error_code=row.error_code,
-                error_message=row.error_message,
-            )
-            return True
-
-        return await self.tx.run(work)
-
-    async def set_opt_out(
-        self, *, kind: EndpointKind, address: str, channel: str, opted_out: bool
-    ) -> None:
-        """Record a customer's opt-out (or opt-in) of a channel on one endpoint."""
-        norm = identity.normalize(kind, address, default_region=self.settings.default_phone_region)
-
-        async def work(uow: UnitOfWork) -> None:
-            ep = await uow.session.scalar(
-                select(Endpoint).where(Endpoint.kind == norm.kind, Endpoint.address == norm.address)
-            )
-            if ep is None:
-                customer = Customer()
-                uow.session.add(customer)
-                await uow.session.flush()
-                ep = Endpoint(
-                    customer_id=customer.id, kind=norm.kind, address=norm.address, opted_out=[]
-                )
-                uow.session.add(ep)
-            current = set(ep.opted_out)
-            wanted = current | {channel} if opted_out else current - {channel}
-            if wanted != current:
-                ep.opted_out = sorted(wanted)
-                await uow.session.flush()
-                uow.emit(
-                    "customer.consent",
-                    customer_id=ep.customer_id,
-                    channel=channel,
-                    endpoint=f"{norm.kind}:{norm.address}",
-                    opted_out=opted_out,
-                )
-
-        await self.tx.run(work)
-
-    async def mark_undeliverable(self, *, kind: EndpointKind, address: str, reason: str) -> None:
-        """Flag an address that bounced permanently."""
-        norm = identity.normalize(kind, address, default_region=self.settings.default_phone_region)
-
-        async def work(uow: UnitOfWork) -> None:
-            result = await uow.session.execute(
-                update(Endpoint)
-                .where(Endpoint.kind == norm.kind, Endpoint.address == norm.address)
-                .values(undeliverable=(reason or "bounced")[:300])
-                .returning(Endpoint.customer_id)
-            )
-            customer_id = result.scalar_one_or_none()
-            if customer_id is not None:
-                uow.emit(
-                    "customer.undeliverable",
-                    customer_id=customer_id,
-                    endpoint=f"{norm.kind}:{norm.address}",
-                    reason=reason[:300],
-                )
-
-        await self.tx.run(work)
-
-    async def record_auto_reply(self, *, conversation_id: int, text: str, send: bool) -> bool:
-        """Store the conversation's single acknowledgement (queued in the outbox if ``send``)."""
-        from hub.outbox import enqueue  # outbox imports ingest's status table
-
-        async def work(uow: UnitOfWork) -> bool:
-            s = uow.session
-            already = await s.scalar(
-                select(func.count())
-                .select_from(Message)
-                .where(Message.conversation_id == conversation_id, Message.kind == "auto_reply")
-                .where(Message.direction == "out")
-            )
-            if already:
-                return False
-            conv = await s.get_one(Conversation, conversation_id)
-            row = Message(
-                conversation_id=conv.id,
-                customer_id=conv.customer_id,
-                channel=conv.channel,
-                direction="out",
-                kind="auto_reply",
-                text=text,
-                status="pending" if send else "sent",
-                meta={"auto": True},
-            )
-            s.add(row)
-            await s.flush()
-            if send:
-                enqueue(uow, row)
-            uow.emit(
-                "message.sent",
-                conversation_id=conv.id,
-                customer_id=conv.customer_id,
-                channel=conv.channel,
-                message_id=row.id,
-                kind="auto_reply",
-                text=text[:500],
-            )
-            return True
-
-        return await self.tx.run(work)

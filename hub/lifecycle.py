@@ -88,8 +88,8 @@ async def outbox_ctx(app: web.Application) -> AsyncIterator[None]:
         hub.settings,
         hub.tx,
         app[keys.ADAPTERS],
-        early_status=hub.ingestor.early_status,
-        apply_status=hub.ingestor.update_status,
+        early_status=hub.feedback.early_status,
+        apply_status=hub.feedback.update_status,
     )
     app[OUTBOX] = sender
     task = asyncio.create_task(sender.run(), name="outbox-sender")

@@ -21,6 +21,7 @@ from sqlalchemy import select, update
 from channels.base import Attachment, ChannelAdapter, OutboundMessage, SendReceipt, StatusUpdate
 from config.settings import Settings
 from hub.errors import ChannelError
+from hub.feedback import STATUS_RANK
 from hub.uow import Transactor, UnitOfWork
 from storage.models import (
     Conversation,
@@ -238,8 +239,6 @@ class OutboxSender:
         return adapter
 
     async def _succeeded(self, item: OutboxItem, receipt: SendReceipt) -> None:
-        from hub.ingest import STATUS_RANK
-
         async def work(uow: UnitOfWork) -> None:
             s = uow.session
             row = await s.get_one(OutboxItem, item.id)

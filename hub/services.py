@@ -13,6 +13,7 @@ from channels.base import (
 from config.settings import Settings
 from hub.conversations import ConversationService
 from hub.customers import CustomerService
+from hub.feedback import ProviderFeedback
 from hub.ingest import Ingestor
 from hub.ingest_fast import InlineContinuation
 from hub.stream import InteractionStream, StreamEvent
@@ -40,6 +41,7 @@ class Hub:
             InlineContinuation(engine, self.stream) if engine.dialect.name == "sqlite" else None
         )
         self.ingestor = Ingestor(settings, self.tx, inline)
+        self.feedback = ProviderFeedback(settings, self.tx)
         self.conversations = ConversationService(settings, self.tx)
         self.users = Users(self.tx)
         self.work = WorkService(settings, self.tx)
@@ -65,19 +67,19 @@ class Hub:
         return await self.ingestor.ingest(message)
 
     async def update_status(self, update: StatusUpdate) -> bool:
-        return await self.ingestor.update_status(update)
+        return await self.feedback.update_status(update)
 
     async def set_opt_out(
         self, *, kind: EndpointKind, address: str, channel: str, opted_out: bool
     ) -> None:
-        await self.ingestor.set_opt_out(
+        await self.feedback.set_opt_out(
             kind=kind, address=address, channel=channel, opted_out=opted_out
         )
 
     async def mark_undeliverable(self, *, kind: EndpointKind, address: str, reason: str) -> None:
-        await self.ingestor.mark_undeliverable(kind=kind, address=address, reason=reason)
+        await self.feedback.mark_undeliverable(kind=kind, address=address, reason=reason)
 
     async def record_auto_reply(self, *, conversation_id: int, text: str, send: bool) -> bool:
-        return await self.ingestor.record_auto_reply(
+        return await self.feedback.record_auto_reply(
             conversation_id=conversation_id, text=text, send=send
         )
