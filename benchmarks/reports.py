@@ -4,9 +4,10 @@ A database is created for the run (dropped afterwards) and filled server-side wi
 ``generate_series``: contacts of 14 events each (created, inbound, auto-reply, offer,
 accept, assignment or abandon, replies, statuses, wrap-up, close, CSAT) over 30 days, in 5
 queues with business hours, 6 channels and 200 agents whose state changes twice a day. The
-timed part is the code the report API runs (``hub.reports_sql`` + ``hub.reports``): fold
-the new events into the rollups, aggregate in SQL, finish in Python. The one-off fold of
-the whole log is timed apart, as is a report right after 10,000 new events.
+timed part is the code the report API runs (``hub.rollup``, ``hub.reports_sql``,
+``hub.reports``): fold the new events into the rollups, aggregate in SQL, finish in
+Python. The one-off fold of the whole log is timed apart, as is a report right after
+10,000 new events.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any
 from benchmarks.common import pg_admin, summary, write_result
 from hub import reports as r
 from hub import reports_sql as rs
+from hub import rollup
 from storage.db import create_engine, migrate, session_factory
 
 ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
@@ -189,13 +191,13 @@ def _reports() -> dict[str, Report]:
         return r.ReportSpec(start=START, end=end, tz=paris, thresholds=(20.0, 60.0), **kw)
 
     async def run_summary(s: Any, **kw: Any) -> object:
-        await rs.catch_up(s)
+        await rollup.catch_up(s)
         ctx, _ = await rs.load_context(s)
         sp = spec(**kw)
         return r.summary(await rs.contact_rows(s, sp, ctx, by_channel=True), sp, ctx)
 
     async def run_series(s: Any, bucket: r.Bucket) -> object:
-        await rs.catch_up(s)
+        await rollup.catch_up(s)
         ctx, _ = await rs.load_context(s)
         sp = spec(bucket=bucket)
         return r.timeseries(await rs.contact_rows(s, sp, ctx), sp, ctx)
@@ -247,7 +249,7 @@ async def run(events: int, runs: int, admin_url: str) -> dict[str, Any]:
         total = await _fill(url, events)
         out["events"] = total
         out["fill_seconds"] = round(time.perf_counter() - started, 1)
-        out["rollup_fold_all_seconds"] = round(await _once(url, rs.catch_up), 2)
+        out["rollup_fold_all_seconds"] = round(await _once(url, rollup.catch_up), 2)
         reports = _reports()
         timings = {key: summary(await _time(url, fn, runs)) for key, fn in reports.items()}
         out["report_ms"] = timings

@@ -26,7 +26,7 @@ from hub.lifecycle import (
     outbox_ctx,
 )
 from hub.metrics import Metrics, watch_pauses
-from hub.reports_sql import rollup_ctx
+from hub.rollup import rollup_ctx
 from hub.routing import dispatcher_ctx
 from hub.services import Hub
 from storage.db import create_engine, create_read_engine

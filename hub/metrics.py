@@ -12,7 +12,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hub import reports_sql
+from hub import reports_sql, rollup
 from storage.models import Conversation, OutboxItem
 
 logger = logging.getLogger(__name__)
@@ -132,7 +132,7 @@ class Metrics:
                 wait = (now - oldest).total_seconds()
                 self.queue_longest_wait.labels(queue=queue).set(max(0.0, wait))
         try:
-            await reports_sql.catch_up(session, max_events=SCRAPE_FOLD_LIMIT)
+            await rollup.catch_up(session, max_events=SCRAPE_FOLD_LIMIT)
             today = await reports_sql.today_by_queue(session, now)
         except Exception:
             logger.exception("today's queue figures are unavailable")

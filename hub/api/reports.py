@@ -17,7 +17,7 @@ from pydantic import Field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hub import keys
+from hub import keys, rollup
 from hub import reports as r
 from hub import reports_sql as rs
 from hub.api.openapi import json_response
@@ -248,7 +248,7 @@ async def report_summary(request: web.Request) -> web.Response:
     csv_out = _wants_csv(request)
     group_by = _group_by(request)
     async with request.app[keys.HUB].read_sessions() as s:
-        seq = await rs.catch_up(s)
+        seq = await rollup.catch_up(s)
         ctx, thresholds = await rs.load_context(s)
         spec = await _spec(request, s, thresholds, group_by=group_by)
         rows = await rs.contact_rows(s, spec, ctx, by_channel=True)
@@ -291,7 +291,7 @@ async def report_timeseries(request: web.Request) -> web.Response:
     bucket = _bucket(request)
     group_by = _group_by(request)
     async with request.app[keys.HUB].read_sessions() as s:
-        seq = await rs.catch_up(s)
+        seq = await rollup.catch_up(s)
         ctx, thresholds = await rs.load_context(s)
         spec = await _spec(request, s, thresholds, bucket=bucket, group_by=group_by)
         rows = await rs.contact_rows(s, spec, ctx)
@@ -326,7 +326,7 @@ async def report_wait_distribution(request: web.Request) -> web.Response:
     if request.query.get("edges"):
         edges = tuple(sorted(set(_floats(request.query["edges"], "edges", most=30))))
     async with request.app[keys.HUB].read_sessions() as s:
-        seq = await rs.catch_up(s)
+        seq = await rollup.catch_up(s)
         ctx, thresholds = await rs.load_context(s)
         spec = await _spec(request, s, thresholds, edges=edges)
         rows = await rs.contact_rows(s, spec, ctx)
@@ -374,7 +374,7 @@ async def report_agents(request: web.Request) -> web.Response:
     csv_out = _wants_csv(request)
     team = request.query.get("team") or None
     async with request.app[keys.HUB].read_sessions() as s:
-        seq = await rs.catch_up(s)
+        seq = await rollup.catch_up(s)
         ctx, thresholds = await rs.load_context(s)
         # A team here means its members (elsewhere: the queues it serves).
         spec = await _spec(request, s, thresholds, group_by="agent", team_queues=False)
@@ -427,7 +427,7 @@ async def report_staffing(request: web.Request) -> web.Response:
         spec = await _spec(request, s, thresholds)
         history: r.Summary | None = None
         if arrivals is None or aht is None:
-            await rs.catch_up(s)
+            await rollup.catch_up(s)
             history = r.summary(await rs.contact_rows(s, spec, ctx), spec, ctx)
     queue = request.query.get("queue")
     default_t = float(thresholds.get(queue, 20)) if queue else 20.0

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import insert
 from sqlalchemy.dialects import sqlite
 
-from hub import reports_sql as rs
+from hub import rollup
 from storage.db import create_engine
 from storage.models import Event
 
@@ -44,12 +44,12 @@ async def test_sqlite_reads_the_slice_by_seq_not_by_the_type_index(sqlite_url: s
     async with engine.begin() as conn:
         await conn.execute(insert(Event), rows)
         params = {"last": 1, "upto": 6}
-        literal = rs.FOLDED_EVENTS.params(params).compile(
+        literal = rollup.FOLDED_EVENTS.params(params).compile(
             dialect=sqlite.dialect(), compile_kwargs={"literal_binds": True}
         )
         steps = await conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {literal}")
         plan = " ".join(str(step[-1]) for step in steps)
-        found = [row.seq for row in await conn.execute(rs.FOLDED_EVENTS, params)]
+        found = [row.seq for row in await conn.execute(rollup.FOLDED_EVENTS, params)]
     await engine.dispose()
     # A search of the primary key's range; the type index would read the whole log's events.
     assert "seq>? AND seq<?" in plan, plan

@@ -13,9 +13,8 @@ import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select, update
 
-from hub import keys
+from hub import keys, rollup
 from hub import reports as r
-from hub import reports_sql as rs
 from hub.api import reports as _reports  # noqa: F401 - registers the report routes
 from hub.work import abandon_conversation
 from storage.models import Agent, Event, StreamHead
@@ -133,8 +132,8 @@ async def test_rollup_catches_up_incrementally_across_open_contacts(
         assert figures(body) == pure_summary(first + rest, spec)
     # Rebuilding in tiny batches folds to the same rollups.
     async with client.app[keys.HUB].sessions() as s:
-        await rs.rebuild(s)
-        assert await rs.catch_up(s, batch=7) == rest[-1].seq
+        await rollup.rebuild(s)
+        assert await rollup.catch_up(s, batch=7) == rest[-1].seq
     assert figures(await get_json(client, "/api/v1/reports/summary")) == pure_summary(first + rest)
 
 
@@ -146,13 +145,13 @@ async def test_concurrent_catch_ups_with_readers_fold_each_event_once(
     events = await store(client, known_day())
     hub = client.app[keys.HUB]
     async with hub.sessions() as s:
-        await rs.rebuild(s)
+        await rollup.rebuild(s)
 
     async def fold() -> int:
         # reads on a connection of their own, claims and writes on the writer's: the two
         # race for every batch and the loser of each claim drops what it read
         async with hub.sessions() as session, hub.read_sessions() as reader:
-            return await rs.catch_up(session, batch=3, reader=reader)
+            return await rollup.catch_up(session, batch=3, reader=reader)
 
     assert list(await asyncio.gather(fold(), fold())) == [events[-1].seq] * 2
     assert figures(await get_json(client, "/api/v1/reports/summary")) == pure_summary(events)
