@@ -129,10 +129,11 @@ class Router(RouterState):
         a.attributes = dict(spec.attributes)
         pools = self.config.pools
         given = {c: int(n) for c, n in spec.capacity.items()}
-        if given:
-            a.cap = {c: n for c, n in given.items() if c not in pools}
-        else:
-            a.cap = {c: rule.capacity for c, rule in self.config.channels.items()}
+        # Channels named: only those are served. Pools alone ({"message": 5}) or nothing:
+        # every channel at its default, under the pool limits given.
+        a.cap = {c: n for c, n in given.items() if c not in pools} or {
+            c: rule.capacity for c, rule in self.config.channels.items()
+        }
         pool_of = self._index.pool_of
         a.pool_cap = {}
         for p, default in pools.items():

@@ -187,9 +187,9 @@ Capacity = dict[
 ]
 CAPACITY_DOC = (
     "tasks at once per channel (voice, sms, whatsapp, telegram, webchat, wechat, app, api,"
-    " email) and per pool:"
-    ' "message" is every messaging channel together. Absent or empty: the defaults, one call,'
-    " three message threads in all, five emails; a given map lists the only channels served"
+    ' email) and per pool ("message": every messaging channel together). Absent or empty:'
+    " one call, three message threads in all, five emails. Channels named are the only ones"
+    ' served; a map naming only pools, e.g. {"message": 5}, keeps the channel defaults'
 )
 
 

@@ -76,6 +76,13 @@ def test_a_pool_limit_can_be_set_per_agent_and_survives_a_snapshot() -> None:
     assert live.tasks_by_status == {"reserved": 4, "pending": 2}
     spec = r.snapshot().agents[0]
     assert dict(spec.capacity) == {"sms": 5, "whatsapp": 5, "message": 4}
+    # A map naming only the pool keeps every channel at its default (three each) under it.
+    wide = router(QueueSpec(name="support"))
+    wide.add_agent(agent(1, capacity={"message": 5}), 0)
+    for i in range(7):
+        wide.add_task(task(10 + i, channel=("sms", "telegram")[i % 2]), 1 + i)
+    assert wide.agent(1).load == {"sms": 3, "telegram": 2}
+    assert offers(wide.add_task(task(30, channel="voice"), 10)) == [(30, 1)]
 
 
 def test_a_channel_figure_above_the_pool_default_raises_the_pool() -> None:
