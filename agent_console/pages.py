@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from aiohttp import web
 
 from hub import keys
 from hub.api.openapi import error_response
-from hub.auth import SESSION_COOKIE, Principal, authenticate
+from hub.auth import SESSION_COOKIE, Principal, authenticate, same_origin
+from hub.errors import Throttled
 from hub.users import SESSION_TTL
 
 STATIC = Path(__file__).with_name("static")
@@ -35,18 +35,25 @@ async def login_page(request: web.Request) -> web.StreamResponse:
 
 async def login(request: web.Request) -> web.Response:
     """Check credentials; set an HttpOnly, SameSite session cookie."""
-    if request.content_type == "application/json":
-        try:
-            data = json.loads(await request.read())
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            return error_response(400, "invalid_input", "body is not valid JSON")
-    else:
-        data = dict(await request.post())
-    username, password = data.get("username"), data.get("password")
+    # A JSON body only (the CSRF middleware refuses anything else): a cross-site form cannot
+    # log a victim into an attacker's account.
+    try:
+        data = json.loads(await request.read())
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return error_response(400, "invalid_input", "body is not valid JSON")
+    username = data.get("username") if isinstance(data, dict) else None
+    password = data.get("password") if isinstance(data, dict) else None
     if not isinstance(username, str) or not isinstance(password, str):
         return error_response(400, "invalid_input", "username and password are required")
     hub = request.app[keys.HUB]
-    found = await hub.users.login(username.strip(), password)
+    try:
+        found = await hub.users.login(
+            username.strip()[:200], password[:1024], address=request.remote or "-"
+        )
+    except Throttled as err:
+        resp = error_response(429, "throttled", str(err))
+        resp.headers["Retry-After"] = str(int(err.retry_after))
+        return resp
     if found is None:
         return error_response(401, "unauthorized", "wrong username or password")
     token, agent = found
@@ -98,16 +105,6 @@ async def me(request: web.Request) -> web.Response:
     return web.json_response(
         {"id": principal.agent_id, "username": principal.name, "role": principal.role}
     )
-
-
-def same_origin(request: web.Request) -> bool:
-    """Websocket upgrades must come from the hub's own pages (no cross-site hijacking)."""
-    origin = request.headers.get("Origin")
-    if origin is None:
-        return True  # non-browser clients (load tools) send none; the cookie still rules
-    allowed = {urlsplit(request.app[keys.SETTINGS].public_url)._replace(path="").geturl()}
-    allowed.add(f"{request.scheme}://{request.host}")
-    return origin.rstrip("/") in allowed
 
 
 def routes() -> list[web.AbstractRouteDef]:

@@ -61,7 +61,11 @@ def create_app(settings: Settings) -> web.Application:
     """Build the application; resources open in ``cleanup_ctx`` when it starts."""
     app = web.Application(
         client_max_size=settings.max_body_bytes,
-        middlewares=[hubweb.metrics_middleware, hubweb.errors_middleware],
+        middlewares=[
+            hubweb.metrics_middleware,
+            hubweb.errors_middleware,
+            hubweb.csrf_middleware,
+        ],
     )
     app[keys.SETTINGS] = settings
     app[hubweb.METRICS] = Metrics()

@@ -5,12 +5,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
 from hub import keys
 
 SESSION_COOKIE = "hub_session"
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -64,3 +66,43 @@ async def require(request: web.Request, *roles: str) -> Principal:
             content_type="application/json",
         )
     return principal
+
+
+def _origins(request: web.Request) -> set[str]:
+    public = urlsplit(request.app[keys.SETTINGS].public_url)
+    return {f"{public.scheme}://{public.netloc}", f"{request.scheme}://{request.host}"}
+
+
+def same_origin(request: web.Request) -> bool:
+    """Websocket upgrades must come from the hub's own pages (no cross-site hijacking)."""
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return True  # non-browser clients (load tools) send none; the cookie still rules
+    return origin.rstrip("/") in _origins(request)
+
+
+def cross_site_problem(request: web.Request) -> str | None:
+    """Why a cookie-authenticated write (or a login) may be a cross-site forgery, else None.
+
+    Browsers send ``Origin`` on every cross-site POST (and ``Sec-Fetch-Site``); a page on
+    another site can only send a "simple" body (form or ``text/plain``) without a CORS
+    preflight we never grant. So: a browser's write must be same-origin, and any body must
+    be JSON. A client that sends neither header is no browser and cannot be forged into
+    sending our cookie.
+    """
+    origin = request.headers.get("Origin")
+    if origin is not None and origin.rstrip("/") not in _origins(request):
+        return f"cross-origin request from {origin[:100]!r} refused"
+    fetch_site = request.headers.get("Sec-Fetch-Site")
+    if fetch_site is not None and fetch_site not in ("same-origin", "none"):
+        return f"cross-site request ({fetch_site[:20]}) refused"
+    if origin is None and fetch_site is None:
+        referer = request.headers.get("Referer")
+        if referer:
+            parts = urlsplit(referer)
+            if f"{parts.scheme}://{parts.netloc}" not in _origins(request):
+                return "cross-origin referer refused"
+    has_body = bool(request.content_length) or request.headers.get("Transfer-Encoding")
+    if has_body and request.content_type != "application/json":
+        return "a write with a session cookie must send Content-Type: application/json"
+    return None

@@ -23,6 +23,14 @@ class Conflict(HubError):
     """The request conflicts with the current state (e.g. already assigned)."""
 
 
+class Throttled(HubError):
+    """Too many attempts; the caller may try again after ``retry_after`` seconds."""
+
+    def __init__(self, message: str, *, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class ChannelError(HubError):
     """A provider call failed.
 

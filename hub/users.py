@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import math
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from typing import TypeVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerifyMismatchError
@@ -13,15 +17,24 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.auth import Principal, token_hash
-from hub.errors import Conflict, InvalidInput
+from hub.errors import Conflict, InvalidInput, Throttled
+from hub.throttle import LoginThrottle
 from hub.uow import Transactor, UnitOfWork
 from storage.models import Agent, AgentSkill, Skill, UserSession, utcnow
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 ROLES = ("agent", "supervisor", "admin")
 SESSION_TTL = timedelta(hours=12)
 _hasher = PasswordHasher()
 # Verifying against a dummy hash keeps "no such user" as slow as "wrong password".
 _DUMMY_HASH = _hasher.hash("not-a-password")
+# argon2 takes tens of ms and 64 MiB a hash: two threads of its own, so a burst of logins
+# neither queues behind nor starves the default executor (WAL checkpoints, DNS), and at most
+# HASH_QUEUE hashes wait; beyond that a login is told to retry rather than pile up memory.
+_ARGON2 = ThreadPoolExecutor(max_workers=2, thread_name_prefix="argon2")
+HASH_QUEUE = 32
 
 
 class Users:
@@ -29,6 +42,14 @@ class Users:
 
     def __init__(self, tx: Transactor) -> None:
         self.tx = tx
+        self.throttle = LoginThrottle()
+        self._hash_slots = asyncio.Semaphore(HASH_QUEUE)
+
+    async def _argon2(self, fn: Callable[..., T], *args: str) -> T:
+        if self._hash_slots.locked():
+            raise Throttled("too many logins at once; try again shortly", retry_after=1)
+        async with self._hash_slots:
+            return await asyncio.get_running_loop().run_in_executor(_ARGON2, fn, *args)
 
     async def create(
         self,
@@ -43,8 +64,7 @@ class Users:
             raise InvalidInput(f"role must be one of {', '.join(ROLES)}")
         if len(password) < 8:
             raise InvalidInput("password must be at least 8 characters")
-        # argon2 is deliberately slow (tens of ms): keep it off the event loop.
-        pw_hash = await asyncio.to_thread(_hasher.hash, password)
+        pw_hash = await self._argon2(_hasher.hash, password)
 
         async def work(uow: UnitOfWork) -> int:
             if await uow.session.scalar(select(Agent.id).where(Agent.username == username)):
@@ -72,8 +92,15 @@ class Users:
 
         return await self.tx.run(work)
 
-    async def login(self, username: str, password: str) -> tuple[str, Agent] | None:
-        """A new session token for good credentials, else None."""
+    async def login(
+        self, username: str, password: str, *, address: str = "-"
+    ) -> tuple[str, Agent] | None:
+        """A new session token for good credentials, else None; ``Throttled`` after repeated
+        failures for the username or from the address (the password is not even checked)."""
+        wait = self.throttle.retry_after(username=username, address=address)
+        if wait > 0:
+            logger.warning("login for %r from %s throttled (%.0f s)", username[:100], address, wait)
+            raise Throttled("too many failed logins; try again later", retry_after=math.ceil(wait))
 
         async def find(session: AsyncSession) -> Agent | None:
             return await session.scalar(
@@ -82,13 +109,17 @@ class Users:
 
         agent = await self.tx.read(find)
         try:
-            await asyncio.to_thread(
+            await self._argon2(
                 _hasher.verify, agent.password_hash if agent else _DUMMY_HASH, password
             )
         except (VerifyMismatchError, InvalidHashError):
-            return None
+            agent = None
         if agent is None:
+            self.throttle.failed(username=username, address=address)
+            logger.warning("login failed for %r from %s", username[:100], address)
             return None
+        self.throttle.succeeded(username=username)
+        logger.info("login: %s (%s) from %s", agent.username, agent.role, address)
         token = secrets.token_urlsafe(32)
 
         async def work(uow: UnitOfWork) -> None:

@@ -12,7 +12,8 @@ from sqlalchemy.exc import DBAPIError
 
 from hub import keys
 from hub.api.openapi import Handler, error_response
-from hub.errors import Conflict, HubError, InvalidInput, NotFound
+from hub.auth import SESSION_COOKIE, UNSAFE_METHODS, bearer_ok, cross_site_problem
+from hub.errors import Conflict, HubError, InvalidInput, NotFound, Throttled
 from hub.metrics import Metrics
 from storage.db import ping
 
@@ -23,6 +24,7 @@ _STATUS = {
     InvalidInput: (400, "invalid_input"),
     NotFound: (404, "not_found"),
     Conflict: (409, "conflict"),
+    Throttled: (429, "throttled"),
 }
 
 
@@ -51,6 +53,27 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
     except Exception:
         logger.exception("unhandled error on %s %s", request.method, request.path)
         return error_response(500, "internal", "internal error")
+
+
+# Writes that ride on no cookie of ours but still change session state in a browser.
+_SESSION_PATHS = frozenset({"/login", "/logout"})
+
+
+@web.middleware
+async def csrf_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Refuse cross-site writes that a browser would authenticate with our session cookie
+    (SameSite=Lax alone still lets a sibling subdomain or a top-level form through)."""
+    if request.method in UNSAFE_METHODS and (
+        request.path in _SESSION_PATHS
+        or (SESSION_COOKIE in request.cookies and not bearer_ok(request))
+    ):
+        problem = cross_site_problem(request)
+        if problem is not None:
+            logger.warning(
+                "%s %s from %s refused: %s", request.method, request.path, request.remote, problem
+            )
+            return error_response(403, "cross_site", problem)
+    return await handler(request)
 
 
 @web.middleware
