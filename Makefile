@@ -4,7 +4,6 @@ PY ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-export HUB_DEMO ?= true
 
 .PHONY: run test test-fast check lint format bench chromium clean
 
@@ -22,6 +21,8 @@ chromium:
 		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium fonts-noto-cjk; \
 	fi
 
+# Demo mode (published logins and API token) for this target alone: never exported globally.
+run: export HUB_DEMO = true
 run: $(STAMP)
 	$(BIN)/hub migrate
 	$(BIN)/hub demo

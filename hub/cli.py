@@ -68,14 +68,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
         from hub.demo import traffic_ctx
 
         app.cleanup_ctx.append(traffic_ctx(rate=args.traffic_rate))
-    print(f"hub {__version__} listening on http://{settings.http_host}:{settings.http_port}")
-    base = settings.public_url
-    print(f"  console:    {base}/console   supervisor: {base}/supervisor   login: {base}/login")
-    print(f"  API docs:   {base}/api/openapi.json   health: {base}/healthz")
-    if settings.demo:
-        print("  demo mode: logins agent1..agent6 / supervisor / admin, password 'demo-pass'")
-        print(f"  API token:  {settings.api_token_value()}")
-    sys.stdout.flush()
+    async def announce(_app: web.Application) -> None:
+        # Only once every resource opened: a refused start prints its one error line alone.
+        print(f"hub {__version__} listening on http://{settings.http_host}:{settings.http_port}")
+        base = settings.public_url
+        print(f"  console:    {base}/console   supervisor: {base}/supervisor   login: {base}/login")
+        print(f"  API docs:   {base}/api/openapi.json   health: {base}/healthz")
+        if settings.demo:
+            print("  demo mode (not for real traffic): logins agent1..agent6 / supervisor / admin,")
+            print(f"  password 'demo-pass', API token {settings.api_token_value()}")
+        sys.stdout.flush()
+
+    app.on_startup.append(announce)
     app.on_startup.append(_freeze_heap)
     web.run_app(app, host=settings.http_host, port=settings.http_port, print=None, access_log=None)
     return 0
@@ -101,10 +105,16 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    """Seed demo teams, queues, agents and customers (idempotent)."""
+    """Seed demo teams, queues, agents and customers (idempotent; needs HUB_DEMO=true)."""
+    settings = _settings()
+    if args.deactivate:
+        from hub.demo import deactivate_demo_accounts
+
+        names = asyncio.run(deactivate_demo_accounts(settings))
+        print(f"deactivated {len(names)} demo accounts{': ' + ', '.join(names) if names else ''}")
+        return 0
     from hub.demo import seed
 
-    settings = _settings()
     summary = asyncio.run(seed(settings))
     print(summary)
     return 0
@@ -175,7 +185,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_migrate)
 
     p = sub.add_parser(
-        "demo", help="seed demo teams, agents, queues, customers", description=cmd_demo.__doc__
+        "demo",
+        help="seed demo teams, agents, queues, customers (HUB_DEMO=true only)",
+        description=cmd_demo.__doc__,
+    )
+    p.add_argument(
+        "--deactivate",
+        action="store_true",
+        help="deactivate the demo logins instead (before serving real traffic)",
     )
     p.set_defaults(func=cmd_demo)
 

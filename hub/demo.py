@@ -11,15 +11,16 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
 
 from channels.base import EndpointKind, InboundMessage
 from config.settings import Settings
 from hub import keys
+from hub.errors import ConfigError
 from hub.services import Hub
 from hub.users import set_agent_skills
 from storage.db import create_engine
-from storage.models import Agent, Customer, Queue, Skill, Team
+from storage.models import Agent, Customer, Queue, Skill, Team, UserSession
 
 logger = logging.getLogger(__name__)
 DEMO_PASSWORD = "demo-pass"  # noqa: S105 - documented demo login, demo mode only
@@ -94,6 +95,11 @@ async def _set_skills(hub: Hub, agent_id: int, skills: dict[str, float], team: s
 
 async def seed(settings: Settings) -> str:
     """Seed teams, skills, queues, demo users and customers with history (idempotent)."""
+    if not settings.demo:
+        raise ConfigError(
+            "hub demo creates logins with the published password 'demo-pass': "
+            "it runs only with HUB_DEMO=true (use `hub create-user` for real accounts)"
+        )
     hub = Hub(settings, create_engine(settings.database_url))
     try:
         await hub.start()
@@ -109,7 +115,7 @@ async def seed(settings: Settings) -> str:
                 s.add(Queue(name=name, team_id=teams[team], steps=steps, selection=selection))
         for username, name, team, skills in AGENTS:
             agent_id = await hub.users.create(
-                username=username, password=DEMO_PASSWORD, display_name=name
+                username=username, password=DEMO_PASSWORD, display_name=name, demo=True
             )
             await _set_skills(hub, agent_id, dict(skills), team)
         await hub.users.create(
@@ -117,9 +123,10 @@ async def seed(settings: Settings) -> str:
             password=DEMO_PASSWORD,
             role="supervisor",
             display_name="Sam Supervisor",
+            demo=True,
         )
         await hub.users.create(
-            username="admin", password=DEMO_PASSWORD, role="admin", display_name="Admin"
+            username="admin", password=DEMO_PASSWORD, role="admin", display_name="Admin", demo=True
         )
         for i, (address, name, text) in enumerate(CUSTOMERS):
             kind: EndpointKind = "email" if "@" in address else "phone"
@@ -141,6 +148,28 @@ async def seed(settings: Settings) -> str:
             f"seeded {len(TEAMS)} teams, {len(QUEUES)} queues, {len(AGENTS)} agents, "
             f"supervisor, admin (password {DEMO_PASSWORD!r}) and {len(CUSTOMERS)} customers"
         )
+    finally:
+        await hub.engine.dispose()
+
+
+async def deactivate_demo_accounts(settings: Settings) -> list[str]:
+    """Deactivate every account ``hub demo`` created and end its sessions; their usernames."""
+    hub = Hub(settings, create_engine(settings.database_url))
+    try:
+        async with hub.sessions() as s, s.begin():
+            rows = (
+                await s.execute(
+                    update(Agent)
+                    .where(Agent.demo.is_(True), Agent.active.is_(True))
+                    .values(active=False)
+                    .returning(Agent.id, Agent.username)
+                )
+            ).all()
+            if rows:
+                await s.execute(
+                    delete(UserSession).where(UserSession.agent_id.in_([r.id for r in rows]))
+                )
+        return sorted(r.username for r in rows)
     finally:
         await hub.engine.dispose()
 

@@ -9,11 +9,12 @@ from collections.abc import AsyncIterator, Callable
 
 import aiohttp
 from aiohttp import web
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from hub import keys
 from hub.errors import ConfigError
 from hub.outbox import OutboxSender
+from storage.models import Agent
 
 logger = logging.getLogger(__name__)
 
@@ -49,11 +50,34 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
             f"database at HUB_DATABASE_URL is not migrated or not reachable ({type(err).__name__}):"
             " run `hub migrate`"
         ) from None
+    if not app[keys.SETTINGS].demo:
+        await _refuse_demo_accounts(app)
     logger.info("database schema at revision %s", version)
     await hub.start()
     yield
     await hub.stream.close()
     await hub.dispose()
+
+
+async def _refuse_demo_accounts(app: web.Application) -> None:
+    """Fail closed: logins with the published demo password must not serve real traffic."""
+    hub = app[keys.HUB]
+    async with hub.sessions() as session:
+        names = (
+            await session.scalars(
+                select(Agent.username)
+                .where(Agent.demo.is_(True), Agent.active.is_(True))
+                .order_by(Agent.id)
+                .limit(4)
+            )
+        ).all()
+    if names:
+        await hub.dispose()
+        raise ConfigError(
+            f"demo accounts with the published password are active ({', '.join(names)}"
+            f"{', ...' if len(names) == 4 else ''}) and HUB_DEMO is not true: "
+            "run `hub demo --deactivate`, or set HUB_DEMO=true for a demo hub"
+        )
 
 
 def http_ctx(holder: HttpClientHolder) -> Callable[[web.Application], AsyncIterator[None]]:

@@ -59,6 +59,7 @@ class Users:
         role: str = "agent",
         display_name: str = "",
         capacity: dict[str, int] | None = None,
+        demo: bool = False,
     ) -> int:
         if role not in ROLES:
             raise InvalidInput(f"role must be one of {', '.join(ROLES)}")
@@ -74,6 +75,7 @@ class Users:
                 display_name=display_name or username,
                 role=role,
                 password_hash=pw_hash,
+                demo=demo,
                 capacity=capacity
                 or {
                     "voice": 1,

@@ -20,6 +20,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, deferred, mapped_column
@@ -105,6 +106,9 @@ class Agent(Base):
     capacity: Mapped[dict[str, Any]] = mapped_column(default=dict)
     language: Mapped[str] = mapped_column(String(10), default="en")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Created by ``hub demo`` with the documented password: the hub refuses to serve while
+    # one is active outside demo mode (no hash check of every password at start).
+    demo: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -40,7 +40,7 @@ from channels.telegram.const import (
 )
 from channels.telegram.payloads import FileRef
 from channels.telegram.webhook import TelegramWebhook
-from hub.errors import ChannelError
+from hub.errors import ChannelError, ConfigError
 
 logger = logging.getLogger(__name__)
 
@@ -402,4 +402,10 @@ def create(ctx: ChannelContext) -> TelegramAdapter | None:
     """The adapter, or None when HUB_TELEGRAM_BOT_TOKEN is empty."""
     if not ctx.settings.telegram_bot_token.get_secret_value():
         return None
+    if not ctx.settings.telegram_secret_token.get_secret_value():
+        # The webhook would refuse every update; say so at start rather than drop them all.
+        raise ConfigError(
+            "missing setting HUB_TELEGRAM_SECRET_TOKEN: required when HUB_TELEGRAM_BOT_TOKEN "
+            "is set (Telegram sends it with every update; 1-256 characters A-Z a-z 0-9 _ -)"
+        )
     return TelegramAdapter(ctx)

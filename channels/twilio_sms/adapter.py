@@ -29,7 +29,7 @@ from channels.twilio_sms.const import (
 )
 from channels.twilio_sms.payloads import strip_prefix
 from channels.twilio_sms.webhook import TwilioWebhook
-from hub.errors import ChannelError, HubError
+from hub.errors import ChannelError, ConfigError, HubError
 
 logger = logging.getLogger(__name__)
 
@@ -235,4 +235,9 @@ def create(ctx: ChannelContext) -> TwilioMessagingAdapter | None:
     """The adapter, or None when no Twilio account is configured."""
     if not ctx.settings.twilio_account_sid:
         return None
+    if not ctx.settings.twilio_auth_token.get_secret_value():
+        # Fail closed: with an empty key anyone can compute a valid X-Twilio-Signature.
+        raise ConfigError(
+            "missing setting HUB_TWILIO_AUTH_TOKEN: required when HUB_TWILIO_ACCOUNT_SID is set"
+        )
     return TwilioMessagingAdapter(ctx)

@@ -13,6 +13,7 @@ from aiohttp.test_utils import TestClient
 
 from channels.telegram.fake_api import FakeTelegram
 from channels.telegram.simulator import post_update, text_update
+from hub.errors import ConfigError
 from hub.lifecycle import OUTBOX
 from tests.channels.telegram.conftest import OLIVIA, SECRET, TOKEN, fixture_bytes, fixture_json
 from tests.conftest import AUTH
@@ -109,14 +110,14 @@ async def test_missing_or_wrong_secret_is_403_and_stores_nothing(
     assert await customers(hub, telegram_user_id=str(OLIVIA)) == []
 
 
-async def test_empty_configured_secret_refuses_everything(
+async def test_empty_configured_secret_refuses_to_start(
     hub_client: Callable[..., Awaitable[Client]], fake_telegram: tuple[FakeTelegram, str]
 ) -> None:
-    client = await hub_client(
-        telegram_bot_token=TOKEN, telegram_secret_token="", telegram_api_base=fake_telegram[1]
-    )
-    assert await post(client, "text", secret="") == 403
-    assert await customers(client, telegram_user_id=str(OLIVIA)) == []
+    # Fail closed at start: a bot without a secret would have to accept unsigned updates.
+    with pytest.raises(ConfigError, match="HUB_TELEGRAM_SECRET_TOKEN"):
+        await hub_client(
+            telegram_bot_token=TOKEN, telegram_secret_token="", telegram_api_base=fake_telegram[1]
+        )
 
 
 # ---------------------------------------------------------------------------- bad input
