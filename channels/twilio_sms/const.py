@@ -32,6 +32,11 @@ MEDIA_TIMEOUT_S: Final = 8.0
 SEND_TIMEOUT_S: Final = 20.0
 # Hosts our account credentials may be sent to when fetching media (besides twilio_api_base).
 MEDIA_AUTH_HOST_SUFFIXES: Final = (".twilio.com",)
+# Hosts a media URL (and each redirect hop) may name at all: Twilio's API, which redirects
+# to its media CDN. Anything else in a MediaUrl is refused unfetched (server-side request
+# forgery: the bytes would be served to agents).
+MEDIA_HOST_SUFFIXES: Final = (".twilio.com", ".twiliocdn.com")
+MEDIA_MAX_REDIRECTS: Final = 3
 
 # Twilio's default opt-out keyword sets (case-insensitive, the whole trimmed body).
 STOP_KEYWORDS: Final = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"})

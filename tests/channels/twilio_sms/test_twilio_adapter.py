@@ -302,5 +302,5 @@ async def test_media_credentials_go_only_to_twilio(
     )
     [item] = await fetcher.fetch_all(http, (Media(index=0, url=other, content_type="image/png"),))
     assert item.attachment is None
-    assert item.note["status"] == "failed"
-    assert fake.media_requests == [(fake.media_requests[0][0], False)]
+    assert item.note["status"] == "refused"  # not Twilio's host: never even asked
+    assert fake.media_requests == []
