@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from aiohttp import web
 
@@ -19,6 +19,7 @@ class EmailAdapter:
     """Receives mail on the hub's SMTP port and sends replies through the relay."""
 
     channels = frozenset({CHANNEL})
+    reply_options: Mapping[str, frozenset[str]] = {CHANNEL: frozenset({"subject"})}
 
     def __init__(self, ctx: ChannelContext) -> None:
         self.ctx = ctx
