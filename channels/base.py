@@ -210,6 +210,10 @@ class ChannelAdapter(Protocol):
 
     # The channel names this adapter sends on ("sms", "whatsapp").
     channels: frozenset[str]
+    # Per channel, the ``OutboundMessage.options`` an agent or integration may set on a reply
+    # (an approved template, buttons); everything else (threading, reply address, session
+    # window) the hub derives from the conversation and a client cannot override.
+    reply_options: Mapping[str, frozenset[str]]
 
     def routes(self) -> Sequence[web.AbstractRouteDef]:
         """Webhook routes to mount on the hub's app (empty for SMTP/websocket channels)."""

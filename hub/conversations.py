@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import select
@@ -33,9 +34,17 @@ CHANNEL_ENDPOINT_KIND = {
 class ConversationService:
     """Agent-side changes to conversations."""
 
-    def __init__(self, settings: Settings, tx: Transactor) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        tx: Transactor,
+        reply_options: Mapping[str, frozenset[str]] | None = None,
+    ) -> None:
         self.settings = settings
         self.tx = tx
+        self.reply_options: Mapping[str, frozenset[str]] = (
+            {} if reply_options is None else reply_options
+        )
 
     async def reply(
         self,
@@ -131,6 +140,15 @@ class ConversationService:
         if endpoint.undeliverable:
             raise Conflict(f"{endpoint.address} is undeliverable ({endpoint.undeliverable})")
         opts = dict(options or {})
+        refused = sorted(set(opts) - self.reply_options.get(channel, frozenset()))
+        if refused:
+            # Threading, reply addresses and the session window come from the conversation;
+            # a client naming them could post into another chat or rewrite Reply-To.
+            allowed = ", ".join(sorted(self.reply_options.get(channel, ()))) or "none"
+            raise InvalidInput(
+                f"reply option(s) {', '.join(map(repr, refused))[:200]} may not be set on "
+                f"{channel}; allowed: {allowed}"
+            )
         window = SESSION_WINDOW_CHANNELS.get(channel)
         if window and "template_sid" not in opts:
             last = conv.last_inbound_at if channel == conv.channel else None

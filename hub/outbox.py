@@ -191,13 +191,15 @@ class OutboxSender:
                     select(MessageAttachment).where(MessageAttachment.message_id == msg.id)
                 )
             ).all()
+            # What the client chose (allow-listed when stored), then what only the hub may
+            # say: assigned, never defaulted, so a stored option cannot override them.
             options: dict[str, Any] = dict(msg.meta.get("options", {}))
-            options.setdefault("reply_token", conv.reply_token)
-            options.setdefault("thread_key", conv.thread_key)
-            if msg.kind == "auto_reply":
-                options.setdefault("auto", True)
-            if conv.last_inbound_at is not None:
-                options.setdefault("last_inbound_at", conv.last_inbound_at.isoformat())
+            options["reply_token"] = conv.reply_token
+            options["thread_key"] = conv.thread_key
+            options["auto"] = msg.kind == "auto_reply"
+            options["last_inbound_at"] = (
+                conv.last_inbound_at.isoformat() if conv.last_inbound_at is not None else None
+            )
             out = OutboundMessage(
                 message_id=msg.id,
                 conversation_id=conv.id,

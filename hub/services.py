@@ -42,7 +42,9 @@ class Hub:
         )
         self.ingestor = Ingestor(settings, self.tx, inline)
         self.feedback = ProviderFeedback(settings, self.tx)
-        self.conversations = ConversationService(settings, self.tx)
+        # Filled by ``create_app`` from the configured adapters: what a reply may set, by channel.
+        self.reply_options: dict[str, frozenset[str]] = {}
+        self.conversations = ConversationService(settings, self.tx, self.reply_options)
         self.users = Users(self.tx)
         self.work = WorkService(settings, self.tx)
         self.customers = CustomerService(self.tx)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import aiohttp
 from aiohttp import web
@@ -16,6 +16,7 @@ class ApiChannelAdapter:
     """Always enabled: the channel every integration and test can use."""
 
     channels = frozenset({CHANNEL})
+    reply_options: Mapping[str, frozenset[str]] = {CHANNEL: frozenset()}
 
     def __init__(self, ctx: ChannelContext) -> None:
         self.ctx = ctx

@@ -210,6 +210,7 @@ class TelegramAdapter:
     """Telegram Bot API channel."""
 
     channels = frozenset({CHANNEL})
+    reply_options: Mapping[str, frozenset[str]] = {CHANNEL: frozenset({"reply_markup", "csat"})}
 
     def __init__(self, ctx: ChannelContext) -> None:
         self.ctx = ctx

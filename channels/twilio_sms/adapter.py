@@ -88,6 +88,11 @@ class TwilioMessagingAdapter:
     """SMS/MMS/WhatsApp over Twilio Programmable Messaging."""
 
     channels = frozenset({CHANNEL_SMS, CHANNEL_WHATSAPP})
+    # Free-form WhatsApp outside the 24-hour window needs an approved template (ContentSid).
+    reply_options: Mapping[str, frozenset[str]] = {
+        CHANNEL_SMS: frozenset({"media_urls"}),
+        CHANNEL_WHATSAPP: frozenset({"media_urls", "template_sid", "template_variables"}),
+    }
 
     def __init__(self, ctx: ChannelContext) -> None:
         self.ctx = ctx
@@ -134,7 +139,7 @@ class TwilioMessagingAdapter:
         default_from = (
             self.default_whatsapp_from if channel == CHANNEL_WHATSAPP else self.default_from
         )
-        sender = message.sender or options.get("from") or default_from or None
+        sender = message.sender or default_from or None
         if not sender:
             raise ChannelError(
                 "no Twilio sender for this conversation (the customer never wrote to one of our "
