@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     http_port: int = Field(default=8080, ge=0, le=65535)
     public_url: str = "http://127.0.0.1:8080"
     api_token: SecretStr | None = None
+    # Empty: /metrics is open (bind to a private interface); set: scrapers send it as Bearer.
+    metrics_token: SecretStr = SecretStr("")
+    metrics_refresh_s: float = Field(default=5.0, ge=0)
     demo: bool = False
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 

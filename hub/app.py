@@ -69,6 +69,7 @@ def create_app(settings: Settings) -> web.Application:
     )
     app[keys.SETTINGS] = settings
     app[hubweb.METRICS] = Metrics()
+    app[hubweb.METRICS_REFRESH] = hubweb.MetricsRefresh(settings.metrics_refresh_s)
     url = settings.database_url
     hub = Hub(settings, create_engine(url), create_read_engine(url))
     app[keys.HUB] = hub

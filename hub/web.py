@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import hmac
 import json
 import logging
 import time
@@ -130,13 +132,44 @@ async def readyz(request: web.Request) -> web.Response:
     )
 
 
+class MetricsRefresh:
+    """At most one storage read per ``interval_s`` however often /metrics is scraped; scrapes
+    that arrive meanwhile share the read under way or reuse the last one."""
+
+    def __init__(self, interval_s: float) -> None:
+        self.interval_s = interval_s
+        self.refreshes = 0
+        self._at = float("-inf")
+        self._lock = asyncio.Lock()
+
+    async def ensure(self, request: web.Request) -> None:
+        if time.monotonic() - self._at < self.interval_s:
+            return
+        async with self._lock:
+            if time.monotonic() - self._at < self.interval_s:
+                return  # another scrape refreshed while this one waited
+            hub = request.app[keys.HUB]
+            async with hub.sessions() as session:
+                await request.app[METRICS].refresh(session, hub.stream.last_seq)
+            self.refreshes += 1
+            self._at = time.monotonic()
+
+
+METRICS_REFRESH: web.AppKey[MetricsRefresh] = web.AppKey("metrics_refresh")
+
+
 async def metrics(request: web.Request) -> web.Response:
-    """Prometheus text exposition."""
-    hub = request.app[keys.HUB]
-    m = request.app[METRICS]
-    async with hub.sessions() as session:
-        await m.refresh(session, hub.stream.last_seq)
-    return web.Response(body=m.render(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+    """Prometheus text exposition (behind ``HUB_METRICS_TOKEN`` when it is set)."""
+    token = request.app[keys.SETTINGS].metrics_token.get_secret_value()
+    if token:
+        scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(
+            given.strip().encode(), token.encode()
+        ):
+            return error_response(401, "unauthorized", "metrics token required")
+    await request.app[METRICS_REFRESH].ensure(request)
+    body = request.app[METRICS].render()
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
 async def openapi(request: web.Request) -> web.Response:
