@@ -5,7 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -30,7 +37,7 @@ class Settings(BaseSettings):
     redis_url: str = ""
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8080, ge=0, le=65535)
-    public_url: str = "http://127.0.0.1:8080"
+    public_url: str = ""  # empty: derived from http_host and http_port
     api_token: SecretStr | None = None
     # Empty: /metrics is open (bind to a private interface); set: scrapers send it as Bearer.
     metrics_token: SecretStr = SecretStr("")
@@ -100,10 +107,25 @@ class Settings(BaseSettings):
 
     @field_validator("public_url", "twilio_api_base", "telegram_api_base")
     @classmethod
-    def _http_url(cls, value: str) -> str:
+    def _http_url(cls, value: str, info: ValidationInfo) -> str:
+        if info.field_name == "public_url" and not value:
+            return value  # derived below, once the port is known
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _derive_public_url(self) -> Settings:
+        if not self.public_url:
+            # What the hub listens on, as a browser on this machine would reach it.
+            host = self.http_host
+            if host in ("", "0.0.0.0", "::"):  # noqa: S104 - naming the wildcard, not binding it
+                host = "127.0.0.1"
+            elif ":" in host:
+                host = f"[{host}]"
+            # Frozen model: set once here, during validation.
+            object.__setattr__(self, "public_url", f"http://{host}:{self.http_port}")
+        return self
 
     @classmethod
     def settings_customise_sources(

@@ -128,3 +128,26 @@ def test_serve_on_an_unmigrated_database_says_to_run_migrate(tmp_path: Path) -> 
     )
     assert out.returncode == 2
     assert "run `hub migrate`" in out.stderr
+
+
+def test_serve_on_another_port_prints_that_port_in_every_url(tmp_path: Path) -> None:
+    port = free_port()
+    env = hub_env(f"sqlite+aiosqlite:///{tmp_path}/hub.db", port)
+    del env["HUB_PUBLIC_URL"]  # derived from the bind address and port
+    migrate = subprocess.run(
+        [*HUB, "migrate"], env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert migrate.returncode == 0, migrate.stderr
+    with subprocess.Popen(
+        [*HUB, "serve"], env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    ) as proc:
+        try:
+            assert proc.stdout is not None
+            lines = [proc.stdout.readline() for _ in range(3)]
+        finally:
+            proc.terminate()
+            proc.wait(timeout=15)
+    printed = "".join(lines)
+    assert f"http://127.0.0.1:{port}/console" in printed
+    assert f"http://127.0.0.1:{port}/api/openapi.json" in printed
+    assert ":8080" not in printed
