@@ -2,7 +2,7 @@
 
 ``traffic`` is the offered load A = λ·AHT in Erlangs; the queue is stable only when A < c.
 P(wait) uses the stable recursion B₀ = 1, B_k = A·B_{k−1}/(k + A·B_{k−1}) (Erlang B), then
-C = c·B/(c − A(1 − B)), which never forms A^c or c! (routing.md §5).
+C = c·B/(c − A(1 − B)), which never forms A^c or c!.
 """
 
 from __future__ import annotations

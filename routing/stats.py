@@ -1,6 +1,6 @@
 """Queue statistics: pure arithmetic (ASA, abandonment, service level) and a windowed log.
 
-Service level at threshold T (Amazon Connect's definition, routing.md §2):
+Service level at threshold T (Amazon Connect's definition):
 
 - counting abandons: (answered within T + abandoned within T) / (answered + abandoned).
   A contact that abandons within T left the queue within T, so it meets the target; one that

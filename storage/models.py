@@ -1,4 +1,4 @@
-"""SQLAlchemy 2 models of the domain (DESIGN.md "Domain model"); portable SQLite/PostgreSQL."""
+"""SQLAlchemy 2 models of the domain; portable between SQLite and PostgreSQL."""
 
 from __future__ import annotations
 

@@ -391,7 +391,7 @@ def _csat_score(data: str) -> int | None:
     return int(value)
 
 
-# Update type -> parser (STYLE.md §5); IGNORED_UPDATES lists what we drop on purpose.
+# Update type -> parser; IGNORED_UPDATES lists what we drop on purpose.
 PARSERS: dict[str, Parser] = {
     "message": _parse_message,
     "edited_message": _parse_edited,

@@ -9,7 +9,7 @@ hours, see ``hours``); partials merge, so the same finishing code (``finish``, i
 models of ``outputs``) turns them into reports whether they were summed here (tests) or by
 the database (``hub.reports_sql``, over the rollups ``hub.rollup`` keeps of the same fold).
 
-Definitions (routing.md §1-§2):
+Definitions (Amazon Connect's and Genesys Cloud's, where they agree):
 
 - A contact is *answered* by its first ``conversation.assigned``; its wait is the event's
   ``wait_s`` (from waiting_since). Later assignments (transfers) are not answers.

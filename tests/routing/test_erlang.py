@@ -1,4 +1,4 @@
-"""Erlang C against the reference table (routing.md §5), to four decimals."""
+"""Erlang C against a published table of P(wait), to four decimals."""
 
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ import pytest
 from routing import sim
 from routing.sim import SimConfig, predict, simulate
 
-# Spread of one replication at c = 13 (routing.md §5): contacts -> (P(wait), ASA, SL20) sd.
+# Spread of one replication at c = 13, measured: contacts -> (P(wait), ASA, SL20) sd.
 SD_TABLE = {10_000: (0.028, 3.8, 0.027), 100_000: (0.0087, 1.4, 0.0085)}
 
 
