@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
@@ -59,6 +60,36 @@ async def new_page(browser: Browser) -> AsyncIterator[PageFactory]:
 
     async def factory() -> Page:
         context = await browser.new_context(viewport={"width": 1440, "height": 900}, locale="en-US")
+        contexts.append(context)
+        page = await context.new_page()
+        page.set_default_timeout(8000)
+        page.on("pageerror", lambda err: errors.append(f"{page.url}: {err}"))
+        return page
+
+    yield factory
+    for context in contexts:
+        await context.close()
+    assert not errors, f"script errors in the console: {errors}"
+
+
+ContextPageFactory = Callable[..., Awaitable[Page]]
+
+
+@pytest.fixture
+async def new_page_with(browser: Browser) -> AsyncIterator[ContextPageFactory]:
+    """``await new_page_with(**context_options)``: ``new_page`` with options of its context.
+
+    ``bypass_csp=True`` takes the page's Content-Security-Policy away, so a test sees what
+    the page's own rendering does (the CSP being the second wall, not the first). Script
+    errors on any page fail the test at teardown.
+    """
+    contexts: list[BrowserContext] = []
+    errors: list[str] = []
+
+    async def factory(**options: Any) -> Page:
+        context = await browser.new_context(
+            viewport={"width": 1440, "height": 900}, locale="en-US", **options
+        )
         contexts.append(context)
         page = await context.new_page()
         page.set_default_timeout(8000)
