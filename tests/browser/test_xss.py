@@ -41,7 +41,7 @@ from channels.telegram.simulator import post_update, text_update
 from channels.twilio_sms.fake_api import DEMO_ACCOUNT_SID, DEMO_AUTH_TOKEN, start_fake_twilio
 from channels.twilio_sms.simulator import post_inbound
 from hub import keys
-from tests.browser.conftest import ContextPageFactory
+from tests.browser.conftest import ContextPageFactory, PageFactory
 from tests.conftest import AUTH, ClientFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -606,3 +606,77 @@ async def test_hostile_markup_inbound_renders_inert_in_console_and_dashboard(
     # None of it came alive on any page, from the first frame to the last.
     for watched in (console, supervisor, snapshot):
         await assert_inert(watched)
+
+
+HOSTILE_SVG = (
+    '<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)" width="40" height="40">'
+    '<script>window.__xss=1;alert(2)</script><rect width="40" height="40" fill="red"/></svg>'
+)
+HOSTILE_HTML = "<html><body><script>alert(3)</script><img src=x onerror=alert(4)></body></html>"
+
+
+async def test_hostile_svg_and_html_attachments_never_run_when_shown_or_opened(
+    floor: Floor, new_page: PageFactory, artifacts: Path
+) -> None:
+    # With the CSP on, as agents get it: the attachment's own page must be inert too.
+    boundary = "xss-files"
+    parts = [f"--{boundary}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nTwo files.\r\n"]
+    for ctype, name, body in (
+        ("image/svg+xml", "chart.svg", HOSTILE_SVG),
+        ("text/html", "invoice.html", HOSTILE_HTML),
+    ):
+        parts.append(
+            f"--{boundary}\r\nContent-Type: {ctype}\r\n"
+            f'Content-Disposition: attachment; filename="{name}"\r\n'
+            "Content-Transfer-Encoding: base64\r\n\r\n"
+            f"{base64.encodebytes(body.encode()).decode()}\r\n"
+        )
+    parts.append(f"--{boundary}--")
+    content = [f'Content-Type: multipart/mixed; boundary="{boundary}"']
+    raw = mail(1, 1, "Dana", "files", content, "".join(parts))
+    answer = await send_mail("127.0.0.1", floor.smtp_port, raw, "c1@example.net", MAILBOX)
+    assert answer.startswith("2."), answer
+    contact = Contact("email", "Dana", {"email": "c1@example.net"}, "Dana", ())
+    convs = await resolve(floor, contact)
+    ((conv_id, items),) = convs.items()
+    atts = {a["filename"]: a for m in items for a in m["attachments"]}
+    assert set(atts) == {"chart.svg", "invoice.html"}, atts
+
+    page = await new_page()
+    dialogs: list[str] = []
+
+    async def on_dialog(dialog: Dialog) -> None:
+        dialogs.append(dialog.message)
+        await dialog.dismiss()
+
+    page.context.on("dialog", on_dialog)
+    await page.goto(f"{floor.base}/login")
+    await page.get_by_test_id("login-username").fill("ann")
+    await page.get_by_test_id("login-password").fill(PASSWORD)
+    await page.get_by_test_id("login-submit").click()
+    await page.wait_for_url(re.compile(r"/console$"))
+    assert await floor.client.app[keys.HUB].work.create_offer(conv_id, floor.agent_id)
+    await page.get_by_test_id("offer-accept").click()
+    # The SVG is shown as an image (an <img> never runs a document's scripts).
+    image = page.locator('[data-testid="attachment"] img')
+    await expect(image).to_have_count(1)
+    await page.wait_for_function(
+        "() => { const i = document.querySelector('[data-testid=attachment] img');"
+        " return i && i.complete && i.naturalWidth > 0; }"
+    )
+    await page.screenshot(path=artifacts / "xss-attachments-console.png")
+
+    # Opened on its own (the link's new tab), the SVG is a sandboxed document: nothing runs.
+    async with page.context.expect_page() as opened:
+        await page.locator(f'[data-testid="attachment"][href="{atts["chart.svg"]["url"]}"]').click()
+    tab = await opened.value
+    await tab.wait_for_load_state()
+    assert tab.url == f"{floor.base}{atts['chart.svg']['url']}"
+    await tab.wait_for_timeout(300)
+    assert await tab.evaluate("window.__xss") is None
+    # The HTML file is never shown in the browser: a download, sandboxed even if forced.
+    resp = await page.request.get(f"{floor.base}{atts['invoice.html']['url']}")
+    assert resp.headers["content-disposition"].startswith("attachment;")
+    assert "sandbox" in resp.headers["content-security-policy"]
+    assert dialogs == []
+    assert await page.evaluate("window.__xss") is None
