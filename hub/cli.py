@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 PASSTHROUGH: dict[str, tuple[str, str]] = {
     # command: (module with main(argv), one-line help)
     "simulate": ("routing.sim", "simulate the router on simulated time and compare with Erlang C"),
-    "bench": ("benchmarks.cli", "run a benchmark suite (router, ingest, latency, history, reports)"),
+    "bench": ("benchmarks.cli", "run a benchmark: router, ingest, latency, history or reports"),
     "telegram": ("channels.telegram.cli", "register or inspect the Telegram webhook"),
 }
 

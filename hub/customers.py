@@ -25,6 +25,89 @@ def _conflicts(a: list[Endpoint], b: list[Endpoint]) -> list[str]:
     return found
 
 
+async def merge_customers(
+    uow: UnitOfWork,
+    survivor: Customer,
+    absorbed: Customer,
+    *,
+    actor: str,
+    force: bool = False,
+    reason: str = "",
+) -> int | list[str]:
+    """Move everything of ``absorbed`` to ``survivor`` inside ``uow``: the audit entry's id,
+    or the conflicting verified identifiers (nothing moved) unless ``force``."""
+    s = uow.session
+    eps_a = list(
+        (await s.scalars(select(Endpoint).where(Endpoint.customer_id == survivor.id))).all()
+    )
+    eps_b = list(
+        (await s.scalars(select(Endpoint).where(Endpoint.customer_id == absorbed.id))).all()
+    )
+    conflicts = _conflicts(eps_a, eps_b)
+    if conflicts and not force:
+        return conflicts
+    conv_ids = list(
+        (
+            await s.scalars(select(Conversation.id).where(Conversation.customer_id == absorbed.id))
+        ).all()
+    )
+    msg_ids = list(
+        (await s.scalars(select(Message.id).where(Message.customer_id == absorbed.id))).all()
+    )
+    before = {
+        "tags": list(survivor.tags),
+        "attributes": dict(survivor.attributes),
+        "display_name": survivor.display_name,
+        "segment": survivor.segment,
+        "language": survivor.language,
+        "flags": list(survivor.flags),
+    }
+    await s.execute(
+        update(Endpoint).where(Endpoint.customer_id == absorbed.id).values(customer_id=survivor.id)
+    )
+    await s.execute(
+        update(Conversation)
+        .where(Conversation.customer_id == absorbed.id)
+        .values(customer_id=survivor.id)
+    )
+    await s.execute(
+        update(Message).where(Message.customer_id == absorbed.id).values(customer_id=survivor.id)
+    )
+    survivor.tags = sorted(set(survivor.tags) | set(absorbed.tags))
+    survivor.attributes = {**absorbed.attributes, **survivor.attributes}
+    survivor.display_name = survivor.display_name or absorbed.display_name
+    survivor.language = survivor.language or absorbed.language
+    if absorbed.segment == "vip":
+        survivor.segment = "vip"
+    survivor.flags = [f for f in survivor.flags if f.get("other_customer_id") != absorbed.id]
+    absorbed.merged_into_id = survivor.id
+    audit = AuditEntry(
+        actor=actor,
+        action="customer.merge",
+        target_type="customer",
+        target_id=survivor.id,
+        details={
+            "absorbed_id": absorbed.id,
+            "endpoint_ids": [e.id for e in eps_b],
+            "conversation_ids": conv_ids,
+            "message_ids": msg_ids,
+            "survivor_before": before,
+            "forced": bool(conflicts),
+            "reason": reason,
+        },
+    )
+    s.add(audit)
+    await s.flush()
+    uow.emit(
+        "customer.merged",
+        customer_id=survivor.id,
+        absorbed_id=absorbed.id,
+        actor=actor,
+        audit_id=audit.id,
+    )
+    return audit.id
+
+
 class CustomerService:
     """Profile edits and identity merges."""
 
@@ -77,84 +160,8 @@ class CustomerService:
                 raise NotFound("both customers must exist")
             if survivor.merged_into_id or absorbed.merged_into_id:
                 raise Conflict("one of the customers was already merged")
-            eps_a = list(
-                (await s.scalars(select(Endpoint).where(Endpoint.customer_id == survivor.id))).all()
-            )
-            eps_b = list(
-                (await s.scalars(select(Endpoint).where(Endpoint.customer_id == absorbed.id))).all()
-            )
-            conflicts = _conflicts(eps_a, eps_b)
-            if conflicts and not force:
-                return -1
-            conv_ids = list(
-                (
-                    await s.scalars(
-                        select(Conversation.id).where(Conversation.customer_id == absorbed.id)
-                    )
-                ).all()
-            )
-            msg_ids = list(
-                (
-                    await s.scalars(select(Message.id).where(Message.customer_id == absorbed.id))
-                ).all()
-            )
-            before = {
-                "tags": list(survivor.tags),
-                "attributes": dict(survivor.attributes),
-                "display_name": survivor.display_name,
-                "segment": survivor.segment,
-                "language": survivor.language,
-                "flags": list(survivor.flags),
-            }
-            await s.execute(
-                update(Endpoint)
-                .where(Endpoint.customer_id == absorbed.id)
-                .values(customer_id=survivor.id)
-            )
-            await s.execute(
-                update(Conversation)
-                .where(Conversation.customer_id == absorbed.id)
-                .values(customer_id=survivor.id)
-            )
-            await s.execute(
-                update(Message)
-                .where(Message.customer_id == absorbed.id)
-                .values(customer_id=survivor.id)
-            )
-            survivor.tags = sorted(set(survivor.tags) | set(absorbed.tags))
-            survivor.attributes = {**absorbed.attributes, **survivor.attributes}
-            survivor.display_name = survivor.display_name or absorbed.display_name
-            survivor.language = survivor.language or absorbed.language
-            if absorbed.segment == "vip":
-                survivor.segment = "vip"
-            survivor.flags = [
-                f for f in survivor.flags if f.get("other_customer_id") != absorbed.id
-            ]
-            absorbed.merged_into_id = survivor.id
-            audit = AuditEntry(
-                actor=actor,
-                action="customer.merge",
-                target_type="customer",
-                target_id=survivor.id,
-                details={
-                    "absorbed_id": absorbed.id,
-                    "endpoint_ids": [e.id for e in eps_b],
-                    "conversation_ids": conv_ids,
-                    "message_ids": msg_ids,
-                    "survivor_before": before,
-                    "forced": bool(conflicts),
-                },
-            )
-            s.add(audit)
-            await s.flush()
-            uow.emit(
-                "customer.merged",
-                customer_id=survivor.id,
-                absorbed_id=absorbed.id,
-                actor=actor,
-                audit_id=audit.id,
-            )
-            return audit.id
+            merged = await merge_customers(uow, survivor, absorbed, actor=actor, force=force)
+            return -1 if isinstance(merged, list) else merged
 
         audit_id = await self.tx.run(work)
         if audit_id == -1:
@@ -220,6 +227,14 @@ class CustomerService:
                 await s.execute(
                     update(Message)
                     .where(Message.id.in_(d["message_ids"]))
+                    .values(customer_id=absorbed.id)
+                )
+            if d["conversation_ids"]:
+                # Messages that arrived in those conversations since the merge go back with
+                # them (the contact that proved the identity arrived in the merging batch).
+                await s.execute(
+                    update(Message)
+                    .where(Message.conversation_id.in_(d["conversation_ids"]))
                     .values(customer_id=absorbed.id)
                 )
             for key, value in d["survivor_before"].items():

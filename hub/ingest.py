@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from channels.base import InboundMessage, IngestResult
 from config.settings import Settings
 from hub import identity
+from hub.customers import merge_customers
 from hub.errors import InvalidInput
 from hub.ingest_batch import BatchView, Staged, verified_identifiers
 from hub.ingest_fast import OPEN_STATES, Contact, InlineContinuation, continue_open
@@ -338,21 +339,48 @@ class Ingestor:
                     verified=True,
                 )
             elif other.customer_id != customer.id:
-                # Two customers claim one verified identifier: a person decides, never us.
-                flag: dict[str, Any] = {
-                    "kind": norm.kind,
-                    "address": norm.address,
-                    "reason": f"verified identifier belongs to customer {other.customer_id}",
-                    "other_customer_id": other.customer_id,
-                }
-                if flag not in customer.flags:
-                    customer.flags = [*customer.flags, flag]
-                    uow.emit("customer.conflict", customer_id=customer.id, flag=flag)
+                customer = await self._same_person(uow, customer, other, norm, view)
             elif not other.verified:
                 other.verified = True
         if linked:
             await s.flush()  # identifiers added here are looked up by later contacts
         return Resolved(customer=customer, endpoint=endpoint)
+
+    async def _same_person(
+        self,
+        uow: UnitOfWork,
+        customer: Customer,
+        other: Endpoint,
+        norm: identity.EndpointAddress,
+        view: BatchView,
+    ) -> Customer:
+        """The provider proved this customer holds ``other``'s address (a Telegram user
+        sharing their own contact): one person. Merge into the customer who had the address
+        first, unless the two hold different verified identifiers of one kind; that conflict
+        is flagged for a person. The merge is audited and undoable (``/merges/{id}/undo``)."""
+        owner = await uow.session.get_one(Customer, other.customer_id)
+        reason = f"verified {norm.kind} {norm.address}"
+        merged = None
+        if owner.merged_into_id is None and customer.merged_into_id is None:
+            merged = await merge_customers(
+                uow, owner, customer, actor="hub:verified-identifier", reason=reason
+            )
+        if isinstance(merged, int):
+            view.repoint(customer, owner)
+            other.verified = True
+            return owner
+        flag: dict[str, Any] = {
+            "kind": norm.kind,
+            "address": norm.address,
+            "reason": f"verified identifier belongs to customer {other.customer_id}",
+            "other_customer_id": other.customer_id,
+        }
+        if merged:
+            flag["detail"] = "; ".join(merged)
+        if flag not in customer.flags:
+            customer.flags = [*customer.flags, flag]
+            uow.emit("customer.conflict", customer_id=customer.id, flag=flag)
+        return customer
 
     # ---------------------------------------------------------------- threading
     async def _referenced_conversation(

@@ -140,6 +140,12 @@ class BatchView:
     def add_endpoint(self, endpoint: Endpoint, customer: Customer) -> None:
         self.endpoints[(endpoint.kind, endpoint.address)] = (endpoint, customer)
 
+    def repoint(self, absorbed: Customer, survivor: Customer) -> None:
+        """After a merge inside the batch, later contacts find the survivor."""
+        for key, (endpoint, customer) in list(self.endpoints.items()):
+            if customer.id == absorbed.id:
+                self.endpoints[key] = (endpoint, survivor)
+
     def latest_conversation(
         self, endpoint_id: int, channel: str, our_address: str | None
     ) -> Conversation | None:

@@ -102,13 +102,54 @@ async def test_third_party_identifier_that_is_not_verified_does_not_link(
     assert a.customer_id != b.customer_id
 
 
-async def test_verified_identifier_owned_by_another_customer_is_flagged_not_merged(
+async def test_verified_identifier_arriving_later_merges_the_two_customers_undoably(
+    hub_client: ClientFactory, db_url: str
+) -> None:
+    client = await hub_client(database_url=db_url)
+    hub = client.app[keys.HUB]
+    phone_owner = await hub.ingest(msg("sms", "phone", "+12025550143", "SMx"))
+    tg_owner = await hub.ingest(msg("telegram", "telegram", "888", "888:1"))
+    assert tg_owner.customer_id != phone_owner.customer_id  # nothing proves it yet
+    again = await hub.ingest(
+        msg(
+            "telegram",
+            "telegram",
+            "888",
+            "888:2",
+            identifiers=(Identifier(kind="phone", address="+12025550143"),),
+        )
+    )
+    # The Telegram user proved the phone is theirs: one person, the earlier customer kept.
+    assert again.customer_id == phone_owner.customer_id
+    assert again.conversation_id == tg_owner.conversation_id
+    survivor = await (
+        await client.get(f"/api/v1/customers/{phone_owner.customer_id}", headers=AUTH)
+    ).json()
+    assert survivor["flags"] == []
+    assert sorted(e["kind"] for e in survivor["endpoints"]) == ["phone", "telegram"]
+    assert await history_channels(client, phone_owner.customer_id) == [
+        "sms",
+        "telegram",
+        "telegram",
+    ]
+    # Audited, and a person can undo it.
+    events = await (await client.get("/api/v1/events?after=0&limit=200", headers=AUTH)).json()
+    [merged] = [e for e in events["items"] if e["type"] == "customer.merged"]
+    assert merged["payload"]["actor"] == "hub:verified-identifier"
+    undo = await client.post(f"/api/v1/merges/{merged['payload']['audit_id']}/undo", headers=AUTH)
+    assert undo.status == 204, await undo.text()
+    assert await history_channels(client, phone_owner.customer_id) == ["sms"]
+
+
+async def test_verified_identifier_with_conflicting_verified_ones_is_flagged_not_merged(
     hub_client: ClientFactory,
 ) -> None:
     client = await hub_client()
     hub = client.app[keys.HUB]
-    phone_owner = await hub.ingest(msg("sms", "phone", "+12025550143", "SMx"))
-    tg_owner = await hub.ingest(msg("telegram", "telegram", "888", "888:1"))
+    ann = Identifier(kind="email", address="ann@example.org")
+    bea = Identifier(kind="email", address="bea@example.org")
+    phone_owner = await hub.ingest(msg("api", "phone", "+12025550143", "A1", identifiers=(ann,)))
+    tg_owner = await hub.ingest(msg("telegram", "telegram", "888", "888:1", identifiers=(bea,)))
     again = await hub.ingest(
         msg(
             "telegram",
@@ -123,6 +164,7 @@ async def test_verified_identifier_owned_by_another_customer_is_flagged_not_merg
         await client.get(f"/api/v1/customers/{tg_owner.customer_id}", headers=AUTH)
     ).json()
     assert flagged["flags"][0]["other_customer_id"] == phone_owner.customer_id
+    assert "different verified emails" in flagged["flags"][0]["detail"]
 
 
 async def test_merge_then_unmerge_restores_both_customers_exactly(

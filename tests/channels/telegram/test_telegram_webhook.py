@@ -11,8 +11,10 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
+from channels.base import InboundMessage
 from channels.telegram.fake_api import FakeTelegram
 from channels.telegram.simulator import post_update, text_update
+from hub import keys
 from hub.errors import ConfigError
 from hub.lifecycle import OUTBOX
 from tests.channels.telegram.conftest import OLIVIA, SECRET, TOKEN, fixture_bytes, fixture_json
@@ -258,6 +260,38 @@ async def test_own_contact_share_links_to_the_customer_with_that_phone(hub: Clie
     assert by_phone["id"] == phone_customer
     kinds = {(e["kind"], e["address"]) for e in customer["endpoints"]}
     assert kinds == {("phone", "+447700900123"), ("telegram", str(OLIVIA))}
+
+
+async def test_sms_then_telegram_text_then_own_contact_share_is_one_customer(
+    hub: Client,
+) -> None:
+    # The order people really use: SMS first, later the bot, and only then (its own update)
+    # the shared contact. Telegram never sends the phone with the first message.
+    sms = await hub.app[keys.HUB].ingest(
+        InboundMessage(
+            channel="sms",
+            sender_kind="phone",
+            sender="+447700900123",
+            provider_id="SM" + "1" * 32,
+            text="Where is my order?",
+        )
+    )
+    assert await post(hub, "text") == 200
+    before = await customers(hub, telegram_user_id=str(OLIVIA))
+    assert [c["id"] for c in before] != [sms.customer_id]  # two people, as far as we know
+    assert await post(hub, "contact_own") == 200
+    (customer,) = await customers(hub, telegram_user_id=str(OLIVIA))
+    assert customer["id"] == sms.customer_id
+    assert customer["flags"] == []
+    kinds = {(e["kind"], e["address"]) for e in customer["endpoints"]}
+    assert kinds == {("phone", "+447700900123"), ("telegram", str(OLIVIA))}
+    page = await get(hub, f"/api/v1/customers/{sms.customer_id}/history")
+    assert sorted(m["channel"] for m in page["items"]) == ["sms", "telegram", "telegram"]
+    # A third party's card shared afterwards still links nobody.
+    assert await post(hub, "contact_third_party") == 200
+    (customer,) = await customers(hub, telegram_user_id=str(OLIVIA))
+    assert customer["id"] == sms.customer_id
+    assert {e["kind"] for e in customer["endpoints"]} == {"phone", "telegram"}
 
 
 async def test_third_party_contact_does_not_link(hub: Client) -> None:
