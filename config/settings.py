@@ -78,6 +78,7 @@ class Settings(BaseSettings):
     email_mailboxes: dict[str, str] = Field(default_factory=dict)
     email_max_bytes: int = Field(default=26_214_400, gt=0)
     email_ack_enabled: bool = False
+    email_max_sessions: int = Field(default=20, gt=0)
     relay_host: str = "127.0.0.1"
     relay_port: int = Field(default=2526, ge=0, le=65535)
     relay_username: str = ""

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 
 from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from channels.base import EndpointKind, StatusUpdate
 from config.settings import Settings
@@ -82,6 +83,21 @@ class ProviderFeedback:
             return True
 
         return await self.tx.run(work)
+
+    async def sent_message_exists(self, *, channel: str, provider_id: str) -> bool:
+        """Whether we sent a message with this provider id (a bounce must name one of ours)."""
+
+        async def work(session: AsyncSession) -> bool:
+            found = await session.scalar(
+                select(Message.id).where(
+                    Message.channel == channel,
+                    Message.provider_id == provider_id,
+                    Message.direction == "out",
+                )
+            )
+            return found is not None
+
+        return await self.tx.read(work)
 
     async def set_opt_out(
         self, *, kind: EndpointKind, address: str, channel: str, opted_out: bool

@@ -21,6 +21,13 @@ THREAD_KEY_MAX = 200
 # The hub looks at the newest 50 references; older ids add nothing but lookup cost.
 THREAD_REFS_MAX = 50
 HTML_MAX_CHARS = 512_000
+# HTML fed to the cleaner at most (the rest is dropped, ``html_truncated`` says so): the cleaner
+# is linear, ~0.2-1 ms per KB of tag soup, so this bounds it to about a second or two.
+HTML_INPUT_MAX_CHARS = 2 * 1024 * 1024
+# Mail is parsed in worker processes, off the event loop; one that takes longer is refused
+# (the worker is killed: a thread could not be stopped, and would share the loop's GIL).
+PARSE_WORKERS = 2
+PARSE_TIMEOUT_S = 20.0
 SUBJECT_MAX_CHARS = 500
 FILENAME_MAX_CHARS = 200
 
@@ -70,4 +77,6 @@ SMTP_TOO_MANY_RCPT = "452 4.5.3 Too many recipients"
 SMTP_TEMPFAIL = "451 4.3.0 temporary failure, try again"
 SMTP_REJECTED = "554 5.6.0 Message rejected: {reason}"
 SMTP_NO_SENDER = "550 5.1.7 No usable sender address in From or Reply-To"
+SMTP_TOO_COMPLEX = "554 5.6.0 Message rejected: too complex to process"
+SMTP_BUSY = "421 4.3.2 Too many connections, try again later"
 MAX_RECIPIENTS = 100

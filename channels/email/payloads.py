@@ -20,6 +20,7 @@ from channels.email.const import (
     AUTO_REPLY_HEADERS,
     BULK_PRECEDENCE,
     FILENAME_MAX_CHARS,
+    HTML_INPUT_MAX_CHARS,
     HTML_MAX_CHARS,
     LIST_HEADERS,
     SUBJECT_MAX_CHARS,
@@ -88,6 +89,8 @@ class ParsedEmail:
     list_id: str | None = None
     bounce: Bounce | None = None
     blocked_remote_content: int = 0
+    # The HTML was longer than the cleaner takes (HTML_INPUT_MAX_CHARS); its tail was dropped.
+    html_truncated: bool = False
     defects: tuple[str, ...] = ()
 
     @property
@@ -262,6 +265,15 @@ class _Body:
     text: str = ""
     html: str | None = None
     blocked: int = 0
+    truncated: bool = False
+
+    def markup(self, part: Message) -> str:
+        """The HTML of ``part``, cut to what the cleaner takes."""
+        markup = _part_text(part)
+        if len(markup) > HTML_INPUT_MAX_CHARS:
+            self.truncated = True
+            return markup[:HTML_INPUT_MAX_CHARS]
+        return markup
 
 
 def _body(msg: EmailMessage) -> tuple[_Body, set[int]]:
@@ -272,8 +284,7 @@ def _body(msg: EmailMessage) -> tuple[_Body, set[int]]:
     body = _Body()
     if rich is not None:
         used.add(id(rich))
-        markup = _part_text(rich)
-        text, sanitized, blocked = html_mod.convert(markup)
+        text, sanitized, blocked = html_mod.convert(body.markup(rich))
         body.html = sanitized[:HTML_MAX_CHARS]
         body.text = text
         body.blocked = blocked
@@ -310,9 +321,10 @@ def _walk_parts(
                 attachments.append(_attachment(part, limit))
             elif parent not in ("alternative", "report") and part.get_content_maintype() == "text":
                 # Apple Mail splits one body around inline images into several text parts.
-                piece = _part_text(part)
                 if part.get_content_type() == "text/html":
-                    piece = html_mod.html_to_text(piece)
+                    piece = html_mod.html_to_text(body.markup(part))
+                else:
+                    piece = _part_text(part)
                 if piece.strip():
                     extra_text.append(piece.strip("\n"))
         except Exception:
@@ -432,5 +444,6 @@ def _parse(raw: bytes, *, attachment_max_bytes: int, mail_from: str | None) -> P
         list_id=list_id,
         bounce=bounce,
         blocked_remote_content=body.blocked,
+        html_truncated=body.truncated,
         defects=tuple(sorted({type(d).__name__ for d in msg.defects})),
     )

@@ -4,27 +4,31 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import weakref
 from email.utils import parseaddr
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from channels.base import Attachment, ChannelContext, InboundMessage, StatusUpdate
+from channels.base import Attachment, ChannelContext, HubPort, InboundMessage, StatusUpdate
 from channels.email.const import (
     CHANNEL,
     MAX_RECIPIENTS,
+    PARSE_TIMEOUT_S,
+    PARSE_WORKERS,
     REPLY_TOKEN_RE,
+    SMTP_BUSY,
     SMTP_NO_SENDER,
     SMTP_OK,
     SMTP_RCPT_OK,
     SMTP_REJECTED,
     SMTP_TEMPFAIL,
+    SMTP_TOO_COMPLEX,
     SMTP_TOO_MANY_RCPT,
     SMTP_UNKNOWN_RCPT,
     THREAD_KEY_MAX,
 )
-from channels.email.payloads import ParsedEmail, parse_email
+from channels.email.payloads import ParsedEmail
+from channels.email.worker import ParsePool, ParseTimeout
 from hub.errors import InvalidInput
 
 logger = logging.getLogger(__name__)
@@ -33,6 +37,21 @@ ACK_TEXT = (
     "Thank you for your message. We have received it and will answer as soon as we can.\n"
     "Your reference: #{conversation_id}. Replying to this mail keeps everything in one place."
 )
+
+
+@runtime_checkable
+class SentLookup(Protocol):
+    """The hub's answer to "did we send this?" (a bounce may only concern our own mail)."""
+
+    async def sent_message_exists(self, *, channel: str, provider_id: str) -> bool: ...
+
+
+def sent_lookup(hub: HubPort) -> SentLookup | None:
+    """The hub itself if it answers, else its provider-feedback service; None: trust no bounce."""
+    for candidate in (hub, getattr(hub, "feedback", None)):
+        if isinstance(candidate, SentLookup):
+            return candidate
+    return None
 
 
 class Mailboxes:
@@ -107,6 +126,8 @@ def build_inbound(
         "html": parsed.html,
         "blocked_remote_content": parsed.blocked_remote_content,
     }
+    if parsed.html_truncated:
+        metadata["html_truncated"] = True
     if omitted:
         metadata["attachments_omitted"] = omitted
     return InboundMessage(
@@ -138,10 +159,12 @@ def build_inbound(
 class EmailHandler:
     """aiosmtpd hooks: RCPT filtering, DATA persisted through the hub before the 250."""
 
-    def __init__(self, ctx: ChannelContext) -> None:
+    def __init__(self, ctx: ChannelContext, parser: ParsePool) -> None:
         self.ctx = ctx
         self.settings = ctx.settings
         self.boxes = Mailboxes(ctx.settings)
+        self.parser = parser
+        self.sent = sent_lookup(ctx.hub)
 
     async def handle_RCPT(
         self,
@@ -181,9 +204,12 @@ class EmailHandler:
 
     async def deliver(self, raw: bytes, *, mail_from: str | None, rcpt_tos: list[str]) -> str:
         """Parse one received mail and hand it to the hub; the SMTP answer to give."""
-        parsed = parse_email(
-            raw, attachment_max_bytes=self.settings.attachment_max_bytes, mail_from=mail_from
-        )
+        try:
+            parsed = await self.parser.parse(
+                raw, attachment_max_bytes=self.settings.attachment_max_bytes, mail_from=mail_from
+            )
+        except ParseTimeout:
+            return SMTP_TOO_COMPLEX
         if parsed.kind == "bounce":
             await self._bounce(parsed)
             return SMTP_OK
@@ -221,7 +247,13 @@ class EmailHandler:
             logger.info("email: delivery report %s without recipients ignored", parsed.message_id)
             return
         original = bounce.original_message_id
-        ours = original is not None and original.lower().endswith("@" + self.boxes.domain)
+        # Only a report about a mail we actually sent may mark a customer's address dead:
+        # anybody can send us something shaped like a DSN, naming an id of our domain.
+        ours = (
+            original is not None
+            and self.sent is not None
+            and await self.sent.sent_message_exists(channel=CHANNEL, provider_id=original)
+        )
         for failure in bounce.recipients:
             if failure.action != "failed":
                 logger.info("email: %s for %s (%s)", failure.action, failure.recipient, original)
@@ -238,8 +270,6 @@ class EmailHandler:
                         metadata={"recipient": failure.recipient, "mta": bounce.reporting_mta},
                     )
                 )
-            # Only a report about one of our own mails may mark a customer's address dead:
-            # anybody can send us something shaped like a DSN.
             if failure.permanent and ours:
                 try:
                     await self.ctx.hub.mark_undeliverable(
@@ -251,12 +281,37 @@ class EmailHandler:
                     logger.info("email: bounce for unusable address %r", failure.recipient)
 
 
-class SmtpServer:
-    """The listening socket plus the sessions it opened, so ``stop`` closes both."""
+class _Busy(asyncio.Protocol):
+    """Answers a connection over the session cap with 421 and hangs up (RFC 5321 §3.8)."""
 
-    def __init__(self, server: asyncio.Server, sessions: weakref.WeakSet[SMTP]) -> None:
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if isinstance(transport, asyncio.WriteTransport):
+            transport.write(SMTP_BUSY.encode() + b"\r\n")
+        transport.close()
+
+
+class _Session(SMTP):
+    """An aiosmtpd session that leaves the server's live set when its connection ends."""
+
+    def __init__(self, handler: EmailHandler, live: set[SMTP], **kwargs: Any) -> None:
+        super().__init__(handler, **kwargs)
+        self._live = live
+        live.add(self)
+
+    def connection_lost(self, error: Exception | None) -> None:
+        try:
+            super().connection_lost(error)
+        finally:
+            self._live.discard(self)
+
+
+class SmtpServer:
+    """The listening socket, the sessions it opened and the parsing workers; ``stop`` closes all."""
+
+    def __init__(self, server: asyncio.Server, sessions: set[SMTP], parser: ParsePool) -> None:
         self.server = server
         self._sessions = sessions
+        self._parser = parser
 
     @property
     def port(self) -> int:
@@ -264,32 +319,37 @@ class SmtpServer:
         return int(self.server.sockets[0].getsockname()[1])
 
     async def stop(self) -> None:
-        """Stop accepting, close open sessions and wait for the socket to close."""
+        """Stop accepting, close open sessions, wait for the socket and the workers to close."""
         self.server.close()
         for session in list(self._sessions):
             transport = session.transport
             if transport is not None:
                 transport.close()
         await self.server.wait_closed()
+        await self._parser.close()
 
 
 async def start_smtp_server(ctx: ChannelContext, host: str, port: int) -> SmtpServer:
     """Listen for SMTP in the running loop (aiosmtpd's Controller would start its own)."""
     loop = asyncio.get_running_loop()
-    handler = EmailHandler(ctx)
-    sessions: weakref.WeakSet[SMTP] = weakref.WeakSet()
+    parser = ParsePool(workers=PARSE_WORKERS, timeout=PARSE_TIMEOUT_S)
+    handler = EmailHandler(ctx, parser)
+    sessions: set[SMTP] = set()
+    limit = int(ctx.settings.email_max_sessions)
 
-    def factory() -> SMTP:
-        smtp = SMTP(
+    def factory() -> asyncio.BaseProtocol:
+        if len(sessions) >= limit:
+            logger.warning("email: %d SMTP sessions open; refusing another", len(sessions))
+            return _Busy()
+        return _Session(
             handler,
+            sessions,
             data_size_limit=ctx.settings.email_max_bytes,
             enable_SMTPUTF8=True,
             decode_data=False,
             hostname=ctx.settings.email_domain,
             loop=loop,
         )
-        sessions.add(smtp)
-        return smtp
 
     server = await loop.create_server(factory, host=host, port=port)
-    return SmtpServer(server, sessions)
+    return SmtpServer(server, sessions, parser)

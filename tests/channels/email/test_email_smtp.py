@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 import sqlite3
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,7 @@ from channels.email.adapter import EmailAdapter
 from channels.email.simulator import customer_reply
 from channels.email.sink import MailSink, start_sink
 from hub import keys, lifecycle
+from tests.channels.email.hostile import hostile_mail
 from tests.conftest import AUTH
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -356,6 +359,60 @@ async def test_internal_failure_answers_451_and_the_retry_is_stored_once(
     assert len(await messages(client, conv["id"])) == 1
 
 
+async def test_hostile_mib_of_tag_soup_is_answered_while_the_loop_keeps_ticking(
+    hub_client: Any, sink: MailSink
+) -> None:
+    client, port = await email_hub(hub_client, sink)
+    await deliver(port, "thread_1_first.eml", mail_from="alice@example.org")  # workers warm
+    raw = hostile_mail(1 << 20, sender="mallory@attacker.example", to=SUPPORT)
+    assert len(raw) >= 1 << 20
+    assert max(len(line) for line in raw.split(b"\r\n")) <= 76
+    lags: list[float] = []
+    done = asyncio.Event()
+
+    async def ticker() -> None:
+        while not done.is_set():
+            start = time.perf_counter()
+            await asyncio.sleep(0.01)
+            lags.append(time.perf_counter() - start - 0.01)
+
+    ticking = asyncio.create_task(ticker())
+    start = time.perf_counter()
+    try:
+        response = await smtp(port, raw, mail_from="mallory@attacker.example")
+    finally:
+        answered = time.perf_counter() - start
+        done.set()
+        await ticking
+    assert response.code == 250
+    assert answered < 10, answered
+    assert max(lags) < 0.1, f"loop lag {max(lags) * 1000:.0f} ms, answer in {answered:.2f} s"
+    conv = await only_conversation(client, "mallory@attacker.example")
+    (stored,) = await messages(client, conv["id"])
+    assert "<script" not in stored["metadata"]["html"]
+
+
+async def test_connections_over_the_session_cap_get_421(hub_client: Any, sink: MailSink) -> None:
+    _, port = await email_hub(hub_client, sink, email_max_sessions=2)
+    first = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, start_tls=False, timeout=10)
+    second = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, start_tls=False, timeout=10)
+    await first.connect()
+    await second.connect()
+    with pytest.raises(aiosmtplib.SMTPConnectResponseError) as info:
+        await smtp(port, fixture("thread_1_first.eml"), mail_from="alice@example.org")
+    assert info.value.code == 421
+    await first.quit()
+    for _ in range(50):  # the server sees the hang-up a moment later
+        try:
+            await deliver(port, "thread_1_first.eml", mail_from="alice@example.org")
+            break
+        except aiosmtplib.SMTPConnectResponseError:
+            await asyncio.sleep(0.02)
+    else:
+        pytest.fail("a freed session slot was never reused")
+    await second.quit()
+
+
 # ---------------------------------------------------------------------- bounces, end to end
 async def test_bounce_marks_the_outbound_failed_and_the_address_undeliverable(
     hub_client: Any, sink: MailSink
@@ -382,6 +439,21 @@ async def test_bounce_marks_the_outbound_failed_and_the_address_undeliverable(
     assert weber is not None
     assert weber["endpoints"][0]["undeliverable"].startswith("5.1.1")
     assert [c["id"] for c in await all_customers(client)] == [weber["id"]]  # no daemon customer
+
+
+async def test_forged_bounce_for_a_mail_we_never_sent_leaves_the_address_deliverable(
+    hub_client: Any, sink: MailSink
+) -> None:
+    client, port = await email_hub(hub_client, sink)
+    await deliver(port, "quoted_printable.eml", mail_from="j.weber@example.de", rcpts=(BILLING,))
+    # The fixture's Message-ID ends with our domain, but no mail of ours ever carried it.
+    forged = fixture("bounce_dsn.eml").replace(b"nobody@example.net", b"j.weber@example.de")
+    assert b"hub.42.7c1e9f0a5b3d@support.example.com" in forged
+    response = await smtp(port, forged, mail_from="", rcpts=(BILLING,))
+    assert response.code == 250
+    weber = await customer(client, "j.weber@example.de")
+    assert weber is not None
+    assert not weber["endpoints"][0]["undeliverable"]
 
 
 async def test_agent_reply_is_threaded_and_the_customers_answer_threads_back(
