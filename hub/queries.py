@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub import identity
 from hub.api.schemas import (
+    MAX_ID,
     AttachmentOut,
     ConversationOut,
     CustomerOut,
@@ -90,8 +91,8 @@ async def search_customers(
             Customer.display_name.ilike(needle),
             Customer.id.in_(select(Endpoint.customer_id).where(Endpoint.address.ilike(needle))),
         ]
-        if q.strip().isdigit():
-            conds.append(Customer.id == int(q.strip()))
+        if _row_id(q.strip()) is not None:
+            conds.append(Customer.id == _row_id(q.strip()))
         query = query.where(or_(*conds))
     rows = (await s.scalars(query.order_by(Customer.id.desc()).limit(limit))).all()
     return [await customer_out(s, c) for c in rows]
@@ -107,9 +108,18 @@ def decode_cursor(cursor: str) -> int:
     except (ValueError, UnicodeDecodeError):
         raise InvalidInput("invalid cursor") from None
     kind, _, value = raw.partition(":")
-    if kind != "m" or not value.isdigit():
+    message_id = _row_id(value)
+    if kind != "m" or message_id is None:
         raise InvalidInput("invalid cursor")
-    return int(value)
+    return message_id
+
+
+def _row_id(raw: str) -> int | None:
+    """``raw`` as a row id, or None: ASCII digits only ("²".isdigit() is true, int("²") fails)
+    and within BIGINT, which the database driver cannot exceed."""
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_ID:
+        return None
+    return int(raw)
 
 
 async def messages_out(s: AsyncSession, rows: Sequence[Message]) -> list[MessageOut]:

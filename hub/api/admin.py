@@ -7,7 +7,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub import keys, queries
-from hub.api.openapi import json_response, parse_body
+from hub.api.openapi import Param, json_response, parse_body
 from hub.api.routes import api, path_int
 from hub.api.schemas import (
     AgentIn,
@@ -255,6 +255,11 @@ async def list_queues(request: web.Request) -> web.Response:
     tag="queues",
     body=QueueIn,
     responses={200: QueueOut},
+    path_params={
+        "name": Param(
+            description="queue name", schema={"type": "string", "minLength": 1, "maxLength": 100}
+        )
+    },
 )
 async def put_queue(request: web.Request) -> web.Response:
     await require(request, "admin")

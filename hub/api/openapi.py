@@ -11,11 +11,44 @@ from typing import Any, TypeVar
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from hub.api.schemas import ErrorOut
+from hub.api.schemas import MAX_ID, ErrorOut
 from hub.errors import InvalidInput
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 M = TypeVar("M", bound=BaseModel)
+
+# Answers any operation may give: the errors middleware maps InvalidInput, NotFound and
+# Conflict raised anywhere below a handler, so each is documented everywhere rather than
+# guessed per handler (a fuzzer checks that every status we send is documented).
+COMMON_ERRORS = {
+    400: "the input is invalid",
+    404: "a record named in the request does not exist",
+    409: "the request conflicts with the current state",
+}
+AUTH_ERRORS = {
+    401: "no valid bearer token or session cookie",
+    403: "the caller's role may not do this, or a cookie write was cross-site",
+}
+BODY_ERRORS = {413: "the body is larger than the configured limit"}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Param:
+    """A path or query parameter: what it means and the JSON schema of its value."""
+
+    description: str = ""
+    schema: dict[str, Any] = field(default_factory=lambda: {"type": "string"})
+
+
+# A path parameter not declared otherwise is a row id: the database's BIGINT range.
+ID_PARAM = Param(description="row id", schema={"type": "integer", "minimum": 1, "maximum": MAX_ID})
+
+
+def _params(values: dict[str, str | Param] | None) -> dict[str, Param]:
+    return {
+        name: Param(description=v) if isinstance(v, str) else v
+        for name, v in (values or {}).items()
+    }
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -31,7 +64,11 @@ class Operation:
     tag: str
     body: type[BaseModel] | None = None
     responses: dict[int, type[BaseModel] | None] = field(default_factory=dict)
-    query: dict[str, str] = field(default_factory=dict)
+    query: dict[str, Param] = field(default_factory=dict)
+    # Path parameters that are not row ids (those default to ID_PARAM).
+    path_params: dict[str, Param] = field(default_factory=dict)
+    # Media types a success may have besides JSON (e.g. text/csv of a report).
+    also: tuple[str, ...] = ()
     auth: bool = True
 
 
@@ -50,7 +87,9 @@ class ApiRegistry:
         tag: str,
         body: type[BaseModel] | None = None,
         responses: dict[int, type[BaseModel] | None] | None = None,
-        query: dict[str, str] | None = None,
+        query: dict[str, str | Param] | None = None,
+        path_params: dict[str, Param] | None = None,
+        also: tuple[str, ...] = (),
         auth: bool = True,
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
@@ -64,7 +103,9 @@ class ApiRegistry:
                     tag=tag,
                     body=body,
                     responses=responses or {200: None},
-                    query=query or {},
+                    query=_params(query),
+                    path_params=path_params or {},
+                    also=also,
                     auth=auth,
                 )
             )
@@ -103,19 +144,10 @@ class ApiRegistry:
                 "responses": {},
             }
             params = [
-                {"name": n, "in": "path", "required": True, "schema": {"type": "integer"}}
+                _param(n, "path", op.path_params.get(n, ID_PARAM), required=True)
                 for n in re.findall(r"{(\w+)}", op.path)
             ]
-            params += [
-                {
-                    "name": n,
-                    "in": "query",
-                    "required": False,
-                    "schema": {"type": "string"},
-                    "description": d,
-                }
-                for n, d in op.query.items()
-            ]
+            params += [_param(n, "query", p, required=False) for n, p in op.query.items()]
             if params:
                 item["parameters"] = params
             if op.body is not None:
@@ -127,11 +159,15 @@ class ApiRegistry:
                 resp: dict[str, Any] = {"description": "success" if status < 400 else "error"}
                 if model is not None:
                     resp["content"] = {"application/json": {"schema": ref(model)}}
+                    if status < 300:
+                        resp["content"] |= {m: {"schema": {"type": "string"}} for m in op.also}
                 item["responses"][str(status)] = resp
-            for status in (400, 401, 404, 409, 413) if op.auth or op.body else ():
+            errors = COMMON_ERRORS | (AUTH_ERRORS if op.auth else {})
+            errors |= BODY_ERRORS if op.body is not None else {}
+            for status, why in sorted(errors.items()):
                 item["responses"].setdefault(
                     str(status),
-                    {"description": "error", "content": {"application/json": {"schema": error}}},
+                    {"description": why, "content": {"application/json": {"schema": error}}},
                 )
             if op.auth:
                 item["security"] = [{"bearer": []}, {"session": []}]
@@ -150,13 +186,27 @@ class ApiRegistry:
         }
 
 
+def _param(name: str, where: str, param: Param, *, required: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": name, "in": where, "required": required, "schema": param.schema}
+    if param.description:
+        out["description"] = param.description
+    return out
+
+
+def _no_constant(name: str) -> Any:
+    # Python's json reads NaN and Infinity, which JSON has not: no number field may hold them.
+    raise ValueError(f"{name} is not JSON")
+
+
 async def parse_body(request: web.Request, model: type[M]) -> M:
     """Read and validate a JSON body; any problem is an InvalidInput (400)."""
     raw = await request.read()
     try:
-        data = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        data = json.loads(raw, parse_constant=_no_constant)
+    except ValueError as err:  # also UnicodeDecodeError and JSONDecodeError
         raise InvalidInput(f"body is not valid JSON: {err}") from None
+    except RecursionError:
+        raise InvalidInput("body is not valid JSON: nested too deeply") from None
     try:
         return model.model_validate(data)
     except ValidationError as err:

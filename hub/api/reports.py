@@ -20,26 +20,42 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from hub import keys, rollup
 from hub import reports as r
 from hub import reports_sql as rs
-from hub.api.openapi import json_response
-from hub.api.routes import api
+from hub.api.openapi import Param, json_response
+from hub.api.routes import api, as_int
 from hub.auth import require
 from hub.errors import InvalidInput, NotFound
+from routing import erlang
 from storage.models import Agent, Queue, Team
 
 MAX_DAYS = 400
 MAX_BUCKETS = 5000
+# Reports cover contacts, not history: the bounds keep bucket arithmetic off datetime's limits.
+FIRST_YEAR, LAST_YEAR = 1970, 9000
+DAY_S = 86_400.0
+# Erlang C costs grow with the square of the offered load; past this a request would hold the
+# event loop for seconds (a single site of more than ~1000 busy agents plans per queue).
+MAX_ERLANGS_PER_ROW = 1000.0
+MAX_ERLANGS_TOTAL = 5000.0
 DEFAULT_EDGES = (5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0)
-COMMON = {
+COMMON: dict[str, str | Param] = {
     "from": "ISO 8601 start (default: midnight today in tz); naive times are in tz",
     "to": "ISO 8601 end, exclusive (default: now)",
     "tz": "IANA timezone for defaults and buckets (default UTC)",
     "queue": "only this queue",
     "team": "only the queues of this team (agents report: its agents)",
     "channel": "only this channel",
-    "agent": "only contacts this agent answered (agent id)",
+    "agent": Param(
+        description="only contacts this agent answered (agent id)",
+        schema={"type": "integer", "minimum": 1},
+    ),
     "thresholds": "service-level thresholds in seconds, comma-separated (default: queues')",
-    "format": "json (default) or csv",
+    "format": Param(description="json (default) or csv", schema={"enum": ["json", "csv"]}),
 }
+GROUP_BY = Param(
+    description="row per queue, team, agent or channel",
+    schema={"enum": ["queue", "team", "agent", "channel"]},
+)
+CSV = ("text/csv",)
 
 
 class SummaryOut(r.Summary):
@@ -76,7 +92,9 @@ def _floats(raw: str, name: str, *, most: int = 10, upper: float = 86_400.0) -> 
     return values
 
 
-def _number(request: web.Request, name: str, default: float | None) -> float | None:
+def _number(
+    request: web.Request, name: str, default: float | None, *, least: float, most: float
+) -> float | None:
     raw = request.query.get(name)
     if raw is None or raw == "":
         return default
@@ -84,8 +102,8 @@ def _number(request: web.Request, name: str, default: float | None) -> float | N
         value = float(raw)
     except ValueError:
         raise InvalidInput(f"{name} must be a number") from None
-    if not math.isfinite(value):
-        raise InvalidInput(f"{name} must be a finite number")
+    if not math.isfinite(value) or not least <= value <= most:
+        raise InvalidInput(f"{name} must be a number from {least:g} to {most:g}")
     return value
 
 
@@ -96,6 +114,8 @@ def _when(raw: str, tz: ZoneInfo, name: str) -> datetime:
         value = datetime.fromisoformat(raw)
     except ValueError:
         raise InvalidInput(f"{name} must be an ISO 8601 date or time") from None
+    if not FIRST_YEAR <= value.year <= LAST_YEAR:
+        raise InvalidInput(f"{name} must lie in the years {FIRST_YEAR} to {LAST_YEAR}")
     return value.replace(tzinfo=tz) if value.tzinfo is None else value
 
 
@@ -158,8 +178,7 @@ async def _spec(
     if queue is not None:
         queues = frozenset({queue}) & queues if queues is not None else frozenset({queue})
     agent_raw = q.get("agent") or None
-    if agent_raw is not None and not agent_raw.isdigit():
-        raise InvalidInput("agent must be an agent id")
+    agent_id = as_int(agent_raw, "agent") if agent_raw is not None else None
     if q.get("thresholds"):
         levels = _floats(q["thresholds"], "thresholds")
     elif queue is not None and queue in thresholds:
@@ -175,7 +194,7 @@ async def _spec(
         group_by=group_by,
         queues=queues,
         channel=q.get("channel") or None,
-        agent_id=int(agent_raw) if agent_raw is not None else None,
+        agent_id=agent_id,
         edges=edges,
     )
 
@@ -241,7 +260,8 @@ def _wants_csv(request: web.Request) -> bool:
     "contacts per channel and rows per queue/team/agent/channel; ?format=csv",
     tag="reports",
     responses={200: SummaryOut},
-    query={**COMMON, "group_by": "queue|team|agent|channel"},
+    query={**COMMON, "group_by": GROUP_BY},
+    also=CSV,
 )
 async def report_summary(request: web.Request) -> web.Response:
     await require(request, "supervisor")
@@ -281,9 +301,10 @@ async def report_summary(request: web.Request) -> web.Response:
     responses={200: TimeseriesOut},
     query={
         **COMMON,
-        "bucket": "15m|hour|day (default hour)",
-        "group_by": "queue|team|agent|channel",
+        "bucket": Param(description="default hour", schema={"enum": ["15m", "hour", "day"]}),
+        "group_by": GROUP_BY,
     },
+    also=CSV,
 )
 async def report_timeseries(request: web.Request) -> web.Response:
     await require(request, "supervisor")
@@ -318,6 +339,7 @@ async def report_timeseries(request: web.Request) -> web.Response:
     tag="reports",
     responses={200: WaitDistributionOut},
     query={**COMMON, "edges": "bin edges in seconds, comma-separated (default 5,10,...,600)"},
+    also=CSV,
 )
 async def report_wait_distribution(request: web.Request) -> web.Response:
     await require(request, "supervisor")
@@ -368,6 +390,7 @@ async def _people(
     tag="reports",
     responses={200: AgentsOut},
     query=COMMON,
+    also=CSV,
 )
 async def report_agents(request: web.Request) -> web.Response:
     await require(request, "supervisor")
@@ -409,18 +432,28 @@ async def report_agents(request: web.Request) -> web.Response:
     query={
         **COMMON,
         "arrivals_per_hour": "forecast, comma-separated (one row each); default: history",
-        "aht_s": "average handle time incl. after-contact work; default: history",
-        "target_sl": "target service level, 0-1 exclusive (default 0.8)",
-        "threshold_s": "service-level threshold (default: the queue's, else 20)",
+        "aht_s": Param(
+            description="average handle time incl. after-contact work; default: history",
+            schema={"type": "number", "exclusiveMinimum": 0, "maximum": DAY_S},
+        ),
+        "target_sl": Param(
+            description="target service level, 0-1 exclusive (default 0.8)",
+            schema={"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
+        ),
+        "threshold_s": Param(
+            description="service-level threshold (default: the queue's, else 20)",
+            schema={"type": "number", "minimum": 0, "maximum": DAY_S},
+        ),
     },
+    also=CSV,
 )
 async def report_staffing(request: web.Request) -> web.Response:
     await require(request, "supervisor")
     csv_out = _wants_csv(request)
     forecast = request.query.get("arrivals_per_hour")
     arrivals = _floats(forecast, "arrivals_per_hour", most=168, upper=1e7) if forecast else None
-    aht = _number(request, "aht_s", None)
-    target = _number(request, "target_sl", 0.8)
+    aht = _number(request, "aht_s", None, least=0.0, most=DAY_S)
+    target = _number(request, "target_sl", 0.8, least=0.0, most=1.0)
     assert target is not None
     async with request.app[keys.HUB].read_sessions() as s:
         ctx, thresholds = await rs.load_context(s)
@@ -431,7 +464,7 @@ async def report_staffing(request: web.Request) -> web.Response:
             history = r.summary(await rs.contact_rows(s, spec, ctx), spec, ctx)
     queue = request.query.get("queue")
     default_t = float(thresholds.get(queue, 20)) if queue else 20.0
-    threshold = _number(request, "threshold_s", default_t)
+    threshold = _number(request, "threshold_s", default_t, least=0.0, most=DAY_S)
     assert threshold is not None
     if arrivals is None:
         assert history is not None
@@ -442,6 +475,12 @@ async def report_staffing(request: web.Request) -> web.Response:
         if history.total.aht_s is None:
             raise InvalidInput("aht_s is required: no handled contacts in the range")
         aht = history.total.aht_s + (history.total.acw_avg_s or 0.0)
+    loads = [erlang.traffic(a, aht) for a in arrivals]
+    if max(loads) > MAX_ERLANGS_PER_ROW or sum(loads) > MAX_ERLANGS_TOTAL:
+        raise InvalidInput(
+            f"arrivals_per_hour x aht_s / 3600 may reach {MAX_ERLANGS_PER_ROW:g} Erlangs a row "
+            f"and {MAX_ERLANGS_TOTAL:g} in all: plan larger sites per queue"
+        )
     try:
         plan = r.staffing(arrivals, aht_s=aht, target_sl=target, threshold_s=threshold)
     except ValueError as err:

@@ -8,8 +8,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import undefer
 
 from hub import keys, queries
-from hub.api.openapi import ApiRegistry, json_response, parse_body
+from hub.api.openapi import ApiRegistry, Param, json_response, parse_body
 from hub.api.schemas import (
+    MAX_ID,
     ConversationList,
     ConversationOut,
     CustomerList,
@@ -30,19 +31,29 @@ from storage.models import MessageAttachment, OutboxItem
 api = ApiRegistry()
 
 
+def as_int(raw: str, name: str, *, least: int = 1, most: int = MAX_ID) -> int:
+    """A decimal integer from a path or query string within bounds, or a 400 naming it.
+
+    ASCII digits only: ``str.isdigit`` also passes "²", which ``int`` refuses; and the
+    bounds keep numbers the database cannot hold away from its driver."""
+    if not (raw.isascii() and raw.isdigit()) or not least <= int(raw) <= most:
+        raise InvalidInput(f"{name} must be an integer from {least} to {most}")
+    return int(raw)
+
+
 def path_int(request: web.Request, name: str) -> int:
-    """An integer path parameter, or a 400 naming it."""
-    try:
-        return int(request.match_info[name])
-    except ValueError:
-        raise InvalidInput(f"{name} must be an integer") from None
+    """A row id from the path, or a 400 naming it."""
+    return as_int(request.match_info[name], name)
 
 
 def _limit(request: web.Request, default: int = 50, most: int = 200) -> int:
-    raw = request.query.get("limit", str(default))
-    if not raw.isdigit() or not 1 <= int(raw) <= most:
-        raise InvalidInput(f"limit must be an integer from 1 to {most}")
-    return int(raw)
+    return as_int(request.query.get("limit", str(default)), "limit", most=most)
+
+
+def limit_param(default: int, most: int) -> Param:
+    """The ``limit`` query parameter of a paged list."""
+    schema = {"type": "integer", "minimum": 1, "maximum": most, "default": default}
+    return Param(description=f"1-{most}, default {default}", schema=schema)
 
 
 @api.route(
@@ -56,6 +67,7 @@ def _limit(request: web.Request, default: int = 50, most: int = 200) -> int:
         "email": "address",
         "telegram_user_id": "id",
         "q": "name/address/id",
+        "limit": limit_param(50, 200),
     },
 )
 async def list_customers(request: web.Request) -> web.Response:
@@ -97,7 +109,7 @@ async def get_customer(request: web.Request) -> web.Response:
     summary="The customer's unified timeline across channels, newest first",
     tag="customers",
     responses={200: MessagePage},
-    query={"limit": "1-200, default 50", "before": "cursor from the previous page's next"},
+    query={"limit": limit_param(50, 200), "before": "cursor from the previous page's next"},
 )
 async def customer_history(request: web.Request) -> web.Response:
     await require(request)
@@ -147,7 +159,7 @@ async def get_conversation(request: web.Request) -> web.Response:
     summary="A conversation's messages, newest first",
     tag="conversations",
     responses={200: MessagePage},
-    query={"limit": "1-200, default 50", "before": "cursor"},
+    query={"limit": limit_param(50, 200), "before": "cursor"},
 )
 async def conversation_messages(request: web.Request) -> web.Response:
     await require(request)
@@ -233,7 +245,13 @@ def _quote(name: str) -> str:
     summary="Outbound sends by state (pending, sending, done, dead)",
     tag="operations",
     responses={200: OutboxList},
-    query={"state": "pending|sending|done|dead (default dead)"},
+    query={
+        "state": Param(
+            description="default dead",
+            schema={"enum": ["pending", "sending", "done", "dead"], "default": "dead"},
+        ),
+        "limit": limit_param(50, 200),
+    },
 )
 async def list_outbox(request: web.Request) -> web.Response:
     await require(request, "supervisor")
@@ -271,19 +289,23 @@ async def list_outbox(request: web.Request) -> web.Response:
     summary="The interaction stream from a sequence number (audit, integrations)",
     tag="operations",
     responses={200: EventPage},
-    query={"after": "last seq seen (default 0)", "limit": "1-1000"},
+    query={
+        "after": Param(
+            description="last seq seen (default 0)",
+            schema={"type": "integer", "minimum": 0, "maximum": MAX_ID - 1, "default": 0},
+        ),
+        "limit": limit_param(100, 1000),
+    },
 )
 async def list_events(request: web.Request) -> web.Response:
     await require(request, "supervisor")
     hub = request.app[keys.HUB]
-    after = request.query.get("after", "0")
-    if not after.isdigit():
-        raise InvalidInput("after must be a non-negative integer")
+    after = as_int(request.query.get("after", "0"), "after", least=0, most=MAX_ID - 1)
     limit = _limit(request, default=100, most=1000)
 
     async def work(s: AsyncSession) -> EventPage:
         head = await head_seq(s)
-        first = int(after) + 1
+        first = after + 1
         events = await events_between(s, first, min(head, first + limit - 1))
         return EventPage(items=[EventOut.model_validate(e.as_json()) for e in events], head=head)
 

@@ -7,11 +7,20 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+# Row ids are BIGINT; a larger number names no row and would overflow the database driver.
+MAX_ID = 2**63 - 1
+# Integer columns (priorities, thresholds) are 32-bit on PostgreSQL.
+MAX_INT32 = 2**31 - 1
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]
+Int32 = Annotated[int, Field(ge=-MAX_INT32, le=MAX_INT32)]
+# Names stored in VARCHAR(100) columns (teams, queues, skills, reasons).
+Name = Annotated[str, Field(max_length=100)]
+
 
 class Model(BaseModel):
-    """Base: unknown fields are rejected, so typos fail loudly."""
+    """Base: unknown fields are rejected, so typos fail loudly; 1e999 (inf) is no number."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class ErrorOut(Model):
@@ -169,7 +178,7 @@ class CustomerPatch(Model):
 
 
 class MergeIn(Model):
-    other_id: int = Field(description="the customer absorbed into this one")
+    other_id: Id = Field(description="the customer absorbed into this one")
     force: bool = Field(default=False, description="merge despite conflicting identifiers")
 
 
@@ -198,19 +207,19 @@ class AgentIn(Model):
     password: str = Field(min_length=8, max_length=200)
     display_name: str = Field(default="", max_length=200)
     role: Literal["agent", "supervisor", "admin"] = "agent"
-    team: str | None = None
+    team: Name | None = None
     skills: list[SkillLevel] = []
     capacity: Capacity | None = Field(default=None, description=CAPACITY_DOC)
 
 
 class AgentPatch(Model):
     display_name: str | None = Field(default=None, max_length=200)
-    team: str | None = None
+    team: Name | None = None
     skills: list[SkillLevel] | None = None
     capacity: Capacity | None = Field(default=None, description=CAPACITY_DOC)
     active: bool | None = None
     state: Literal["available", "away", "offline"] | None = None
-    state_reason: str = ""
+    state_reason: Name = ""
 
 
 class AgentOut(Model):
@@ -237,13 +246,13 @@ class QueueStep(Model):
 
 
 class QueueIn(Model):
-    team: str | None = None
+    team: Name | None = None
     steps: list[QueueStep] = Field(default_factory=lambda: [QueueStep()])
     selection: Literal[
         "longest_idle", "best_proficiency", "least_busy", "round_robin", "random"
     ] = "longest_idle"
-    priority: int = 0
-    sl_threshold_s: int = Field(default=20, gt=0)
+    priority: Int32 = 0
+    sl_threshold_s: int = Field(default=20, gt=0, le=MAX_INT32)
     options: dict[str, Any] = Field(default_factory=dict)
 
 
