@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from agent_console import views
 from agent_console.protocol import frame
-from hub import queries
+from hub import media, queries
 from hub.errors import Conflict, InvalidInput, NotFound
 from storage.models import Agent, Conversation
 
@@ -269,6 +269,17 @@ async def unmerge_customer(
     return {"customer": customer.model_dump(mode="json")}
 
 
+async def retry_attachment(
+    gw: ConsoleGateway, conn: Connection, args: dict[str, Any]
+) -> dict[str, Any]:
+    """Fetch a failed attachment again (as ``POST /api/v1/attachments/{id}/retry``)."""
+    attachment_id = _int(args, "attachment_id")
+    await media.retry(gw.hub.tx, attachment_id)
+    async with gw.hub.sessions() as s:
+        out = await queries.attachment_out(s, attachment_id)
+    return {"attachment": out.model_dump(mode="json")}
+
+
 async def canned(gw: ConsoleGateway, conn: Connection, args: dict[str, Any]) -> dict[str, Any]:
     return {"items": list(CANNED)}
 
@@ -316,6 +327,7 @@ COMMANDS: dict[str, Command] = {
     "update_customer": update_customer,
     "merge_customer": merge_customer,
     "unmerge_customer": unmerge_customer,
+    "retry_attachment": retry_attachment,
     "canned": canned,
     "agents": agents,
     "reassign": reassign,

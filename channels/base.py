@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from aiohttp import ClientSession, web
 
@@ -19,6 +19,8 @@ from hub.errors import ChannelError
 __all__ = [
     "AdapterFactory",
     "Attachment",
+    "AttachmentSource",
+    "AttachmentState",
     "ChannelAdapter",
     "ChannelContext",
     "ChannelError",
@@ -60,15 +62,28 @@ class Identifier:
     verified: bool = True
 
 
+# "pending": announced by the provider, bytes not here yet (the hub fetches them in the
+# background through ``AttachmentSource``); "fetched": bytes here; "failed": given up, ``error``
+# says why.
+AttachmentState = Literal["pending", "fetched", "failed"]
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Attachment:
-    """One attachment; bytes already fetched server-side (browsers never see provider URLs)."""
+    """One attachment: bytes fetched server-side, or a provider reference still to fetch.
+
+    Browsers never see provider URLs or ids: ``source`` stays on the server.
+    """
 
     filename: str | None
     content_type: str
-    data: bytes
-    # Where the provider said it was (kept as metadata only; never sent to a browser).
-    source_url: str | None = None
+    data: bytes = b""
+    state: AttachmentState = "fetched"
+    # The provider's reference to fetch it (again): Twilio's media URL, Telegram's file_id.
+    # None when a fetch must never be tried (a URL we refuse) or cannot help (too large).
+    source: str | None = None
+    # Why there are no bytes (yet): the last fetch's error, short and free of provider URLs.
+    error: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -233,6 +248,17 @@ class ChannelAdapter(Protocol):
 
     async def typing(self, *, channel: str, to: str) -> None:
         """Show a typing indicator to the customer where the channel has one (else no-op)."""
+        ...
+
+
+@runtime_checkable
+class AttachmentSource(Protocol):
+    """An adapter that can fetch announced media again (the hub's media worker calls it)."""
+
+    async def fetch_attachment(
+        self, *, channel: str, source: str, content_type: str, filename: str | None
+    ) -> Attachment:
+        """The fetched attachment; raise ChannelError(retryable=...) on failure."""
         ...
 
 

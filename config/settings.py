@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import (
     Field,
+    NonNegativeFloat,
     SecretStr,
     ValidationError,
     ValidationInfo,
@@ -59,6 +60,11 @@ class Settings(BaseSettings):
     outbox_max_attempts: int = Field(default=8, ge=1)
     outbox_base_delay_s: float = Field(default=1.0, gt=0)
     outbox_max_delay_s: float = Field(default=300.0, gt=0)
+    # Announced media whose fetch failed: the waits before each further attempt; after the
+    # last one fails the attachment is "failed" (an agent may retry it).
+    media_retry_delays_s: tuple[NonNegativeFloat, ...] = Field(
+        default=(2.0, 10.0, 60.0, 300.0, 1800.0), min_length=1
+    )
 
     api_callback_url: str = ""
 

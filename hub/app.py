@@ -23,6 +23,7 @@ from hub.lifecycle import (
     adapters_ctx,
     database_ctx,
     http_ctx,
+    media_ctx,
     outbox_ctx,
 )
 from hub.metrics import Metrics, watch_pauses
@@ -99,5 +100,6 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(adapters_ctx)
     app.cleanup_ctx.append(dispatcher_ctx)
     app.cleanup_ctx.append(outbox_ctx)
+    app.cleanup_ctx.append(media_ctx)
     app.cleanup_ctx.append(gateway.gateway_ctx)
     return app

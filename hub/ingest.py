@@ -19,8 +19,10 @@ from hub.customers import merge_customers
 from hub.errors import InvalidInput
 from hub.ingest_batch import BatchView, Staged, verified_identifiers
 from hub.ingest_fast import OPEN_STATES, Contact, InlineContinuation, continue_open
+from hub.media import attachment_row
+from hub.media import wake_all as wake_media
 from hub.uow import LazyId, Transactor, UnitOfWork
-from storage.models import Conversation, Customer, Endpoint, Message, MessageAttachment, utcnow
+from storage.models import Conversation, Customer, Endpoint, Message, utcnow
 
 logger = logging.getLogger(__name__)
 
@@ -198,16 +200,9 @@ class Ingestor:
         if msg.attachments:
             await s.flush()  # attachments reference the message id
         for att in msg.attachments:
-            keep = len(att.data) <= self.settings.attachment_max_bytes
-            s.add(
-                MessageAttachment(
-                    message_id=row.id,
-                    filename=att.filename or "",
-                    content_type=att.content_type,
-                    size=len(att.data),
-                    data=att.data if keep else None,
-                )
-            )
+            s.add(attachment_row(att, row.id, self.settings))
+        if any(att.state == "pending" for att in msg.attachments):
+            uow.after_commit.append(wake_media)
         if msg.kind in ("message", "command", "bulk"):
             conversation.last_inbound_at = now
         conversation.last_activity_at = now

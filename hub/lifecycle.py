@@ -13,6 +13,7 @@ from sqlalchemy import select, text
 
 from hub import keys
 from hub.errors import ConfigError
+from hub.media import MediaWorker
 from hub.outbox import OutboxSender
 from storage.models import Agent
 
@@ -117,6 +118,21 @@ async def outbox_ctx(app: web.Application) -> AsyncIterator[None]:
     )
     app[OUTBOX] = sender
     task = asyncio.create_task(sender.run(), name="outbox-sender")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+MEDIA: web.AppKey[MediaWorker] = web.AppKey("media")
+
+
+async def media_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Fetch pending attachments (announced media whose first fetch failed) in the background."""
+    hub = app[keys.HUB]
+    worker = MediaWorker(hub.settings, hub.tx, app[keys.ADAPTERS])
+    app[MEDIA] = worker
+    task = asyncio.create_task(worker.run(), name="media-fetcher")
     yield
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Sequence
 
-from sqlalchemy import ColumnElement, Select, or_, select
+from sqlalchemy import ColumnElement, Row, Select, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub import identity
@@ -19,6 +19,7 @@ from hub.api.schemas import (
     MessagePage,
 )
 from hub.errors import InvalidInput, NotFound
+from hub.media import attachment_url
 from storage.models import Conversation, Customer, Endpoint, Message, MessageAttachment
 
 
@@ -122,29 +123,48 @@ def _row_id(raw: str) -> int | None:
     return int(raw)
 
 
+# Everything of an attachment a browser may see: not its bytes, never its provider source.
+_ATTACHMENTS = select(
+    MessageAttachment.id,
+    MessageAttachment.message_id,
+    MessageAttachment.filename,
+    MessageAttachment.content_type,
+    MessageAttachment.size,
+    MessageAttachment.state,
+    MessageAttachment.error,
+    MessageAttachment.data.is_not(None).label("stored"),
+)
+
+
+def _attachment_out(a: Row[int, int, str, str, int, str, str, bool]) -> AttachmentOut:
+    fetched = a.state == "fetched" and a.stored
+    return AttachmentOut(
+        id=a.id,
+        filename=a.filename,
+        content_type=a.content_type,
+        size=a.size,
+        state=a.state,
+        error=a.error,
+        url=attachment_url(a.id) if fetched else None,
+    )
+
+
+async def attachment_out(s: AsyncSession, attachment_id: int) -> AttachmentOut:
+    """One attachment as the API shows it."""
+    row = (await s.execute(_ATTACHMENTS.where(MessageAttachment.id == attachment_id))).first()
+    if row is None:
+        raise NotFound(f"attachment {attachment_id} not found")
+    return _attachment_out(row)
+
+
 async def messages_out(s: AsyncSession, rows: Sequence[Message]) -> list[MessageOut]:
     ids = [m.id for m in rows]
     atts: dict[int, list[AttachmentOut]] = {}
     if ids:
         for a in await s.execute(
-            select(
-                MessageAttachment.id,
-                MessageAttachment.message_id,
-                MessageAttachment.filename,
-                MessageAttachment.content_type,
-                MessageAttachment.size,
-                MessageAttachment.data.is_not(None).label("stored"),
-            ).where(MessageAttachment.message_id.in_(ids))
+            _ATTACHMENTS.where(MessageAttachment.message_id.in_(ids)).order_by(MessageAttachment.id)
         ):
-            atts.setdefault(a.message_id, []).append(
-                AttachmentOut(
-                    id=a.id,
-                    filename=a.filename,
-                    content_type=a.content_type,
-                    size=a.size,
-                    url=f"/api/v1/attachments/{a.id}" if a.stored else None,
-                )
-            )
+            atts.setdefault(a.message_id, []).append(_attachment_out(a))
     return [
         MessageOut(
             id=m.id,

@@ -21,6 +21,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     false,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, deferred, mapped_column
@@ -234,15 +235,33 @@ class Message(Base):
 
 
 class MessageAttachment(Base):
-    """An attachment's metadata and (size-limited) bytes."""
+    """An attachment's metadata, (size-limited) bytes and fetch state.
+
+    ``pending`` rows are fetched again by ``hub.media`` through the channel's adapter from
+    ``source`` (a provider reference, never sent to a browser) at ``next_attempt_at``.
+    """
 
     __tablename__ = "attachments"
+    __table_args__ = (
+        # The media worker's "what is due" query; only pending rows are in the index.
+        Index(
+            "ix_attachments_due",
+            "next_attempt_at",
+            postgresql_where=text("state = 'pending'"),
+            sqlite_where=text("state = 'pending'"),
+        ),
+    )
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     message_id: Mapped[int] = mapped_column(ForeignKey("messages.id"), index=True)
     filename: Mapped[str] = mapped_column(String(300), default="")
     content_type: Mapped[str] = mapped_column(String(200), default="application/octet-stream")
     size: Mapped[int] = mapped_column(BigInteger, default=0)
     data: Mapped[bytes | None] = deferred(mapped_column(LargeBinary))
+    state: Mapped[str] = mapped_column(String(20), default="fetched", server_default="fetched")
+    source: Mapped[str | None] = mapped_column(String(2000))
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    next_attempt_at: Mapped[datetime | None] = mapped_column()
+    error: Mapped[str] = mapped_column(String(300), default="", server_default="")
 
 
 class StreamHead(Base):

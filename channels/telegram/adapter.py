@@ -365,7 +365,18 @@ class TelegramAdapter:
         if not tg_file.file_path:
             raise ChannelError("getFile returned no file_path", retryable=True, code="no_path")
         data = await self._download(tg_file.file_path, limit)
-        return Attachment(filename=ref.filename, content_type=ref.content_type, data=data)
+        return Attachment(
+            filename=ref.filename, content_type=ref.content_type, data=data, source=ref.file_id
+        )
+
+    async def fetch_attachment(
+        self, *, channel: str, source: str, content_type: str, filename: str | None
+    ) -> Attachment:
+        """Fetch a file again by its ``file_id`` (``source``), for the hub's media retries."""
+        ref = FileRef(
+            file_id=source, file_unique_id="", filename=filename or "", content_type=content_type
+        )
+        return await self.fetch_file(ref)
 
     async def _download(self, url: str, limit: int) -> bytes:
         # The URL holds the bot token: it is never logged or stored (errors name the type only).

@@ -2,7 +2,8 @@
 
 Serves ``/bot<token>/<method>`` (JSON, urlencoded or multipart bodies, as PTB sends them) and
 ``/file/bot<token>/<path>``; records every call; answers real-shaped ``{"ok": true, "result":
-...}`` envelopes; can refuse a chat with 403 (blocked) or 429 (flood control).
+...}`` envelopes; can refuse a chat with 403 (blocked) or 429 (flood control) and fail a file's
+``getFile`` a number of times.
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ class FakeTelegram:
     uploads: list[tuple[str, str, bytes]] = field(default_factory=list)  # (field, name, bytes)
     webhook: dict[str, Any] = field(default_factory=dict)
     _refusals: dict[int, _Refusal] = field(default_factory=dict)
+    _file_refusals: dict[str, _Refusal] = field(default_factory=dict)  # file_id -> refusal
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1001))
     _runner: web.AppRunner | None = None
 
@@ -95,6 +97,17 @@ class FakeTelegram:
         self._refusals[chat_id] = _Refusal(
             status=status, description=description, parameters=parameters, times=times
         )
+
+    def fail_file(
+        self,
+        file_id: str,
+        *,
+        times: int | None = 1,
+        status: int = 500,
+        description: str = "Internal Server Error",
+    ) -> None:
+        """Answer the next ``times`` ``getFile`` calls for this file with an error (None: all)."""
+        self._file_refusals[file_id] = _Refusal(status=status, description=description, times=times)
 
     def block(self, chat_id: int) -> None:
         """Answer every call for this chat with 403 "bot was blocked by the user"."""
@@ -142,6 +155,8 @@ class FakeTelegram:
         if handler is None:
             return _error(404, "Not Found")
         refusal = self._refusal(params.get("chat_id"))
+        if refusal is None and method.lower() == "getfile":
+            refusal = _take(self._file_refusals, params.get("file_id"))
         if refusal is not None:
             return _error(refusal.status, refusal.description, refusal.parameters)
         try:
@@ -162,14 +177,7 @@ class FakeTelegram:
     def _refusal(self, chat_id: Any) -> _Refusal | None:
         if not isinstance(chat_id, int):
             return None
-        refusal = self._refusals.get(chat_id)
-        if refusal is None:
-            return None
-        if refusal.times is not None:
-            refusal.times -= 1
-            if refusal.times <= 0:
-                del self._refusals[chat_id]
-        return refusal
+        return _take(self._refusals, chat_id)
 
     async def _params(self, request: web.Request) -> dict[str, Any]:
         params: dict[str, Any] = dict(request.query)
@@ -290,6 +298,18 @@ class FakeTelegram:
             if self.webhook.get("allowed_updates") is not None:
                 info["allowed_updates"] = self.webhook["allowed_updates"]
         return info
+
+
+def _take(refusals: dict[Any, _Refusal], key: Any) -> _Refusal | None:
+    """The refusal for ``key``, counting it down (and forgetting it when used up)."""
+    refusal = refusals.get(key)
+    if refusal is None:
+        return None
+    if refusal.times is not None:
+        refusal.times -= 1
+        if refusal.times <= 0:
+            del refusals[key]
+    return refusal
 
 
 class _ApiError(Exception):

@@ -16,6 +16,7 @@ wait behind it):
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import logging
@@ -114,11 +115,7 @@ class TelegramWebhook:
         else:
             message = parsed.message
             if parsed.files:
-                attachments, failures = await self._fetch(parsed.files)
-                metadata = dict(message.metadata)
-                if failures:
-                    metadata["attachment_errors"] = failures
-                message = replace(message, attachments=attachments, metadata=metadata)
+                message = replace(message, attachments=await self._fetch(parsed.files))
             try:
                 result = await self.hub.ingest(replace(message, raw=body))
             except InvalidInput as err:
@@ -136,27 +133,24 @@ class TelegramWebhook:
             except ChannelError as err:
                 logger.warning("answerCallbackQuery %s failed: %s", parsed.callback_query_id, err)
 
-    async def _fetch(
-        self, refs: tuple[FileRef, ...]
-    ) -> tuple[tuple[Attachment, ...], list[dict[str, Any]]]:
-        attachments: list[Attachment] = []
-        failures: list[dict[str, Any]] = []
-        for ref in refs:
-            try:
-                attachments.append(await self.side.fetch_file(ref))
-            except ChannelError as err:
-                # The message is stored without the bytes (file_id kept in metadata) rather than
-                # answering non-2xx: a retry storm would hold back every later update.
-                logger.warning("telegram file %s not fetched: %s", ref.file_unique_id, err)
-                failures.append(
-                    {
-                        "file_id": ref.file_id,
-                        "filename": ref.filename,
-                        "error": err.code or "fetch_failed",
-                        "detail": str(err)[:200],
-                    }
-                )
-        return tuple(attachments), failures
+    async def _fetch(self, refs: tuple[FileRef, ...]) -> tuple[Attachment, ...]:
+        """Every file, in order: fetched, or pending (the hub fetches it again), or failed."""
+        return tuple(await asyncio.gather(*(self._fetch_one(ref) for ref in refs)))
+
+    async def _fetch_one(self, ref: FileRef) -> Attachment:
+        try:
+            return await self.side.fetch_file(ref)
+        except ChannelError as err:
+            # Stored without the bytes rather than answering non-2xx: a retry storm would hold
+            # back every later update. A file over the limit would not fit on a later try.
+            logger.warning("telegram file %s not fetched: %s", ref.file_unique_id, err)
+            return Attachment(
+                filename=ref.filename,
+                content_type=ref.content_type,
+                state="pending" if err.retryable else "failed",
+                source=None if err.code == "too_large" else ref.file_id,
+                error=str(err)[:300],
+            )
 
     def _remember(self, update_id: int) -> None:
         self._seen[update_id] = None

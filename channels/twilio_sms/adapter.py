@@ -12,7 +12,13 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from channels.base import ChannelContext, DeliveryStatus, OutboundMessage, SendReceipt
+from channels.base import (
+    Attachment,
+    ChannelContext,
+    DeliveryStatus,
+    OutboundMessage,
+    SendReceipt,
+)
 from channels.twilio_sms.const import (
     CHANNEL_SMS,
     CHANNEL_WHATSAPP,
@@ -122,6 +128,14 @@ class TwilioMessagingAdapter:
 
     async def typing(self, *, channel: str, to: str) -> None:
         return None
+
+    async def fetch_attachment(
+        self, *, channel: str, source: str, content_type: str, filename: str | None
+    ) -> Attachment:
+        """Fetch announced media again (``source`` is its MediaUrl; same host checks)."""
+        return await self.webhook.media.fetch(
+            self.ctx.http(), source, content_type=content_type, filename=filename
+        )
 
     def form(self, message: OutboundMessage) -> list[tuple[str, str]]:
         """The Messages.json form fields for one outbound message (raises on what can't go)."""

@@ -1,8 +1,8 @@
 """A local fake of Twilio's Messages REST API and media store, for tests and the demo.
 
-It checks Basic auth, answers real-shaped JSON, can be told to fail, serves MMS media and
-afterwards POSTs signed status callbacks (``sent`` then ``delivered``) to the StatusCallback
-it was given, exactly as Twilio signs them.
+It checks Basic auth, answers real-shaped JSON, can be told to fail (sends, media fetches),
+serves MMS media and afterwards POSTs signed status callbacks (``sent`` then ``delivered``)
+to the StatusCallback it was given, exactly as Twilio signs them.
 """
 
 from __future__ import annotations
@@ -91,6 +91,8 @@ class FakeTwilio:
     # Sids to hand out next (tests that post fixture callbacks for a known sid).
     next_sids: deque[str] = field(default_factory=deque)
     media: dict[str, StoredMedia] = field(default_factory=dict)
+    # media sid -> (answers still to fail, None: until cleared; HTTP status of the failure)
+    media_failures: dict[str, tuple[int | None, int]] = field(default_factory=dict)
     app: web.Application = field(init=False)
     _runner: web.AppRunner | None = None
     _session: aiohttp.ClientSession | None = None
@@ -120,6 +122,10 @@ class FakeTwilio:
     def put_media(self, media_sid: str, data: bytes, content_type: str) -> None:
         """Serve ``data`` for an existing media sid (fixtures name their own)."""
         self.media[media_sid] = StoredMedia(data=data, content_type=content_type)
+
+    def fail_media(self, media_sid: str, *, times: int | None = 1, status: int = 503) -> None:
+        """Answer the next ``times`` fetches of this media with ``status`` (None: all)."""
+        self.media_failures[media_sid] = (times, status)
 
     async def settle(self) -> None:
         """Wait until every scheduled status callback has been delivered."""
@@ -219,6 +225,15 @@ class FakeTwilio:
         if not ok:
             return _error(401, 20003, "Authenticate")
         media_sid = request.match_info["media"]
+        failing = self.media_failures.get(media_sid)
+        if failing is not None:
+            times, status = failing
+            if times is not None:
+                if times <= 1:
+                    del self.media_failures[media_sid]
+                else:
+                    self.media_failures[media_sid] = (times - 1, status)
+            return _error(status, 20500, "Service Unavailable")
         if media_sid not in self.media:
             return _error(404, 20404, "The requested resource was not found")
         # Twilio redirects to its CDN; the fake redirects to its own /media path.

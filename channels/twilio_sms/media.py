@@ -1,4 +1,8 @@
-"""Server-side fetch of MMS/WhatsApp media: authenticated, size-limited, time-bounded."""
+"""Server-side fetch of MMS/WhatsApp media: authenticated, size-limited, time-bounded.
+
+The webhook tries each announced item once; one that failed for a reason a retry can mend
+is handed to the hub as a pending attachment, which fetches it again through the adapter.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +18,7 @@ from typing import Any
 import aiohttp
 from yarl import URL
 
-from channels.base import Attachment
+from channels.base import Attachment, ChannelError
 from channels.twilio_sms.const import (
     MEDIA_AUTH_HOST_SUFFIXES,
     MEDIA_HOST_SUFFIXES,
@@ -48,11 +52,43 @@ def _public(address: str) -> bool:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Fetched:
-    """One media item's outcome: bytes (as an attachment) or why there are none."""
+    """One media item's outcome: its attachment (fetched, pending or failed) and a note."""
 
     media: Media
-    attachment: Attachment | None
+    attachment: Attachment
     note: dict[str, Any]
+
+
+class _TooLarge(Exception):
+    """The body is larger than the attachment limit (we stopped reading)."""
+
+    def __init__(self, size: int | None = None) -> None:
+        super().__init__(size)
+        self.size = size
+
+
+def media_error(err: Exception) -> ChannelError:
+    """The one place a media fetch failure becomes a ChannelError.
+
+    Messages name a status or an exception type only: aiohttp's own texts carry the URL,
+    which must not reach the stored error an agent sees.
+    """
+    if isinstance(err, UnsafeMediaUrl):
+        return ChannelError(f"refused: {err}"[:200], retryable=False, code="refused")
+    if isinstance(err, _TooLarge):
+        size = f" ({err.size} bytes)" if err.size is not None else ""
+        return ChannelError(
+            f"larger than the attachment limit{size}", retryable=False, code="too_large"
+        )
+    if isinstance(err, aiohttp.ClientResponseError):
+        # A media resource can lag the webhook that announces it: 404 is worth another try.
+        retryable = err.status >= 500 or err.status in (404, 408, 425, 429)
+        return ChannelError(f"HTTP {err.status}", retryable=retryable, code="http")
+    if isinstance(err, TimeoutError):
+        return ChannelError("timed out", retryable=True, code="timeout")
+    if isinstance(err, aiohttp.ClientError):
+        return ChannelError(type(err).__name__, retryable=True, code="network")
+    return ChannelError(f"unusable answer: {type(err).__name__}", retryable=False, code="answer")
 
 
 class MediaFetcher:
@@ -109,46 +145,56 @@ class MediaFetcher:
     async def fetch_all(
         self, session: aiohttp.ClientSession, items: tuple[Media, ...]
     ) -> list[Fetched]:
-        """Fetch every item concurrently; failures become notes, never exceptions."""
+        """Fetch every item concurrently, in index order; failures become pending or failed
+        attachments, never exceptions."""
         if not items:
             return []
-        return list(await asyncio.gather(*(self._fetch(session, m) for m in items)))
+        return list(await asyncio.gather(*(self._first(session, m) for m in items)))
 
-    async def _fetch(self, session: aiohttp.ClientSession, media: Media) -> Fetched:
+    async def fetch(
+        self, session: aiohttp.ClientSession, url: str, *, content_type: str, filename: str | None
+    ) -> Attachment:
+        """One media file; ChannelError(retryable=...) when it cannot be had now."""
+        try:
+            data = await self._download(session, URL(url))
+        except (UnsafeMediaUrl, _TooLarge, aiohttp.ClientError, TimeoutError, ValueError) as err:
+            raise media_error(err) from None
+        return Attachment(filename=filename, content_type=content_type, data=data, source=url)
+
+    async def _first(self, session: aiohttp.ClientSession, media: Media) -> Fetched:
         note: dict[str, Any] = {"index": media.index, "content_type": media.content_type}
         sid = media.url.rstrip("/").rsplit("/", 1)[-1]
         if sid:
             note["media_sid"] = sid[:64]
-        try:
-            data = await self._download(session, URL(media.url), note)
-        except UnsafeMediaUrl as err:
-            logger.warning("media %s of a Twilio message refused: %s", media.index, err)
-            note["status"] = "refused"
-            note["error"] = str(err)[:200]
-            return Fetched(media=media, attachment=None, note=note)
-        except (aiohttp.ClientError, TimeoutError, ValueError) as err:
-            logger.warning("media %s of a Twilio message not fetched: %s", media.index, err)
-            note["status"] = "failed"
-            note["error"] = f"{type(err).__name__}: {err}"[:200]
-            return Fetched(media=media, attachment=None, note=note)
-        if data is None:
-            note["status"] = "too_large"
-            return Fetched(media=media, attachment=None, note=note)
-        note["status"] = "stored"
-        note["size"] = len(data)
         ext = mimetypes.guess_extension(media.content_type.split(";")[0].strip()) or ""
-        attachment = Attachment(
-            filename=f"{sid or f'media{media.index}'}{ext}",
-            content_type=media.content_type,
-            data=data,
-            source_url=media.url,
-        )
+        filename = f"{sid or f'media{media.index}'}{ext}"
+        try:
+            attachment = await self.fetch(
+                session, media.url, content_type=media.content_type, filename=filename
+            )
+        except ChannelError as err:
+            logger.warning("media %s of a Twilio message not fetched: %s", media.index, err)
+            # A refused URL is never requested again; a too-large file would not fit later.
+            keep = err.code not in ("refused", "too_large")
+            if not keep:
+                note["status"] = err.code
+            else:
+                note["status"] = "pending" if err.retryable else "failed"
+            note["error"] = str(err)
+            attachment = Attachment(
+                filename=filename,
+                content_type=media.content_type,
+                state="pending" if err.retryable else "failed",
+                source=media.url if keep else None,
+                error=str(err),
+            )
+            return Fetched(media=media, attachment=attachment, note=note)
+        note["status"] = "stored"
+        note["size"] = len(attachment.data)
         return Fetched(media=media, attachment=attachment, note=note)
 
-    async def _download(
-        self, session: aiohttp.ClientSession, url: URL, note: dict[str, Any]
-    ) -> bytes | None:
-        """The body, or None when it is larger than the limit (we stop reading early).
+    async def _download(self, session: aiohttp.ClientSession, url: URL) -> bytes:
+        """The body; _TooLarge as soon as it exceeds the limit (we stop reading early).
 
         Redirects are followed by hand so that every hop passes ``_check``, and the
         credentials go only to Twilio's own origin, never to the CDN it redirects to.
@@ -175,12 +221,11 @@ class MediaFetcher:
                         message=resp.reason or "",
                     )
                 if resp.content_length is not None and resp.content_length > self._max_bytes:
-                    note["size"] = resp.content_length
-                    return None
+                    raise _TooLarge(resp.content_length)
                 buf = bytearray()
                 async for chunk in resp.content.iter_chunked(_CHUNK):
                     buf.extend(chunk)
                     if len(buf) > self._max_bytes:
-                        return None
+                        raise _TooLarge
                 return bytes(buf)
         raise UnsafeMediaUrl(f"more than {MEDIA_MAX_REDIRECTS} redirects")

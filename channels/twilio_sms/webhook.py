@@ -85,7 +85,7 @@ def inbound_message(
         display_name=payload.profile_name,
         recipient=payload.to or None,
         thread_refs=(payload.replied_to_sid,) if payload.replied_to_sid else (),
-        attachments=tuple(f.attachment for f in fetched if f.attachment is not None),
+        attachments=tuple(f.attachment for f in fetched),
         queue=queue,
         metadata=metadata,
     )

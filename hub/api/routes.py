@@ -7,10 +7,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import undefer
 
-from hub import keys, queries
+from hub import keys, media, queries
 from hub.api.openapi import ApiRegistry, Param, json_response, parse_body
 from hub.api.schemas import (
     MAX_ID,
+    AttachmentOut,
     ConversationList,
     ConversationOut,
     CustomerList,
@@ -231,6 +232,21 @@ async def get_attachment(request: web.Request) -> web.Response:
             "Content-Security-Policy": "default-src 'none'; sandbox",
         },
     )
+
+
+@api.route(
+    "POST",
+    "/api/v1/attachments/{attachment_id}/retry",
+    summary="Fetch a failed attachment from the provider again (a fresh round of attempts)",
+    tag="conversations",
+    responses={200: AttachmentOut},
+)
+async def retry_attachment(request: web.Request) -> web.Response:
+    await require(request)
+    hub = request.app[keys.HUB]
+    aid = path_int(request, "attachment_id")
+    await media.retry(hub.tx, aid)
+    return json_response(await hub.tx.read(lambda s: queries.attachment_out(s, aid)))
 
 
 def _quote(name: str) -> str:

@@ -74,7 +74,12 @@ class AttachmentOut(Model):
     filename: str
     content_type: str
     size: int
-    url: str | None = Field(description="download link on this hub (null when not stored)")
+    state: Literal["pending", "fetched", "failed"] = Field(
+        description="pending: announced, being fetched (with retries); fetched: stored here; "
+        "failed: given up (POST .../retry asks again)"
+    )
+    error: str = Field(description="why it is pending or failed (empty when fetched)")
+    url: str | None = Field(description="download link on this hub (only when fetched)")
 
 
 class MessageOut(Model):

@@ -210,13 +210,49 @@ async def test_photo_stores_the_largest_size_fetched_through_getfile(
         assert await resp.read() == b"\xff\xd8\xff big jpeg"
 
 
-async def test_unfetchable_file_keeps_the_message_and_notes_the_error(hub: Client) -> None:
-    assert await post(hub, "document") == 200  # the fake does not know this file_id
+async def test_unknown_file_is_kept_as_a_failed_attachment_at_once(hub: Client) -> None:
+    # The fake does not know this file_id: a 400 that no retry can mend.
+    assert await post(hub, "document") == 200
     (message,) = await only_conversation_messages(hub)
     assert message["text"] == "Here's the invoice"
-    assert message["attachments"] == []
-    (error,) = message["metadata"]["attachment_errors"]
-    assert error["file_id"] == "BQACAgQAAxkBAAIBNWdRp_invoice"
+    (att,) = message["attachments"]
+    assert (att["state"], att["filename"], att["content_type"], att["url"]) == (
+        "failed",
+        "invoice-48213.pdf",
+        "application/pdf",
+        None,
+    )
+    assert "Invalid file_id" in att["error"]
+
+
+async def test_photo_whose_getfile_fails_first_is_fetched_on_the_retry(
+    hub_client: Callable[..., Awaitable[Client]], fake_telegram: tuple[FakeTelegram, str]
+) -> None:
+    fake, api_base = fake_telegram
+    file_id = "AgACAgQAAxkBAAIBNGdRp3-S_xlarge"
+    fake.add_file(file_id, b"\xff\xd8\xff big jpeg", file_path="p/1.jpg")
+    fake.fail_file(file_id, times=1, status=500)
+    hub = await hub_client(
+        telegram_bot_token=TOKEN,
+        telegram_secret_token=SECRET,
+        telegram_api_base=api_base,
+        media_retry_delays_s=[0.1, 0.1],
+    )
+    assert await post(hub, "photo") == 200
+    (message,) = await only_conversation_messages(hub)
+    (att,) = message["attachments"]
+    assert (att["state"], att["content_type"], att["url"]) == ("pending", "image/jpeg", None)
+
+    async def fetched() -> bool:
+        (message,) = await only_conversation_messages(hub)
+        return bool(message["attachments"][0]["state"] == "fetched")
+
+    await eventually(fetched)
+    (message,) = await only_conversation_messages(hub)
+    (att,) = message["attachments"]
+    async with hub.get(att["url"], headers=AUTH) as resp:
+        assert await resp.read() == b"\xff\xd8\xff big jpeg"
+    assert fake.calls_of("getFile") == [{"file_id": file_id}, {"file_id": file_id}]
 
 
 async def test_voice_note_is_an_audio_attachment(hub: Client, fake: FakeTelegram) -> None:

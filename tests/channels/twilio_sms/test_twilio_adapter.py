@@ -267,7 +267,6 @@ async def test_media_fetch_uses_basic_auth_and_follows_the_redirect(
         account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN, api_base=base, max_bytes=1000, timeout_s=5
     )
     [item] = await fetcher.fetch_all(http, (Media(index=0, url=url, content_type="image/jpeg"),))
-    assert item.attachment is not None
     assert item.attachment.data == b"\xff\xd8jpeg-bytes"
     assert item.attachment.filename is not None
     assert item.attachment.filename.endswith(".jpg")
@@ -285,9 +284,9 @@ async def test_media_over_the_limit_keeps_a_note_and_no_bytes(
         account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN, api_base=base, max_bytes=1000, timeout_s=5
     )
     [item] = await fetcher.fetch_all(http, (Media(index=0, url=url, content_type="video/mp4"),))
-    assert item.attachment is None
+    assert (item.attachment.state, item.attachment.source) == ("failed", None)
     assert item.note["status"] == "too_large"
-    assert item.note["size"] == 5000
+    assert "5000 bytes" in item.attachment.error
 
 
 async def test_media_credentials_go_only_to_twilio(
@@ -301,6 +300,6 @@ async def test_media_credentials_go_only_to_twilio(
         account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN, api_base=base, max_bytes=1000, timeout_s=5
     )
     [item] = await fetcher.fetch_all(http, (Media(index=0, url=other, content_type="image/png"),))
-    assert item.attachment is None
+    assert (item.attachment.state, item.attachment.source) == ("failed", None)
     assert item.note["status"] == "refused"  # not Twilio's host: never even asked
     assert fake.media_requests == []

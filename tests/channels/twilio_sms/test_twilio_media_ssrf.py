@@ -66,7 +66,8 @@ async def test_media_url_outside_twilio_is_refused_unfetched(
     _, base = fake_twilio
     media = Media(index=0, url=url.format(victim=f"127.0.0.1:{server.port}"), content_type="a/b")
     [item] = await _fetcher(base).fetch_all(http, (media,))
-    assert item.attachment is None
+    # Kept as a failed attachment the agent sees, without the URL: never fetched, never retried.
+    assert (item.attachment.state, item.attachment.source) == ("failed", None)
     assert item.note["status"] == "refused"
     assert hits == []
 

@@ -181,6 +181,65 @@ async def test_mms_media_are_fetched_with_basic_auth_and_stored_in_order(env: En
     assert "/Media/ME" not in str(msg)
 
 
+async def test_mms_whose_media_fail_first_is_stored_pending_and_fetched_on_the_retry(
+    make_env: MakeEnv,
+) -> None:
+    env = await make_env(media_retry_delays_s=[0.2, 0.2])
+    fake, client = env.fake, env.client
+    jpeg, png = b"\xff\xd8\xff\xe0 jpeg " * 50, b"\x89PNG\r\n\x1a\n png " * 40
+    sids = ("ME4c5d6e7f8091a2b3c4d5e6f708192a3b", "ME5d6e7f8091a2b3c4d5e6f708192a3b4c")
+    fake.put_media(sids[0], jpeg, "image/jpeg")
+    fake.put_media(sids[1], png, "image/png")
+    for sid in sids:
+        fake.fail_media(sid, times=1, status=503)  # Twilio's media store answers 503 once
+    body = fixture_body("inbound__mms_two_media").replace(
+        quote_plus("https://api.twilio.com").encode(), quote_plus(env.fake_base).encode()
+    )
+
+    started = asyncio.get_running_loop().time()
+    answer = await post(client, body)
+    took = asyncio.get_running_loop().time() - started
+    assert (answer.status, answer.text) == (200, EMPTY_TWIML)
+    assert took < 1.0  # the webhook does not wait for the retries
+
+    conv = await only_conversation(client, "+12025550143")
+    [msg] = await messages(client, conv["id"])
+    assert msg["text"] == "Photos of the damaged box"
+    pending = msg["attachments"]
+    assert [(a["state"], a["content_type"], a["url"]) for a in pending] == [
+        ("pending", "image/jpeg", None),
+        ("pending", "image/png", None),
+    ]
+    assert [a["filename"] for a in pending] == [f"{sids[0]}.jpg", f"{sids[1]}.png"]
+    assert all(a["error"] == "HTTP 503" for a in pending)
+
+    async def both_fetched() -> list[dict[str, Any]]:
+        for _ in range(100):
+            [msg] = await messages(client, conv["id"])
+            if all(a["state"] == "fetched" for a in msg["attachments"]):
+                return list(msg["attachments"])
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"attachments still {msg['attachments']}")
+
+    fetched = await both_fetched()
+    assert [a["id"] for a in fetched] == [a["id"] for a in pending]  # same rows, same order
+    assert [a["size"] for a in fetched] == [len(jpeg), len(png)]
+    for att, data in zip(fetched, (jpeg, png), strict=True):
+        async with client.get(att["url"], headers=AUTH) as resp:
+            assert resp.status == 200
+            assert await resp.read() == data
+    asked = [path.rsplit("/", 1)[-1] for path, _ in fake.media_requests if "/Media/" in path]
+    assert sorted(asked) == sorted(2 * sids)  # the webhook's try, then the worker's
+    events = (await get(client, "/api/v1/events?limit=100"))["items"]
+    updates = [e["payload"] for e in events if e["type"] == "message.attachment_updated"]
+    assert sorted((u["attachment_id"], u["state"]) for u in updates) == [
+        (a["id"], "fetched") for a in fetched
+    ]
+    assert all(u["message_id"] == msg["id"] for u in updates)
+    # Browsers never get provider URLs, in the message or in its events.
+    assert "/Media/ME" not in str(msg) + str(updates)
+
+
 async def test_whatsapp_text_uses_profile_name_and_joins_the_sms_customer(env: Env) -> None:
     await post(env.client, fixture_body("inbound__sms_plain"))
     assert (await post(env.client, fixture_body("inbound__whatsapp_text"))).status == 200
