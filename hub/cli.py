@@ -68,6 +68,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         from hub.demo import traffic_ctx
 
         app.cleanup_ctx.append(traffic_ctx(rate=args.traffic_rate))
+
     async def announce(_app: web.Application) -> None:
         # Only once every resource opened: a refused start prints its one error line alone.
         print(f"hub {__version__} listening on http://{settings.http_host}:{settings.http_port}")
