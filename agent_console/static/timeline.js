@@ -1,7 +1,7 @@
 // The unified history of a customer across channels: messages, calls, voicemails, notes,
 // CSAT, plus conversation events seen live. Items are keyed (m:<message id>, e:<seq>) so a
 // message that arrives both from history and from an event is shown once.
-import { agentName, app, channelBadge } from "/static/app.js";
+import { agentName, app, channelBadge, command } from "/static/app.js";
 import { h } from "/static/dom.js";
 import { channelName, clock, dayLabel, has, t } from "/static/i18n.js";
 
@@ -55,6 +55,22 @@ export class Timeline {
     });
   }
 
+  /**
+   * Apply an attachment's new state (a `message.attachment_updated` event, a retry's answer)
+   * to the message showing it; false when it is not shown.
+   */
+  patchAttachment(messageId, change) {
+    const item = this.items.get(`m:${messageId}`);
+    const atts = item?.msg.attachments || [];
+    const i = atts.findIndex((a) => a.id === change.id);
+    if (i < 0) return false;
+    const next = [...atts];
+    next[i] = { ...atts[i], ...dropUndefined(change) };
+    item.msg = { ...item.msg, attachments: next };
+    item.version += 1;
+    return true;
+  }
+
   /** Patch a message already shown (status, edit); false when it is not shown. */
   patchMessage(id, patch) {
     const item = this.items.get(`m:${id}`);
@@ -87,6 +103,7 @@ export class Timeline {
 
   /** Bring the DOM in line with the items, reusing unchanged nodes (audio keeps playing). */
   render({ stick = null } = {}) {
+    this._followAttachments();
     const nearBottom =
       stick ?? this.scroller.scrollHeight - this.scroller.scrollTop - this.scroller.clientHeight < 80;
     const sorted = [...this.items.values()].sort((a, b) => a.time - b.time || a.order - b.order);
@@ -105,7 +122,7 @@ export class Timeline {
         const convKey = `c:${lastConv}:${item.key}`;
         wanted.push(this._cached(convKey, 1, () => convSeparator(item.msg, lastConv === currentConv)));
       }
-      wanted.push(this._cached(item.key, item.version, () => renderItem(item, currentConv)));
+      wanted.push(this._cached(item.key, item.version, () => renderItem(item, currentConv, this)));
     }
     const live = new Set(wanted);
     for (const [key, entry] of this.nodes) if (!live.has(entry.node)) this.nodes.delete(key);
@@ -120,6 +137,20 @@ export class Timeline {
       cursor = next;
     }
     if (nearBottom) this.scrollToBottom();
+  }
+
+  // Media fetched (or given up) after the message arrived: the timeline follows those events
+  // itself, from the first render on (the protocol client exists by then).
+  _followAttachments() {
+    if (this._following || !app.client) return;
+    this._following = true;
+    app.client.addEventListener("event", (e) => {
+      const ev = e.detail;
+      if (ev.type !== "message.attachment_updated") return;
+      const p = ev.payload || {};
+      const change = { id: p.attachment_id, state: p.state, url: p.url ?? null, size: p.size, error: p.error };
+      if (this.patchAttachment(p.message_id, change)) this.render();
+    });
   }
 
   scrollToBottom() {
@@ -176,32 +207,75 @@ function formatBytes(n) {
   return `${(n / 1048576).toFixed(1)} MB`;
 }
 
-function attachmentNode(att) {
+// What an attachment is, for the lines that stand in for it until (or instead of) its bytes.
+function attachmentKind(type) {
+  if (type.startsWith("image/")) return "photo";
+  if (type.startsWith("video/")) return "video";
+  if (type.startsWith("audio/")) return "audio";
+  return "file";
+}
+
+function retryAttachment(timeline, msg, att, button) {
+  button.disabled = true;
+  command("retry_attachment", { attachment_id: att.id })
+    .then((result) => {
+      if (result.attachment && timeline.patchAttachment(msg.id, result.attachment)) timeline.render();
+    })
+    .catch(() => {
+      button.disabled = false; // the toast said why
+    });
+}
+
+function attachmentNode(att, msg, timeline) {
   const name = att.filename || `${t("tl.attachment")} ${att.id}`;
   const type = att.content_type || "";
   // Only our own attachment URLs are followed: a link never points at a provider.
   const url = att.url && att.url.startsWith("/api/v1/attachments/") ? att.url : null;
-  if (!url) {
-    return h("div", { class: "att att-missing", "data-testid": "attachment" }, t("tl.attachment_missing", { name }));
+  const state = att.state || (url ? "fetched" : "failed");
+  const kind = t(`tl.att.kind.${attachmentKind(type)}`);
+  if (state === "pending") {
+    return h(
+      "div",
+      { class: "att att-pending", "data-testid": "attachment", "data-state": "pending", "data-attachment-id": att.id, title: name },
+      h("span", { class: "att-spinner", "aria-hidden": "true" }),
+      h("span", {}, t("tl.att.pending", { kind })),
+    );
   }
+  if (state !== "fetched" || !url) {
+    const button = h("button", { type: "button", class: "att-retry", "data-testid": "attachment-retry" }, t("tl.att.retry"));
+    button.addEventListener("click", () => retryAttachment(timeline, msg, att, button));
+    return h(
+      "div",
+      {
+        class: "att att-failed",
+        "data-testid": "attachment",
+        "data-state": "failed",
+        "data-attachment-id": att.id,
+        title: att.error ? `${name}: ${att.error}` : name,
+      },
+      h("span", {}, t("tl.att.failed", { kind })),
+      button,
+    );
+  }
+  const common = { "data-testid": "attachment", "data-state": "fetched", "data-attachment-id": att.id };
   if (type.startsWith("image/")) {
     return h(
       "a",
-      { class: "att att-image", href: url, target: "_blank", rel: "noopener", "data-testid": "attachment", title: name },
+      { ...common, class: "att att-image", href: url, target: "_blank", rel: "noopener", title: name },
       h("img", { src: url, alt: name, loading: "lazy" }),
     );
   }
   if (type.startsWith("audio/")) {
     return h(
       "div",
-      { class: "att att-audio", "data-testid": "attachment" },
+      { ...common, class: "att att-audio" },
       h("audio", { controls: true, preload: "metadata", src: url, "data-testid": "audio-player" }),
       h("a", { href: url, target: "_blank", rel: "noopener", class: "small" }, name),
     );
   }
   return h(
     "a",
-    { class: "att att-file", href: url, target: "_blank", rel: "noopener", "data-testid": "attachment" },
+    { ...common, class: "att att-file", href: url, target: "_blank", rel: "noopener" },
     h("span", { class: "att-icon", "aria-hidden": "true" }, "⎘"),
     h("span", {}, name),
     h("span", { class: "muted small" }, formatBytes(att.size)),
@@ -245,7 +319,7 @@ function durationNode(msg) {
   return h("span", { class: "muted small" }, `${m}:${String(Math.round(secs % 60)).padStart(2, "0")}`);
 }
 
-function renderItem(item, currentConv) {
+function renderItem(item, currentConv, timeline) {
   if (item.type === "event") {
     return h(
       "li",
@@ -284,7 +358,7 @@ function renderItem(item, currentConv) {
         msg.edited_at ? h("span", { class: "tl-edited muted small" }, t("tl.edited")) : null,
       ),
       msg.text ? h("div", { class: "tl-text", "data-testid": "message-text" }, msg.text) : null,
-      atts.length ? h("div", { class: "tl-attachments" }, atts.map(attachmentNode)) : null,
+      atts.length ? h("div", { class: "tl-attachments" }, atts.map((att) => attachmentNode(att, msg, timeline))) : null,
       msg.kind === "csat" ? csatNode(msg) : null,
       statusNode(msg),
     ),
