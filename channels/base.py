@@ -202,6 +202,10 @@ class HubPort(Protocol):
         """An address bounced permanently (DSN); outbound to it is refused from now on."""
         ...
 
+    async def sent_message_exists(self, *, channel: str, provider_id: str) -> bool:
+        """Whether we sent a message with this provider id (a bounce may only concern ours)."""
+        ...
+
     async def record_auto_reply(self, *, conversation_id: int, text: str, send: bool) -> bool:
         """Store the conversation's one acknowledgement; False if it already has one.
 

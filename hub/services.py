@@ -81,6 +81,9 @@ class Hub:
     async def mark_undeliverable(self, *, kind: EndpointKind, address: str, reason: str) -> None:
         await self.feedback.mark_undeliverable(kind=kind, address=address, reason=reason)
 
+    async def sent_message_exists(self, *, channel: str, provider_id: str) -> bool:
+        return await self.feedback.sent_message_exists(channel=channel, provider_id=provider_id)
+
     async def record_auto_reply(self, *, conversation_id: int, text: str, send: bool) -> bool:
         return await self.feedback.record_auto_reply(
             conversation_id=conversation_id, text=text, send=send

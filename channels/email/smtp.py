@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from email.utils import parseaddr
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from channels.base import Attachment, ChannelContext, HubPort, InboundMessage, StatusUpdate
+from channels.base import Attachment, ChannelContext, InboundMessage, StatusUpdate
 from channels.email.const import (
     CHANNEL,
     MAX_RECIPIENTS,
@@ -37,21 +37,6 @@ ACK_TEXT = (
     "Thank you for your message. We have received it and will answer as soon as we can.\n"
     "Your reference: #{conversation_id}. Replying to this mail keeps everything in one place."
 )
-
-
-@runtime_checkable
-class SentLookup(Protocol):
-    """The hub's answer to "did we send this?" (a bounce may only concern our own mail)."""
-
-    async def sent_message_exists(self, *, channel: str, provider_id: str) -> bool: ...
-
-
-def sent_lookup(hub: HubPort) -> SentLookup | None:
-    """The hub itself if it answers, else its provider-feedback service; None: trust no bounce."""
-    for candidate in (hub, getattr(hub, "feedback", None)):
-        if isinstance(candidate, SentLookup):
-            return candidate
-    return None
 
 
 class Mailboxes:
@@ -164,7 +149,6 @@ class EmailHandler:
         self.settings = ctx.settings
         self.boxes = Mailboxes(ctx.settings)
         self.parser = parser
-        self.sent = sent_lookup(ctx.hub)
 
     async def handle_RCPT(
         self,
@@ -249,10 +233,8 @@ class EmailHandler:
         original = bounce.original_message_id
         # Only a report about a mail we actually sent may mark a customer's address dead:
         # anybody can send us something shaped like a DSN, naming an id of our domain.
-        ours = (
-            original is not None
-            and self.sent is not None
-            and await self.sent.sent_message_exists(channel=CHANNEL, provider_id=original)
+        ours = original is not None and await self.ctx.hub.sent_message_exists(
+            channel=CHANNEL, provider_id=original
         )
         for failure in bounce.recipients:
             if failure.action != "failed":

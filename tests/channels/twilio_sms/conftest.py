@@ -84,6 +84,9 @@ class RecordingHub:
     async def mark_undeliverable(self, *, kind: EndpointKind, address: str, reason: str) -> None:
         return None
 
+    async def sent_message_exists(self, *, channel: str, provider_id: str) -> bool:
+        return False
+
     async def record_auto_reply(self, *, conversation_id: int, text: str, send: bool) -> bool:
         return False
 
