@@ -1,7 +1,9 @@
 """The console gateway: authenticated websockets fed from the interaction stream.
 
 One stream subscription feeds every connection; each connection filters what its user may
-see, and a reconnecting client is replayed from storage first (see PROTOCOL.md).
+see, and a reconnecting client is replayed from storage first (see PROTOCOL.md). Frames reach
+a socket only through its connection's outbox (``agent_console.sender``), so no client ever
+waits for another; if the stream drops events for the gateway, every console is resynced.
 """
 
 from __future__ import annotations
@@ -11,13 +13,13 @@ import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import WSMsgType, web
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from agent_console.connection import Connection, is_content
 from agent_console.pages import same_origin
 from agent_console.protocol import (
     HEARTBEAT_S,
@@ -28,12 +30,14 @@ from agent_console.protocol import (
     Frame,
     frame,
 )
+from agent_console.sender import OUTBOX_LIMIT, SEND_STALL_S, FrameTexts, Outbox, Resync
 from channels.base import ChannelAdapter
 from hub import keys
-from hub.auth import Principal, authenticate
+from hub.auth import authenticate
 from hub.errors import Conflict, HubError, InvalidInput, NotFound
-from hub.stream import StreamEvent
+from hub.stream import StreamEvent, StreamLagged
 from hub.uow import events_between, head_seq
+from hub.web import METRICS
 from storage.models import Agent, CommandResult, Conversation, Offer
 
 logger = logging.getLogger(__name__)
@@ -42,93 +46,13 @@ logger = logging.getLogger(__name__)
 # wake-up. Each floor event goes to every dashboard: one wake-up per dashboard per event
 # put 50 sender turns on the loop ahead of the agent frames queued behind them.
 SUPERVISOR_GATHER_S = 0.05
+LAG_REASON = "the hub fell behind; events were dropped"
 
 _ERROR_CODES: list[tuple[type[HubError], str]] = [
     (InvalidInput, "invalid_input"),
     (NotFound, "not_found"),
     (Conflict, "conflict"),
 ]
-
-
-@dataclass(eq=False)
-class Connection:
-    """One open console websocket."""
-
-    principal: Principal
-    ws: web.WebSocketResponse
-    supervisor: bool
-    # conversation id -> connections following it, shared by the gateway (fan-out index).
-    index: dict[int, set[Connection]] = field(default_factory=dict)
-    conversations: set[int] = field(default_factory=set)
-    viewing: set[int] = field(default_factory=set)
-    monitoring: set[int] = field(default_factory=set)  # followed read-only (supervisors)
-    last_seq: int = 0
-    live: asyncio.Queue[StreamEvent] = field(default_factory=lambda: asyncio.Queue(20_000))
-    replaying: bool = True
-
-    @property
-    def agent_id(self) -> int:
-        assert self.principal.agent_id is not None
-        return self.principal.agent_id
-
-    def sees(self, event: StreamEvent) -> bool:
-        """Visibility rule; also tracks which conversations this agent is involved in."""
-        conv = event.conversation_id
-        if self.supervisor:
-            # The floor (conversations, offers, agents, queues) in full; what is said in a
-            # conversation only where the supervisor follows it (monitoring, own work).
-            return not is_content(event) or conv in self.conversations
-        mine = event.agent_id == self.agent_id
-        if conv is not None and mine and event.type in ("offer.created", "conversation.assigned"):
-            self.follow(conv)
-        visible = mine or (conv is not None and conv in self.conversations)
-        if conv is not None and not mine and event.type == "conversation.assigned":
-            # The conversation went to someone else (transfer): stop following it.
-            self.unfollow(conv)
-        ended = event.type in ("offer.rejected", "offer.expired", "offer.rescinded")
-        if ended and mine and conv is not None:
-            self.unfollow(conv)
-        return visible
-
-    def follow(self, conversation_id: int) -> None:
-        self.conversations.add(conversation_id)
-        self.index.setdefault(conversation_id, set()).add(self)
-
-    def unfollow(self, conversation_id: int) -> None:
-        self.conversations.discard(conversation_id)
-        followers = self.index.get(conversation_id)
-        if followers is not None:
-            followers.discard(self)
-            if not followers:
-                del self.index[conversation_id]
-
-    async def send(self, f: Frame) -> None:
-        await self.ws.send_str(json.dumps(f, default=str))
-
-
-CONTENT_PREFIXES = ("message.", "note.")
-
-
-def is_content(event: StreamEvent) -> bool:
-    """An event about what was said (messages, notes), not about the state of the floor."""
-    return event.type.startswith(CONTENT_PREFIXES)
-
-
-class FrameTexts:
-    """Each event's frame serialized once, however many consoles it goes to."""
-
-    def __init__(self, keep: int = 4096) -> None:
-        self.keep = keep
-        self._texts: dict[int, str] = {}
-
-    def get(self, event: StreamEvent) -> str:
-        text = self._texts.get(event.seq)
-        if text is None:
-            text = json.dumps(frame("event", event.as_json(), seq=event.seq), default=str)
-            self._texts[event.seq] = text
-            if len(self._texts) > self.keep:
-                del self._texts[next(iter(self._texts))]  # oldest first (insertion order)
-        return text
 
 
 Command = Callable[["ConsoleGateway", Connection, dict[str, Any]], Awaitable[dict[str, Any]]]
@@ -148,8 +72,11 @@ class ConsoleGateway:
         self.viewers: dict[int, set[Connection]] = {}
         self._offline_timers: dict[int, asyncio.TimerHandle] = {}
         self._pump: asyncio.Task[None] | None = None
+        self._watch: asyncio.Task[None] | None = None
         self.commands: dict[str, Command] = {}
         self.texts = FrameTexts()
+        self.outbox_limit = OUTBOX_LIMIT
+        self.send_stall_s = SEND_STALL_S
 
     def hub_adapters(self) -> dict[str, ChannelAdapter]:
         adapters: dict[str, ChannelAdapter] = self.app[keys.ADAPTERS]
@@ -157,23 +84,31 @@ class ConsoleGateway:
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
-        self._sub = self.hub.stream.subscribe(maxsize=100_000)
+        lagged = self.app[METRICS].stream_lagged.labels(subscriber="console")
+        self._sub = self.hub.stream.subscribe(name="console", on_lag=lagged.inc)
         self._pump = asyncio.create_task(self._run(), name="console-fanout")
+        self._watch = asyncio.create_task(self._watch_stalls(), name="console-stall-watch")
 
     async def stop(self) -> None:
-        if self._pump:
-            self._pump.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._pump
+        for task in (self._pump, self._watch):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         self._sub.close()
         for timer in self._offline_timers.values():
             timer.cancel()
-        for conn in list(self.connections):
-            await conn.ws.close(code=1001, message=b"server shutting down")
+        for conn in self.connections:
+            conn.out.close_soon(1001, b"server shutting down")
+        await asyncio.gather(*(conn.out.closed() for conn in self.connections))
 
     async def _run(self) -> None:
         while True:
-            event = await self._sub.get()
+            try:
+                event = await self._sub.get()
+            except StreamLagged:
+                self._resync_all()
+                continue
             # Content reaches supervisors through by_conversation (the ones they follow).
             targets = set() if is_content(event) else set(self.supervisors)
             if event.agent_id is not None:
@@ -181,11 +116,34 @@ class ConsoleGateway:
             if event.conversation_id is not None:
                 targets |= self.by_conversation.get(event.conversation_id, set())
             for conn in targets:
-                try:
-                    conn.live.put_nowait(event)
-                except asyncio.QueueFull:
-                    logger.warning("console connection of %s overflowed", conn.principal.name)
-                    await conn.ws.close(code=1013, message=b"too slow; reconnect and resume")
+                self.push(conn, event)
+
+    def push(self, conn: Connection, item: StreamEvent | Frame) -> None:
+        """Queue an event or a frame for one connection; never waits for its socket."""
+        if not conn.out.push(
+            item if isinstance(item, StreamEvent) else json.dumps(item, default=str)
+        ):
+            logger.warning("console connection of %s overflowed", conn.principal.name)
+            self.app[METRICS].console_dropped.labels(reason="overflow").inc()
+            conn.out.close_soon(1013, b"too slow; reconnect and resume")
+
+    def _resync_all(self) -> None:
+        """The stream dropped events for the gateway: every console rebuilds from storage."""
+        logger.warning("console feed fell behind the stream; resyncing every console")
+        self._sub.resume()
+        for conn in self.connections:
+            conn.out.restart(Resync(reason=LAG_REASON))
+
+    async def _watch_stalls(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(min(1.0, self.send_stall_s / 4))
+            now = loop.time()
+            for conn in self.connections:
+                if not conn.out.dropped and conn.out.stalled(now, self.send_stall_s):
+                    logger.warning("console of %s stopped reading; dropped", conn.principal.name)
+                    self.app[METRICS].console_dropped.labels(reason="stalled").inc()
+                    conn.out.abort()
 
     # ------------------------------------------------------------------ websocket
     async def handle(self, request: web.Request, *, supervisor: bool) -> web.StreamResponse:
@@ -199,7 +157,11 @@ class ConsoleGateway:
         ws = web.WebSocketResponse(heartbeat=HEARTBEAT_S, max_msg_size=1 << 20)
         await ws.prepare(request)
         conn = Connection(
-            principal=principal, ws=ws, supervisor=supervisor, index=self.by_conversation
+            principal=principal,
+            ws=ws,
+            out=Outbox(ws, request.transport, self.outbox_limit),
+            supervisor=supervisor,
+            index=self.by_conversation,
         )
         try:
             hello = await ws.receive_json(timeout=30)
@@ -224,30 +186,28 @@ class ConsoleGateway:
         return ws
 
     async def _sender(self, conn: Connection, hello: dict[str, Any]) -> None:
+        """The one task writing this connection's socket."""
+        out = conn.out
         try:
             await self._open(conn, hello.get("resume_from"))
-            conn.replaying = False
             while True:
-                events = [await conn.live.get()]
-                if conn.supervisor:
-                    await asyncio.sleep(SUPERVISOR_GATHER_S)
-                while not conn.live.empty():
-                    events.append(conn.live.get_nowait())
-                for event in events:
-                    if event.seq <= conn.last_seq or not conn.sees(event):
-                        continue
-                    conn.last_seq = event.seq
-                    # Without compression a frame is written at once; the writer only
-                    # awaits when the socket's buffer is over its limit.
-                    await conn.ws.send_str(self.texts.get(event))
+                gather = SUPERVISOR_GATHER_S if conn.supervisor else 0.0
+                for item in await out.take(gather):
+                    if isinstance(item, str):
+                        await out.write(item)
+                    elif isinstance(item, Resync):
+                        await self._resync(conn, item.reason)
+                    elif item.seq > conn.last_seq and conn.sees(item):
+                        conn.last_seq = item.seq
+                        await out.write(self.texts.get(item))
         except (ConnectionResetError, RuntimeError) as err:
             logger.info("console send to %s stopped: %s", conn.principal.name, err)
-            await conn.ws.close()
+            out.close_soon(1000, b"")
         except asyncio.CancelledError:
             raise
         except Exception:
             logger.exception("console sender for %s failed", conn.principal.name)
-            await conn.ws.close(code=1011)
+            out.close_soon(1011, b"internal error")
 
     async def _open(self, conn: Connection, resume_from: Any) -> None:
         async with self.hub.sessions() as s:
@@ -258,7 +218,7 @@ class ConsoleGateway:
             snapshot = await self._snapshot(s, conn)
         resumable = isinstance(resume_from, int) and 0 <= resume_from <= head
         too_old = resumable and head - int(resume_from) > RESUME_LIMIT
-        await conn.send(
+        await conn.out.send(
             frame(
                 "welcome",
                 {
@@ -277,9 +237,9 @@ class ConsoleGateway:
                 },
             )
         )
-        await conn.send(frame("snapshot", {"head": head, **snapshot}))
+        await conn.out.send(frame("snapshot", {"head": head, **snapshot}))
         if resume_from is not None and (not resumable or too_old):
-            await conn.send(
+            await conn.out.send(
                 frame(
                     "resync_required",
                     {"reason": "resume point unknown or too old", "head": head},
@@ -297,8 +257,23 @@ class ConsoleGateway:
                 events = await events_between(s, conn.last_seq + 1, upto)
             for event in events:
                 if conn.sees(event):
-                    await conn.ws.send_str(self.texts.get(event))
+                    await conn.out.write(self.texts.get(event))
             conn.last_seq = upto
+
+    async def _resync(self, conn: Connection, reason: str) -> None:
+        """Rebuild a live connection from storage, as a resume from too far back would."""
+        async with self.hub.sessions() as s:
+            head = await head_seq(s)
+            involved = await self._involved(s, conn.agent_id)
+            snapshot = await self._snapshot(s, conn)
+        # Dropped events may have ended an offer or moved a conversation: follow anew.
+        for conversation_id in conn.conversations - involved - conn.monitoring:
+            conn.unfollow(conversation_id)
+        for conversation_id in involved:
+            conn.follow(conversation_id)
+        conn.last_seq = max(conn.last_seq, head)
+        await conn.out.send(frame("snapshot", {"head": head, **snapshot}))
+        await conn.out.send(frame("resync_required", {"reason": reason, "head": head}))
 
     async def _involved(self, s: AsyncSession, agent_id: int) -> set[int]:
         assigned = await s.scalars(
@@ -371,7 +346,7 @@ class ConsoleGateway:
     async def start_viewing(self, conn: Connection, conversation_id: int) -> list[dict[str, Any]]:
         conn.viewing.add(conversation_id)
         self.viewers.setdefault(conversation_id, set()).add(conn)
-        return await self._announce_viewers(conversation_id)
+        return self._announce_viewers(conversation_id)
 
     async def _stop_viewing(self, conn: Connection, conversation_id: int) -> None:
         conn.viewing.discard(conversation_id)
@@ -380,9 +355,9 @@ class ConsoleGateway:
             viewers.discard(conn)
             if not viewers:
                 del self.viewers[conversation_id]
-        await self._announce_viewers(conversation_id)
+        self._announce_viewers(conversation_id)
 
-    async def _announce_viewers(self, conversation_id: int) -> list[dict[str, Any]]:
+    def _announce_viewers(self, conversation_id: int) -> list[dict[str, Any]]:
         viewers = self.viewers.get(conversation_id, set())
         people: dict[int, dict[str, Any]] = {
             c.agent_id: {"id": c.agent_id, "display_name": c.principal.display_name}
@@ -391,33 +366,32 @@ class ConsoleGateway:
         listing = sorted(people.values(), key=lambda p: int(p["id"]))
         data = {"conversation_id": conversation_id, "viewers": listing}
         for conn in tuple(viewers):
-            with contextlib.suppress(ConnectionResetError, RuntimeError):
-                await conn.send(frame("viewing", data))
+            self.push(conn, frame("viewing", data))
         return listing
 
     async def notify(self, agent_ids: set[int], f: Frame) -> None:
         """Send an ephemeral frame to every connection of some agents."""
         for conn in tuple(self.connections):
             if conn.agent_id in agent_ids:
-                with contextlib.suppress(ConnectionResetError, RuntimeError):
-                    await conn.send(f)
+                self.push(conn, f)
 
     # ------------------------------------------------------------------ commands
     async def _on_frame(self, conn: Connection, raw: str) -> None:
         try:
             msg = json.loads(raw)
         except json.JSONDecodeError:
-            await conn.send(
+            self.push(
+                conn,
                 frame(
                     "error",
                     {"client_msg_id": None, "code": "invalid_input", "detail": "frame is not JSON"},
-                )
+                ),
             )
             return
         if not isinstance(msg, dict):
             return
         if msg.get("type") == "ping":
-            await conn.send(frame("pong", {}))
+            self.push(conn, frame("pong", {}))
             return
         if msg.get("type") != "cmd":
             return
@@ -426,7 +400,8 @@ class ConsoleGateway:
         name = data.get("name")
         args = data.get("args") or {}
         if not isinstance(cmid, str) or not cmid or len(cmid) > 100:
-            await conn.send(
+            self.push(
+                conn,
                 frame(
                     "error",
                     {
@@ -434,26 +409,27 @@ class ConsoleGateway:
                         "code": "invalid_input",
                         "detail": "client_msg_id is required",
                     },
-                )
+                ),
             )
             return
         try:
             result = await self._execute(conn, cmid, name, args)
         except HubError as err:
             code = next((c for t, c in _ERROR_CODES if isinstance(err, t)), "error")
-            await conn.send(
-                frame("error", {"client_msg_id": cmid, "code": code, "detail": str(err)})
+            self.push(
+                conn, frame("error", {"client_msg_id": cmid, "code": code, "detail": str(err)})
             )
             return
         except Exception:
             logger.exception("console command %s failed", name)
-            await conn.send(
+            self.push(
+                conn,
                 frame(
                     "error", {"client_msg_id": cmid, "code": "internal", "detail": "internal error"}
-                )
+                ),
             )
             return
-        await conn.send(frame("ack", {"client_msg_id": cmid, "result": result}))
+        self.push(conn, frame("ack", {"client_msg_id": cmid, "result": result}))
 
     async def _execute(self, conn: Connection, cmid: str, name: Any, args: Any) -> dict[str, Any]:
         handler = self.commands.get(name) if isinstance(name, str) else None
@@ -499,3 +475,14 @@ async def agent_ws(request: web.Request) -> web.StreamResponse:
 
 async def supervisor_ws(request: web.Request) -> web.StreamResponse:
     return await request.app[GATEWAY].handle(request, supervisor=True)
+
+
+__all__ = [
+    "GATEWAY",
+    "Command",
+    "Connection",
+    "ConsoleGateway",
+    "agent_ws",
+    "gateway_ctx",
+    "supervisor_ws",
+]

@@ -79,6 +79,15 @@ class Metrics:
             "hub_queue_asa_seconds_today", "Average speed of answer today", ["queue"], registry=r
         )
 
+        # A stream subscriber that fell too far behind and rebuilt from storage; a console
+        # dropped for not reading (its queue overflowed, or its socket took nothing).
+        self.stream_lagged = Counter(
+            "hub_stream_lagged", "Stream subscriptions that lagged", ["subscriber"], registry=r
+        )
+        self.console_dropped = Counter(
+            "hub_console_dropped", "Console websockets dropped as too slow", ["reason"], registry=r
+        )
+
         # How late the loop runs a timer, and how long the collector stops the process: the
         # two things that turn a fast median into a slow tail for every connected console.
         self.loop_lag = Histogram(

@@ -5,7 +5,8 @@ that decides. Hub events (new conversation, accept, reject, state change, wrap-u
 transfer) are applied to the router; its decisions (offers, timeouts, rescinds, cancels) are
 made durable through ``hub.work`` and come back as events, which the router already reflects
 (every application here is idempotent for that reason). A restart rebuilds the router from
-storage: waiting work waits again, and offers that were in flight are withdrawn and re-routed.
+storage: waiting work waits again, and offers that were in flight are withdrawn and re-routed;
+so does a router that fell so far behind the stream that events were dropped for it.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -23,7 +24,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub import keys
 from hub.errors import Conflict, HubError, InvalidInput, NotFound
-from hub.stream import StreamEvent
+from hub.stream import StreamEvent, StreamLagged
+from hub.web import METRICS
 from hub.work import abandon_conversation
 from routing import events as rev
 from routing.core import Router
@@ -77,8 +79,9 @@ def queue_spec(q: Queue) -> QueueSpec:
 class Dispatcher:
     """Runs the router for this hub process."""
 
-    def __init__(self, hub: Hub) -> None:
+    def __init__(self, hub: Hub, *, on_lag: Callable[[], None] | None = None) -> None:
         self.hub = hub
+        self._on_lag = on_lag
         settings = hub.settings
         self.router = Router(
             RouterConfig(
@@ -98,7 +101,7 @@ class Dispatcher:
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
-        self._sub = self.hub.stream.subscribe(maxsize=100_000)
+        self._sub = self.hub.stream.subscribe(name="router", on_lag=self._on_lag)
         await self._withdraw_offers_in_flight()
         async with self.hub.sessions() as s:
             snapshot = await self._load(s)
@@ -122,8 +125,7 @@ class Dispatcher:
             with contextlib.suppress(HubError):
                 await self.hub.work.rescind(offer_id, "hub restarted")
         # Let the echo of these withdrawals pass before the router is rebuilt from storage.
-        while not self._sub.queue.empty():
-            self._sub.queue.get_nowait()
+        self._sub.discard_pending()
 
     # ------------------------------------------------------------------ loading
     async def _load(self, s: AsyncSession) -> RouterSnapshot:
@@ -247,16 +249,21 @@ class Dispatcher:
             deadline = self.router.next_deadline()
             timeout = 1.0 if deadline is None else max(0.0, min(1.0, deadline - time.time()))
             batch: list[StreamEvent] = []
-            with contextlib.suppress(TimeoutError):
-                batch.append(await asyncio.wait_for(self._sub.get(), timeout=timeout))
-            while not self._sub.queue.empty() and len(batch) < 500:
-                batch.append(self._sub.queue.get_nowait())
             try:
+                with contextlib.suppress(TimeoutError):
+                    batch.append(await asyncio.wait_for(self._sub.get(), timeout=timeout))
+                while not self._sub.empty() and len(batch) < 500:
+                    batch.append(self._sub.get_nowait())
                 decisions: list[rev.Event] = []
                 for event in batch:
                     decisions += await self._apply_hub_event(event)
                 decisions += self.router.tick(time.time())
                 await self._apply_decisions(decisions)
+            except StreamLagged:
+                # Events were dropped for the router: what it knows may be stale anywhere.
+                logger.warning("router fell behind the stream; rebuilding from storage")
+                self._sub.resume()
+                await self._rebuild()
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -458,7 +465,8 @@ DISPATCHER: web.AppKey[Dispatcher] = web.AppKey("dispatcher")
 
 async def dispatcher_ctx(app: web.Application) -> AsyncIterator[None]:
     """Run the router for the app's lifetime."""
-    dispatcher = Dispatcher(app[keys.HUB])
+    lagged = app[METRICS].stream_lagged.labels(subscriber="router")
+    dispatcher = Dispatcher(app[keys.HUB], on_lag=lagged.inc)
     app[DISPATCHER] = dispatcher
     await dispatcher.start()
     yield

@@ -4,19 +4,24 @@ Events are appended to the database inside the transaction that caused them (see
 ``hub.uow``); after commit they are handed here. Delivery is strictly in ``seq`` order with no
 gaps: an event that arrives early waits for the ones before it, and a gap that does not fill
 within ``gap_timeout`` (another process committed it, or a publisher died between commit and
-publish) is read back from storage.
+publish) is read back from storage. A subscriber that falls more than its limit behind is
+not waited for: its backlog is dropped and its next read raises ``StreamLagged``, after which
+it resumes and rebuilds from storage.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 logger = logging.getLogger(__name__)
+# Events a subscriber may have queued before it lags (about a minute of a very busy floor).
+SUBSCRIBER_LIMIT = 100_000
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -51,41 +56,98 @@ class StreamEvent:
 FetchRange = Callable[[int, int], Awaitable[list[StreamEvent]]]
 
 
-class Subscription:
-    """A subscriber's ordered feed; ``lagged`` is set when it fell too far behind."""
+class StreamLagged(Exception):
+    """The subscription fell more than its limit behind: events were dropped for it.
 
-    def __init__(self, stream: InteractionStream, maxsize: int) -> None:
+    The subscriber calls ``Subscription.resume`` and rebuilds what it keeps from storage.
+    """
+
+
+class Subscription:
+    """A subscriber's ordered feed, bounded; one that falls too far behind is told so."""
+
+    def __init__(
+        self,
+        stream: InteractionStream,
+        maxsize: int,
+        *,
+        name: str,
+        on_lag: Callable[[], None] | None = None,
+    ) -> None:
         self._stream = stream
-        self.queue: asyncio.Queue[StreamEvent] = asyncio.Queue(maxsize)
+        self.name = name
+        self.maxsize = maxsize
+        self._items: deque[StreamEvent] = deque()
+        self._ready = asyncio.Event()
+        self._on_lag = on_lag
         self.lagged = False
 
     def offer(self, event: StreamEvent) -> None:
         if self.lagged:
             return
-        try:
-            self.queue.put_nowait(event)
-        except asyncio.QueueFull:
-            # A slow consumer must not hold back the others; it resyncs from storage.
+        if len(self._items) >= self.maxsize:
+            # A slow consumer must not hold back the others, nor keep an unbounded backlog:
+            # what it has not read is dropped and its next read raises StreamLagged.
             self.lagged = True
-            logger.warning("stream subscriber lagged at seq %s", event.seq)
+            self._items.clear()
+            self._ready.set()
+            logger.warning("stream subscriber %s lagged at seq %s", self.name, event.seq)
+            if self._on_lag is not None:
+                self._on_lag()
+            return
+        self._items.append(event)
+        self._ready.set()
 
     async def get(self) -> StreamEvent:
-        return await self.queue.get()
+        """The next event; raises ``StreamLagged`` once events were dropped for this feed."""
+        while not self._items:
+            if self.lagged:
+                raise StreamLagged(self.name)
+            self._ready.clear()
+            await self._ready.wait()
+        return self._items.popleft()
+
+    def get_nowait(self) -> StreamEvent:
+        if self.lagged:
+            raise StreamLagged(self.name)
+        if not self._items:
+            raise asyncio.QueueEmpty
+        return self._items.popleft()
+
+    def empty(self) -> bool:
+        return not self._items and not self.lagged
+
+    def discard_pending(self) -> None:
+        """Drop what is queued (the subscriber is about to read storage instead)."""
+        self._items.clear()
+
+    def resume(self) -> None:
+        """Clear the lag: every event after the stream's head from now on is delivered.
+
+        The subscriber then reads storage, which holds everything up to that head (events
+        are published after they commit).
+        """
+        self.lagged = False
+        self._items.clear()
 
     def close(self) -> None:
         self._stream.unsubscribe(self)
-
-    async def __aiter__(self) -> AsyncIterator[StreamEvent]:
-        while True:
-            yield await self.queue.get()
 
 
 class InteractionStream:
     """Embedded (in-process) fan-out of committed events, ordered and gap-free."""
 
-    def __init__(self, fetch_range: FetchRange, *, gap_timeout: float = 0.5) -> None:
+    def __init__(
+        self,
+        fetch_range: FetchRange,
+        *,
+        gap_timeout: float = 0.5,
+        subscriber_limit: int = SUBSCRIBER_LIMIT,
+    ) -> None:
         self._fetch_range = fetch_range
         self._gap_timeout = gap_timeout
+        # How far a subscriber may fall behind before it lags (tests make it small).
+        self.subscriber_limit = subscriber_limit
         self._subs: set[Subscription] = set()
         self._pending: dict[int, StreamEvent] = {}
         self._next_seq = 1
@@ -101,8 +163,16 @@ class InteractionStream:
         """Begin delivery after ``head`` (the committed head at start-up)."""
         self._next_seq = head + 1
 
-    def subscribe(self, maxsize: int = 10_000) -> Subscription:
-        sub = Subscription(self, maxsize)
+    def subscribe(
+        self,
+        maxsize: int | None = None,
+        *,
+        name: str = "anonymous",
+        on_lag: Callable[[], None] | None = None,
+    ) -> Subscription:
+        """A new feed of every event delivered from now on; ``on_lag`` runs when it lags."""
+        limit = self.subscriber_limit if maxsize is None else maxsize
+        sub = Subscription(self, limit, name=name, on_lag=on_lag)
         self._subs.add(sub)
         return sub
 
