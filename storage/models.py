@@ -154,6 +154,8 @@ class Customer(Base):
     flags: Mapped[list[Any]] = mapped_column(default=list)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # Set when the customer's personal data was erased; the row stays as a tombstone.
+    erased_at: Mapped[datetime | None] = mapped_column()
 
 
 class Endpoint(Base):
@@ -331,7 +333,9 @@ class AuditEntry(Base):
     target_type: Mapped[str] = mapped_column(String(30))
     target_id: Mapped[int | None] = mapped_column(BigInteger)
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Where the request came from (client address), '' for the hub itself.
+    ip: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 
 class UserSession(Base):
@@ -342,6 +346,34 @@ class UserSession(Base):
     agent_id: Mapped[int] = mapped_column(ForeignKey("agents.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime] = mapped_column()
+    # For the idle timeout; written at most once a minute per session.
+    last_seen_at: Mapped[datetime | None] = mapped_column()
+
+
+class ApiToken(Base):
+    """A named, scoped integration token (stored hashed; shown once at creation)."""
+
+    __tablename__ = "api_tokens"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # e.g. ["inbound"], ["read", "reports"], ["admin"]
+    scopes: Mapped[list[Any]] = mapped_column(default=list)
+    created_by: Mapped[str] = mapped_column(String(100), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column()
+    revoked_at: Mapped[datetime | None] = mapped_column()
+
+
+class ConversationGrant(Base):
+    """A team that may see a conversation besides its queue's team (after a transfer)."""
+
+    __tablename__ = "conversation_grants"
+    conversation_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("conversations.id"), primary_key=True
+    )
+    team_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("teams.id"), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class CommandResult(Base):
