@@ -17,12 +17,24 @@ UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Principal:
-    """An authenticated caller; ``agent_id`` is None for the admin token."""
+    """An authenticated caller: a logged-in person (``agent_id``) or an integration token
+    (``is_token``: the bootstrap ``HUB_API_TOKEN`` or a named, scoped one)."""
 
-    role: str  # admin / supervisor / agent
+    role: str  # admin / supervisor / agent; "token" for integration tokens
     agent_id: int | None = None
     name: str = "admin-token"
     display_name: str = "Admin token"
+    team_ids: frozenset[int] = frozenset()
+    scopes: frozenset[str] = frozenset()
+    token_id: int | None = None  # a named token's row; None for HUB_API_TOKEN
+    session_hash: str | None = None  # the login session a person's request rides on
+
+    @property
+    def is_token(self) -> bool:
+        return self.agent_id is None
+
+
+BOOTSTRAP = Principal(role="admin", scopes=frozenset({"admin"}))
 
 
 def token_hash(token: str) -> str:
@@ -40,13 +52,23 @@ def bearer_ok(request: web.Request) -> bool:
     return hmac.compare_digest(value.strip().encode(), expected.encode())
 
 
+def bearer(request: web.Request) -> str | None:
+    """The bearer token of the request, if it sends one."""
+    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+    return value.strip() or None if scheme.lower() == "bearer" else None
+
+
 async def authenticate(request: web.Request) -> Principal | None:
-    """The caller, or None."""
+    """The caller, or None: a bearer token (bootstrap or named) wins over a session cookie."""
     if bearer_ok(request):
-        return Principal(role="admin")
+        return BOOTSTRAP
+    hub = request.app[keys.HUB]
+    token = bearer(request)
+    if token is not None:
+        # A wrong bearer is a wrong caller: never fall back to an ambient cookie.
+        return await hub.tokens.principal_for(token)
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie:
-        hub = request.app[keys.HUB]
         return await hub.users.principal_for(token_hash(cookie))
     return None
 

@@ -17,6 +17,7 @@ from hub.feedback import ProviderFeedback
 from hub.ingest import Ingestor
 from hub.ingest_fast import InlineContinuation
 from hub.stream import InteractionStream, StreamEvent
+from hub.tokens import Tokens
 from hub.uow import Transactor, events_between, head_seq
 from hub.users import Users
 from hub.work import WorkService
@@ -46,6 +47,7 @@ class Hub:
         self.reply_options: dict[str, frozenset[str]] = {}
         self.conversations = ConversationService(settings, self.tx, self.reply_options)
         self.users = Users(self.tx)
+        self.tokens = Tokens(self.tx)
         self.work = WorkService(settings, self.tx)
         self.customers = CustomerService(self.tx)
 

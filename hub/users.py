@@ -151,15 +151,24 @@ class Users:
         async def work(session: AsyncSession) -> Principal | None:
             row = (
                 await session.execute(
-                    select(Agent.id, Agent.role, Agent.username, Agent.display_name)
+                    select(Agent.id, Agent.role, Agent.username, Agent.display_name, Agent.team_id)
                     .join(UserSession, UserSession.agent_id == Agent.id)
-                    .where(UserSession.token_hash == hashed, UserSession.expires_at > utcnow())
+                    .where(
+                        UserSession.token_hash == hashed,
+                        UserSession.expires_at > utcnow(),
+                        Agent.active.is_(True),
+                    )
                 )
             ).first()
             if row is None:
                 return None
             return Principal(
-                role=row.role, agent_id=row.id, name=row.username, display_name=row.display_name
+                role=row.role,
+                agent_id=row.id,
+                name=row.username,
+                display_name=row.display_name,
+                team_ids=frozenset() if row.team_id is None else frozenset({row.team_id}),
+                session_hash=hashed,
             )
 
         return await self.tx.read(work)

@@ -1,0 +1,156 @@
+"""Who may see and do what: one decision per request, the same for REST and the console.
+
+Every REST operation and console command names a permission of ``PERMISSIONS``; a name
+that is not in the table is refused (deny by default). A permission says which roles of a
+logged-in person and which scopes of an integration token may use it. What a person may
+*see* is narrower than what they may do: an agent sees the conversations assigned, offered
+or transferred to them and those of their team's queues (or granted to their team by a
+transfer), and customers only through those conversations; supervisors the same for their
+team; admins and integration tokens everything.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aiohttp import web
+from sqlalchemy import ColumnElement, exists, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from hub.auth import Principal, authenticate
+from hub.errors import NotFound
+from storage.models import Conversation, ConversationGrant, Customer, Offer, Queue
+
+USERS = frozenset({"agent", "supervisor", "admin"})
+LEADS = frozenset({"supervisor", "admin"})
+ADMINS = frozenset({"admin"})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Grant:
+    """Who may use a permission: roles of people, scopes of integration tokens."""
+
+    roles: frozenset[str]
+    scopes: frozenset[str]
+
+
+def _grant(roles: frozenset[str], *scopes: str) -> Grant:
+    return Grant(roles=roles, scopes=frozenset({*scopes, "admin"}))
+
+
+PERMISSIONS: dict[str, Grant] = {
+    # Work on conversations and customers (narrowed further by visibility).
+    "conversations.read": _grant(USERS, "read"),
+    "conversations.write": _grant(USERS),
+    "customers.read": _grant(USERS, "read"),
+    "customers.write": _grant(USERS),
+    "customers.merge": _grant(LEADS),
+    "customers.privacy": _grant(LEADS),  # export and erase
+    # The floor.
+    "agents.read": _grant(USERS, "read"),
+    "agents.write": _grant(LEADS),
+    "agents.create": _grant(ADMINS),
+    "queues.read": _grant(USERS, "read"),
+    "queues.write": _grant(ADMINS),
+    "outbox.read": _grant(LEADS, "read"),
+    "reports.read": _grant(LEADS, "reports"),
+    # Integrations and administration.
+    "inbound": _grant(frozenset(), "inbound"),  # tokens only: people never post as customers
+    "events.read": _grant(ADMINS, "read"),
+    "tokens.manage": _grant(ADMINS),
+    "audit.read": _grant(ADMINS),
+}
+
+
+def allowed(principal: Principal, permission: str) -> bool:
+    """The decision itself: unknown permissions are refused."""
+    grant = PERMISSIONS.get(permission)
+    if grant is None:
+        return False
+    if principal.is_token:
+        return bool(principal.scopes & grant.scopes)
+    return principal.role in grant.roles
+
+
+async def authorize(request: web.Request, permission: str) -> Principal:
+    """The caller if it may use ``permission``; 401 without credentials, 403 without right."""
+    principal = await authenticate(request)
+    if principal is None:
+        raise web.HTTPUnauthorized(
+            text='{"error":"unauthorized","detail":"bearer token or login session required"}',
+            content_type="application/json",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    if not allowed(principal, permission):
+        raise web.HTTPForbidden(
+            text='{"error":"forbidden","detail":"your role or token scope may not do this"}',
+            content_type="application/json",
+        )
+    return principal
+
+
+def sees_everything(principal: Principal) -> bool:
+    """Admins and integration tokens are not limited to a team's conversations."""
+    return principal.is_token or principal.role == "admin"
+
+
+def conversation_filter(principal: Principal) -> ColumnElement[bool] | None:
+    """SQL condition on ``Conversation`` for what the caller may see (None: everything)."""
+    if sees_everything(principal):
+        return None
+    me = principal.agent_id if principal.agent_id is not None else -1
+    clauses: list[ColumnElement[bool]] = [
+        Conversation.assignee_id == me,
+        exists().where(Offer.conversation_id == Conversation.id, Offer.agent_id == me),
+    ]
+    if principal.team_ids:
+        teams = list(principal.team_ids)
+        clauses.append(Conversation.queue.in_(select(Queue.name).where(Queue.team_id.in_(teams))))
+        clauses.append(
+            exists().where(
+                ConversationGrant.conversation_id == Conversation.id,
+                ConversationGrant.team_id.in_(teams),
+            )
+        )
+    return or_(*clauses)
+
+
+def customer_filter(principal: Principal) -> ColumnElement[bool] | None:
+    """SQL condition on ``Customer``: customers seen through a visible conversation."""
+    visible = conversation_filter(principal)
+    if visible is None:
+        return None
+    return exists().where(Conversation.customer_id == Customer.id, visible)
+
+
+async def ensure_conversation(s: AsyncSession, principal: Principal, conversation_id: int) -> None:
+    """NotFound unless the caller may see the conversation (a 404, never a hint it exists)."""
+    query = select(Conversation.id).where(Conversation.id == conversation_id)
+    visible = conversation_filter(principal)
+    if visible is not None:
+        query = query.where(visible)
+    if await s.scalar(query) is None:
+        raise NotFound(f"conversation {conversation_id} not found")
+
+
+async def ensure_customer(s: AsyncSession, principal: Principal, customer_id: int) -> None:
+    """NotFound unless the caller may see the customer."""
+    query = select(Customer.id).where(Customer.id == customer_id)
+    visible = customer_filter(principal)
+    if visible is not None:
+        query = query.where(visible)
+    if await s.scalar(query) is None:
+        raise NotFound(f"customer {customer_id} not found")
+
+
+async def visible_conversation_ids(
+    s: AsyncSession, principal: Principal, conversation_ids: list[int]
+) -> set[int]:
+    """Which of these conversations the caller may see."""
+    if not conversation_ids:
+        return set()
+    query = select(Conversation.id).where(Conversation.id.in_(conversation_ids))
+    visible = conversation_filter(principal)
+    if visible is not None:
+        query = query.where(visible)
+    return set((await s.scalars(query)).all())
