@@ -6,7 +6,7 @@ logged-in person and which scopes of an integration token may use it. What a per
 *see* is narrower than what they may do: an agent sees the conversations assigned, offered
 or transferred to them and those of their team's queues (or granted to their team by a
 transfer), and customers only through those conversations; supervisors the same for their
-team; admins and integration tokens everything.
+team (a supervisor of no team: the whole floor); admins and integration tokens everything.
 """
 
 from __future__ import annotations
@@ -90,7 +90,10 @@ async def authorize(request: web.Request, permission: str) -> Principal:
 
 
 def sees_everything(principal: Principal) -> bool:
-    """Admins and integration tokens are not limited to a team's conversations."""
+    """Admins and integration tokens are not limited to a team's conversations; nor is a
+    supervisor of no team in particular (the floor supervisor of a small center)."""
+    if principal.role == "supervisor" and not principal.team_ids:
+        return True
     return principal.is_token or principal.role == "admin"
 
 

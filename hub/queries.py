@@ -69,9 +69,13 @@ async def search_customers(
     telegram_user_id: str | None = None,
     q: str | None = None,
     limit: int = 50,
+    visible: ColumnElement[bool] | None = None,
 ) -> list[CustomerOut]:
-    """Find customers by an exact endpoint, or by name / address / id fragment."""
+    """Find customers by an exact endpoint, or by name / address / id fragment, among those
+    ``visible`` to the caller (a ``hub.access.customer_filter``)."""
     query: Select[Customer] = select(Customer).where(Customer.merged_into_id.is_(None))
+    if visible is not None:
+        query = query.where(visible)
     exact = [("phone", phone), ("email", email), ("telegram", telegram_user_id)]
     for kind, value in exact:
         if value:
@@ -204,12 +208,24 @@ async def _page(
 
 
 async def history(
-    s: AsyncSession, customer_id: int, *, limit: int, before: str | None
+    s: AsyncSession,
+    customer_id: int,
+    *,
+    limit: int,
+    before: str | None,
+    visible: ColumnElement[bool] | None = None,
 ) -> MessagePage:
-    """A customer's timeline across channels, newest first."""
+    """A customer's timeline across channels, newest first: the messages of the
+    conversations ``visible`` to the caller (a ``hub.access.conversation_filter``)."""
     if await s.get(Customer, customer_id) is None:
         raise NotFound(f"customer {customer_id} not found")
     query = select(Message).where(Message.customer_id == customer_id)
+    if visible is not None:
+        query = query.where(
+            Message.conversation_id.in_(
+                select(Conversation.id).where(Conversation.customer_id == customer_id, visible)
+            )
+        )
     return await _page(s, query, limit=limit, before=before)
 
 
@@ -253,13 +269,11 @@ async def get_conversation(s: AsyncSession, conversation_id: int) -> Conversatio
     return await conversation_out(s, conv)
 
 
-async def customer_conversations(s: AsyncSession, customer_id: int) -> list[ConversationOut]:
-    rows = (
-        await s.scalars(
-            select(Conversation)
-            .where(Conversation.customer_id == customer_id)
-            .order_by(Conversation.last_activity_at.desc())
-            .limit(200)
-        )
-    ).all()
+async def customer_conversations(
+    s: AsyncSession, customer_id: int, visible: ColumnElement[bool] | None = None
+) -> list[ConversationOut]:
+    query = select(Conversation).where(Conversation.customer_id == customer_id)
+    if visible is not None:
+        query = query.where(visible)
+    rows = (await s.scalars(query.order_by(Conversation.last_activity_at.desc()).limit(200))).all()
     return [await conversation_out(s, c) for c in rows]

@@ -7,7 +7,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub import keys, queries
-from hub.api.openapi import Param, json_response, parse_body
+from hub.access import ensure_customer
+from hub.api.openapi import Param, json_response, parse_body, principal_of
 from hub.api.routes import api, path_int
 from hub.api.schemas import (
     AgentIn,
@@ -23,7 +24,6 @@ from hub.api.schemas import (
     QueueOut,
     SkillLevel,
 )
-from hub.auth import require
 from hub.errors import InvalidInput, NotFound
 from hub.uow import UnitOfWork
 from hub.users import set_agent_skills
@@ -33,15 +33,17 @@ from storage.models import Agent, AgentSkill, Queue, Skill, Team
 @api.route(
     "PATCH",
     "/api/v1/customers/{customer_id}",
+    access="customers.write",
     summary="Edit a customer's profile",
     tag="customers",
     body=CustomerPatch,
     responses={200: CustomerOut},
 )
 async def patch_customer(request: web.Request) -> web.Response:
-    principal = await require(request)
+    principal = principal_of(request)
     hub = request.app[keys.HUB]
     cid = path_int(request, "customer_id")
+    await hub.tx.read(lambda s: ensure_customer(s, principal, cid))
     body = await parse_body(request, CustomerPatch)
     await hub.customers.update_profile(
         cid, body.model_dump(exclude_none=True), actor=principal.name
@@ -52,15 +54,23 @@ async def patch_customer(request: web.Request) -> web.Response:
 @api.route(
     "POST",
     "/api/v1/customers/{customer_id}/merge",
+    access="customers.merge",
     summary="Merge another customer into this one (audited; undo with the audit id)",
     tag="customers",
     body=MergeIn,
     responses={200: MergeOut},
 )
 async def merge_customer(request: web.Request) -> web.Response:
-    principal = await require(request, "supervisor", "agent")
+    principal = principal_of(request)
     hub = request.app[keys.HUB]
     body = await parse_body(request, MergeIn)
+    cid = path_int(request, "customer_id")
+
+    async def both_visible(s: AsyncSession) -> None:
+        await ensure_customer(s, principal, cid)
+        await ensure_customer(s, principal, body.other_id)
+
+    await hub.tx.read(both_visible)
     audit_id = await hub.customers.merge(
         path_int(request, "customer_id"), body.other_id, actor=principal.name, force=body.force
     )
@@ -70,12 +80,13 @@ async def merge_customer(request: web.Request) -> web.Response:
 @api.route(
     "POST",
     "/api/v1/merges/{audit_id}/undo",
+    access="customers.merge",
     summary="Undo a merge exactly",
     tag="customers",
     responses={204: None},
 )
 async def undo_merge(request: web.Request) -> web.Response:
-    principal = await require(request, "supervisor")
+    principal = principal_of(request)
     await request.app[keys.HUB].customers.unmerge(
         path_int(request, "audit_id"), actor=principal.name
     )
@@ -124,12 +135,12 @@ async def _team_id(s: AsyncSession, name: str | None) -> int | None:
 @api.route(
     "GET",
     "/api/v1/agents",
+    access="agents.read",
     summary="Agents with skills, capacity and state",
     tag="agents",
     responses={200: AgentList},
 )
 async def list_agents(request: web.Request) -> web.Response:
-    await require(request)
     hub = request.app[keys.HUB]
 
     async def work(s: AsyncSession) -> AgentList:
@@ -142,13 +153,13 @@ async def list_agents(request: web.Request) -> web.Response:
 @api.route(
     "POST",
     "/api/v1/agents",
+    access="agents.create",
     summary="Create an agent, supervisor or admin",
     tag="agents",
     body=AgentIn,
     responses={201: AgentOut},
 )
 async def create_agent(request: web.Request) -> web.Response:
-    await require(request, "admin")
     hub = request.app[keys.HUB]
     body = await parse_body(request, AgentIn)
     agent_id = await hub.users.create(
@@ -180,13 +191,13 @@ async def _agent_out_by_id(s: AsyncSession, agent_id: int) -> AgentOut:
 @api.route(
     "PATCH",
     "/api/v1/agents/{agent_id}",
+    access="agents.write",
     summary="Change an agent's skills, capacity, team, activity or state",
     tag="agents",
     body=AgentPatch,
     responses={200: AgentOut},
 )
 async def patch_agent(request: web.Request) -> web.Response:
-    await require(request, "supervisor")
     hub = request.app[keys.HUB]
     agent_id = path_int(request, "agent_id")
     body = await parse_body(request, AgentPatch)
@@ -233,12 +244,12 @@ async def _queue_out(s: AsyncSession, q: Queue) -> QueueOut:
 @api.route(
     "GET",
     "/api/v1/queues",
+    access="queues.read",
     summary="Queues with their routing steps",
     tag="queues",
     responses={200: QueueList},
 )
 async def list_queues(request: web.Request) -> web.Response:
-    await require(request)
     hub = request.app[keys.HUB]
 
     async def work(s: AsyncSession) -> QueueList:
@@ -251,6 +262,7 @@ async def list_queues(request: web.Request) -> web.Response:
 @api.route(
     "PUT",
     "/api/v1/queues/{name}",
+    access="queues.write",
     summary="Create or replace a queue (requirement steps relax over task age)",
     tag="queues",
     body=QueueIn,
@@ -262,7 +274,6 @@ async def list_queues(request: web.Request) -> web.Response:
     },
 )
 async def put_queue(request: web.Request) -> web.Response:
-    await require(request, "admin")
     hub = request.app[keys.HUB]
     name = request.match_info["name"]
     if not name or len(name) > 100:

@@ -22,7 +22,6 @@ from hub import reports as r
 from hub import reports_sql as rs
 from hub.api.openapi import Param, json_response
 from hub.api.routes import api, as_int
-from hub.auth import require
 from hub.errors import InvalidInput, NotFound
 from routing import erlang
 from storage.models import Agent, Queue, Team
@@ -256,6 +255,7 @@ def _wants_csv(request: web.Request) -> bool:
 @api.route(
     "GET",
     "/api/v1/reports/summary",
+    access="reports.read",
     summary="KPIs of contacts that arrived in a range (in and out of business hours), "
     "contacts per channel and rows per queue/team/agent/channel; ?format=csv",
     tag="reports",
@@ -264,7 +264,6 @@ def _wants_csv(request: web.Request) -> bool:
     also=CSV,
 )
 async def report_summary(request: web.Request) -> web.Response:
-    await require(request, "supervisor")
     csv_out = _wants_csv(request)
     group_by = _group_by(request)
     async with request.app[keys.HUB].read_sessions() as s:
@@ -296,6 +295,7 @@ async def report_summary(request: web.Request) -> web.Response:
 @api.route(
     "GET",
     "/api/v1/reports/timeseries",
+    access="reports.read",
     summary="KPIs per time bucket (15m, hour, day in tz), zero-filled; ?format=csv",
     tag="reports",
     responses={200: TimeseriesOut},
@@ -307,7 +307,6 @@ async def report_summary(request: web.Request) -> web.Response:
     also=CSV,
 )
 async def report_timeseries(request: web.Request) -> web.Response:
-    await require(request, "supervisor")
     csv_out = _wants_csv(request)
     bucket = _bucket(request)
     group_by = _group_by(request)
@@ -335,6 +334,7 @@ async def report_timeseries(request: web.Request) -> web.Response:
 @api.route(
     "GET",
     "/api/v1/reports/wait-distribution",
+    access="reports.read",
     summary="Answered and abandoned waits in bins (in-hours arrivals); ?format=csv",
     tag="reports",
     responses={200: WaitDistributionOut},
@@ -342,7 +342,6 @@ async def report_timeseries(request: web.Request) -> web.Response:
     also=CSV,
 )
 async def report_wait_distribution(request: web.Request) -> web.Response:
-    await require(request, "supervisor")
     csv_out = _wants_csv(request)
     edges: tuple[float, ...] = DEFAULT_EDGES
     if request.query.get("edges"):
@@ -385,6 +384,7 @@ async def _people(
 @api.route(
     "GET",
     "/api/v1/reports/agents",
+    access="reports.read",
     summary="Per agent: holds, AHT, transfers, answers, CSAT, complaints, staffed and busy "
     "time, occupancy; ?format=csv",
     tag="reports",
@@ -393,7 +393,6 @@ async def _people(
     also=CSV,
 )
 async def report_agents(request: web.Request) -> web.Response:
-    await require(request, "supervisor")
     csv_out = _wants_csv(request)
     team = request.query.get("team") or None
     async with request.app[keys.HUB].read_sessions() as s:
@@ -425,6 +424,7 @@ async def report_agents(request: web.Request) -> web.Response:
 @api.route(
     "GET",
     "/api/v1/reports/staffing",
+    access="reports.read",
     summary="Erlang C: agents needed for forecast arrivals per hour, AHT and a target service "
     "level; missing arrivals/AHT come from the range's history; ?format=csv",
     tag="reports",
@@ -448,7 +448,6 @@ async def report_agents(request: web.Request) -> web.Response:
     also=CSV,
 )
 async def report_staffing(request: web.Request) -> web.Response:
-    await require(request, "supervisor")
     csv_out = _wants_csv(request)
     forecast = request.query.get("arrivals_per_hour")
     arrivals = _floats(forecast, "arrivals_per_hour", most=168, upper=1e7) if forecast else None

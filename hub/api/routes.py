@@ -8,7 +8,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import undefer
 
 from hub import keys, media, queries
-from hub.api.openapi import ApiRegistry, Param, json_response, parse_body
+from hub.access import conversation_filter, customer_filter, ensure_conversation, ensure_customer
+from hub.api.openapi import ApiRegistry, Param, json_response, parse_body, principal_of
 from hub.api.schemas import (
     MAX_ID,
     AttachmentOut,
@@ -24,10 +25,10 @@ from hub.api.schemas import (
     OutboxList,
     ReplyIn,
 )
-from hub.auth import require
+from hub.auth import Principal
 from hub.errors import InvalidInput, NotFound
 from hub.uow import events_between, head_seq
-from storage.models import MessageAttachment, OutboxItem
+from storage.models import Message, MessageAttachment, OutboxItem
 
 api = ApiRegistry()
 
@@ -60,6 +61,7 @@ def limit_param(default: int, most: int) -> Param:
 @api.route(
     "GET",
     "/api/v1/customers",
+    access="customers.read",
     summary="Search customers by phone, email, Telegram user id or free text",
     tag="customers",
     responses={200: CustomerList},
@@ -72,7 +74,7 @@ def limit_param(default: int, most: int) -> Param:
     },
 )
 async def list_customers(request: web.Request) -> web.Response:
-    await require(request)
+    visible = customer_filter(principal_of(request))
     hub = request.app[keys.HUB]
     q = request.query
 
@@ -85,6 +87,7 @@ async def list_customers(request: web.Request) -> web.Response:
             telegram_user_id=q.get("telegram_user_id"),
             q=q.get("q"),
             limit=_limit(request),
+            visible=visible,
         )
 
     return json_response(CustomerList(items=await hub.tx.read(work)))
@@ -93,101 +96,129 @@ async def list_customers(request: web.Request) -> web.Response:
 @api.route(
     "GET",
     "/api/v1/customers/{customer_id}",
+    access="customers.read",
     summary="One customer with endpoints",
     tag="customers",
     responses={200: CustomerOut},
 )
 async def get_customer(request: web.Request) -> web.Response:
-    await require(request)
+    principal = principal_of(request)
     hub = request.app[keys.HUB]
     cid = path_int(request, "customer_id")
-    return json_response(await hub.tx.read(lambda s: queries.get_customer(s, cid)))
+
+    async def work(s: AsyncSession) -> CustomerOut:
+        await ensure_customer(s, principal, cid)
+        return await queries.get_customer(s, cid)
+
+    return json_response(await hub.tx.read(work))
 
 
 @api.route(
     "GET",
     "/api/v1/customers/{customer_id}/history",
+    access="customers.read",
     summary="The customer's unified timeline across channels, newest first",
     tag="customers",
     responses={200: MessagePage},
     query={"limit": limit_param(50, 200), "before": "cursor from the previous page's next"},
 )
 async def customer_history(request: web.Request) -> web.Response:
-    await require(request)
+    principal = principal_of(request)
     hub = request.app[keys.HUB]
     cid, limit, before = (
         path_int(request, "customer_id"),
         _limit(request),
         request.query.get("before"),
     )
-    page = await hub.tx.read(lambda s: queries.history(s, cid, limit=limit, before=before))
-    return json_response(page)
+
+    async def work(s: AsyncSession) -> MessagePage:
+        await ensure_customer(s, principal, cid)
+        visible = conversation_filter(principal)
+        return await queries.history(s, cid, limit=limit, before=before, visible=visible)
+
+    return json_response(await hub.tx.read(work))
 
 
 @api.route(
     "GET",
     "/api/v1/customers/{customer_id}/conversations",
+    access="customers.read",
     summary="The customer's conversations, most recently active first",
     tag="customers",
     responses={200: ConversationList},
 )
 async def customer_conversations(request: web.Request) -> web.Response:
-    await require(request)
+    principal = principal_of(request)
     hub = request.app[keys.HUB]
     cid = path_int(request, "customer_id")
-    await hub.tx.read(lambda s: queries.get_customer(s, cid))
-    items = await hub.tx.read(lambda s: queries.customer_conversations(s, cid))
-    return json_response(ConversationList(items=items))
+
+    async def work(s: AsyncSession) -> list[ConversationOut]:
+        await ensure_customer(s, principal, cid)
+        visible = conversation_filter(principal)
+        return await queries.customer_conversations(s, cid, visible)
+
+    return json_response(ConversationList(items=await hub.tx.read(work)))
 
 
 @api.route(
     "GET",
     "/api/v1/conversations/{conversation_id}",
+    access="conversations.read",
     summary="One conversation",
     tag="conversations",
     responses={200: ConversationOut},
 )
 async def get_conversation(request: web.Request) -> web.Response:
-    await require(request)
+    principal = principal_of(request)
     hub = request.app[keys.HUB]
     cid = path_int(request, "conversation_id")
-    return json_response(await hub.tx.read(lambda s: queries.get_conversation(s, cid)))
+
+    async def work(s: AsyncSession) -> ConversationOut:
+        await ensure_conversation(s, principal, cid)
+        return await queries.get_conversation(s, cid)
+
+    return json_response(await hub.tx.read(work))
 
 
 @api.route(
     "GET",
     "/api/v1/conversations/{conversation_id}/messages",
+    access="conversations.read",
     summary="A conversation's messages, newest first",
     tag="conversations",
     responses={200: MessagePage},
     query={"limit": limit_param(50, 200), "before": "cursor"},
 )
 async def conversation_messages(request: web.Request) -> web.Response:
-    await require(request)
+    principal = principal_of(request)
     hub = request.app[keys.HUB]
     cid, limit, before = (
         path_int(request, "conversation_id"),
         _limit(request),
         request.query.get("before"),
     )
-    page = await hub.tx.read(
-        lambda s: queries.conversation_messages(s, cid, limit=limit, before=before)
-    )
-    return json_response(page)
+
+    async def work(s: AsyncSession) -> MessagePage:
+        await ensure_conversation(s, principal, cid)
+        return await queries.conversation_messages(s, cid, limit=limit, before=before)
+
+    return json_response(await hub.tx.read(work))
 
 
 @api.route(
     "POST",
     "/api/v1/conversations/{conversation_id}/messages",
+    access="conversations.write",
     summary="Reply to the customer (through the outbox) or add an internal note",
     tag="conversations",
     body=ReplyIn,
     responses={201: MessageOut},
 )
 async def post_message(request: web.Request) -> web.Response:
-    principal = await require(request)
+    principal = principal_of(request)
     hub = request.app[keys.HUB]
     cid = path_int(request, "conversation_id")
+    await hub.tx.read(lambda s: ensure_conversation(s, principal, cid))
     body = await parse_body(request, ReplyIn)
     row = await hub.conversations.reply(
         cid,
@@ -206,16 +237,18 @@ async def post_message(request: web.Request) -> web.Response:
 @api.route(
     "GET",
     "/api/v1/attachments/{attachment_id}",
+    access="conversations.read",
     summary="Download a stored attachment",
     tag="conversations",
     responses={200: None},
 )
 async def get_attachment(request: web.Request) -> web.Response:
-    await require(request)
+    principal = principal_of(request)
     hub = request.app[keys.HUB]
     aid = path_int(request, "attachment_id")
 
     async def work(s: AsyncSession) -> MessageAttachment:
+        await _ensure_attachment(s, principal, aid)
         row = await s.get(MessageAttachment, aid, options=[undefer(MessageAttachment.data)])
         if row is None or row.data is None:
             raise NotFound(f"attachment {aid} not stored")
@@ -237,16 +270,33 @@ async def get_attachment(request: web.Request) -> web.Response:
 @api.route(
     "POST",
     "/api/v1/attachments/{attachment_id}/retry",
+    access="conversations.write",
     summary="Fetch a failed attachment from the provider again (a fresh round of attempts)",
     tag="conversations",
     responses={200: AttachmentOut},
 )
 async def retry_attachment(request: web.Request) -> web.Response:
-    await require(request)
+    principal = principal_of(request)
     hub = request.app[keys.HUB]
     aid = path_int(request, "attachment_id")
+    await hub.tx.read(lambda s: _ensure_attachment(s, principal, aid))
     await media.retry(hub.tx, aid)
     return json_response(await hub.tx.read(lambda s: queries.attachment_out(s, aid)))
+
+
+async def _ensure_attachment(s: AsyncSession, principal: Principal, attachment_id: int) -> None:
+    """NotFound unless the attachment's conversation is visible to the caller."""
+    conversation_id = await s.scalar(
+        select(Message.conversation_id)
+        .join(MessageAttachment, MessageAttachment.message_id == Message.id)
+        .where(MessageAttachment.id == attachment_id)
+    )
+    if conversation_id is None:
+        raise NotFound(f"attachment {attachment_id} not found")
+    try:
+        await ensure_conversation(s, principal, conversation_id)
+    except NotFound:
+        raise NotFound(f"attachment {attachment_id} not found") from None
 
 
 def _quote(name: str) -> str:
@@ -258,6 +308,7 @@ def _quote(name: str) -> str:
 @api.route(
     "GET",
     "/api/v1/outbox",
+    access="outbox.read",
     summary="Outbound sends by state (pending, sending, done, dead)",
     tag="operations",
     responses={200: OutboxList},
@@ -270,7 +321,6 @@ def _quote(name: str) -> str:
     },
 )
 async def list_outbox(request: web.Request) -> web.Response:
-    await require(request, "supervisor")
     hub = request.app[keys.HUB]
     state = request.query.get("state", "dead")
     if state not in ("pending", "sending", "done", "dead"):
@@ -302,6 +352,7 @@ async def list_outbox(request: web.Request) -> web.Response:
 @api.route(
     "GET",
     "/api/v1/events",
+    access="events.read",
     summary="The interaction stream from a sequence number (audit, integrations)",
     tag="operations",
     responses={200: EventPage},
@@ -314,7 +365,6 @@ async def list_outbox(request: web.Request) -> web.Response:
     },
 )
 async def list_events(request: web.Request) -> web.Response:
-    await require(request, "supervisor")
     hub = request.app[keys.HUB]
     after = as_int(request.query.get("after", "0"), "after", least=0, most=MAX_ID - 1)
     limit = _limit(request, default=100, most=1000)

@@ -46,7 +46,7 @@ async def _messages(client: TestClient[Any, Any], conversation_id: int) -> list[
 @pytest.fixture
 async def hub(hub_client: ClientFactory) -> TestClient[Any, Any]:
     client = await hub_client()
-    await client.app[keys.HUB].users.create(username="sam", password=PASSWORD, role="supervisor")
+    await client.app[keys.HUB].users.create(username="sam", password=PASSWORD, role="admin")
     return client
 
 
