@@ -19,6 +19,11 @@ class NotFound(HubError):
     """The record asked for does not exist."""
 
 
+class Forbidden(HubError):
+    """The caller may not do this (role, scope, or a rule such as "supervisors cannot
+    demote admins")."""
+
+
 class Conflict(HubError):
     """The request conflicts with the current state (e.g. already assigned)."""
 

@@ -15,7 +15,7 @@ from sqlalchemy.exc import DBAPIError
 from hub import keys
 from hub.api.openapi import Handler, error_response
 from hub.auth import SESSION_COOKIE, UNSAFE_METHODS, bearer_ok, cross_site_problem
-from hub.errors import Conflict, HubError, InvalidInput, NotFound, Throttled
+from hub.errors import Conflict, Forbidden, HubError, InvalidInput, NotFound, Throttled
 from hub.metrics import Metrics
 from storage.db import ping
 
@@ -25,6 +25,7 @@ METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 _STATUS = {
     InvalidInput: (400, "invalid_input"),
     NotFound: (404, "not_found"),
+    Forbidden: (403, "forbidden"),
     Conflict: (409, "conflict"),
     Throttled: (429, "throttled"),
 }
