@@ -9,8 +9,9 @@ from sqlalchemy import select
 from agent_console import views
 from agent_console.protocol import frame
 from hub import media, queries
+from hub.access import conversation_filter, ensure_conversation, ensure_customer
 from hub.errors import Conflict, InvalidInput, NotFound
-from storage.models import Agent, Conversation
+from storage.models import Agent, Conversation, Message, MessageAttachment
 
 if TYPE_CHECKING:
     from agent_console.gateway import Command, Connection, ConsoleGateway
@@ -55,6 +56,7 @@ def _str(args: dict[str, Any], name: str, *, required: bool = True) -> str:
 
 async def _can_touch(gw: ConsoleGateway, conn: Connection, conversation_id: int) -> Conversation:
     async with gw.hub.sessions() as s:
+        await ensure_conversation(s, conn.principal, conversation_id)
         conv = await s.get(Conversation, conversation_id)
     if conv is None:
         raise NotFound(f"conversation {conversation_id} not found")
@@ -86,7 +88,8 @@ async def open_(gw: ConsoleGateway, conn: Connection, args: dict[str, Any]) -> d
     if conn.principal.role == "agent" and conv_id not in conn.conversations:
         await _can_touch(gw, conn, conv_id)
     async with gw.hub.sessions() as s:
-        data = await views.open_conversation(s, conv_id)
+        await ensure_conversation(s, conn.principal, conv_id)
+        data = await views.open_conversation(s, conv_id, conversation_filter(conn.principal))
     data["viewers"] = await gw.start_viewing(conn, conv_id)
     return data
 
@@ -94,7 +97,8 @@ async def open_(gw: ConsoleGateway, conn: Connection, args: dict[str, Any]) -> d
 async def monitor(gw: ConsoleGateway, conn: Connection, args: dict[str, Any]) -> dict[str, Any]:
     conv_id = _int(args, "conversation_id")
     async with gw.hub.sessions() as s:
-        data = await views.open_conversation(s, conv_id)
+        await ensure_conversation(s, conn.principal, conv_id)
+        data = await views.open_conversation(s, conv_id, conversation_filter(conn.principal))
     data["read_only"] = True
     # Its messages and notes now reach this connection (supervisors get only the floor).
     if conv_id not in conn.conversations:
@@ -118,7 +122,14 @@ async def history(gw: ConsoleGateway, conn: Connection, args: dict[str, Any]) ->
         raise InvalidInput("before must be a cursor string")
     customer_id = _int(args, "customer_id")
     async with gw.hub.sessions() as s:
-        page = await queries.history(s, customer_id, limit=50, before=before)
+        await ensure_customer(s, conn.principal, customer_id)
+        page = await queries.history(
+            s,
+            customer_id,
+            limit=50,
+            before=before,
+            visible=conversation_filter(conn.principal),
+        )
     return page.model_dump(mode="json")
 
 
@@ -147,6 +158,8 @@ async def reply(gw: ConsoleGateway, conn: Connection, args: dict[str, Any]) -> d
 
 async def note(gw: ConsoleGateway, conn: Connection, args: dict[str, Any]) -> dict[str, Any]:
     conv_id = _int(args, "conversation_id")
+    async with gw.hub.sessions() as s:
+        await ensure_conversation(s, conn.principal, conv_id)
     row = await gw.hub.conversations.reply(
         conv_id,
         text=_str(args, "text"),
@@ -237,6 +250,8 @@ async def update_customer(
     gw: ConsoleGateway, conn: Connection, args: dict[str, Any]
 ) -> dict[str, Any]:
     customer_id = _int(args, "customer_id")
+    async with gw.hub.sessions() as s:
+        await ensure_customer(s, conn.principal, customer_id)
     changes = {k: v for k, v in args.items() if not k.startswith("_") and k != "customer_id"}
     await gw.hub.customers.update_profile(customer_id, changes, actor=conn.principal.name)
     async with gw.hub.sessions() as s:
@@ -247,10 +262,13 @@ async def update_customer(
 async def merge_customer(
     gw: ConsoleGateway, conn: Connection, args: dict[str, Any]
 ) -> dict[str, Any]:
-    customer_id = _int(args, "customer_id")
+    customer_id, other_id = _int(args, "customer_id"), _int(args, "other_id")
+    async with gw.hub.sessions() as s:
+        await ensure_customer(s, conn.principal, customer_id)
+        await ensure_customer(s, conn.principal, other_id)
     audit_id = await gw.hub.customers.merge(
         customer_id,
-        _int(args, "other_id"),
+        other_id,
         actor=conn.principal.name,
         force=bool(args.get("force", False)),
     )
@@ -274,6 +292,15 @@ async def retry_attachment(
 ) -> dict[str, Any]:
     """Fetch a failed attachment again (as ``POST /api/v1/attachments/{id}/retry``)."""
     attachment_id = _int(args, "attachment_id")
+    async with gw.hub.sessions() as s:
+        conversation_id = await s.scalar(
+            select(Message.conversation_id)
+            .join(MessageAttachment, MessageAttachment.message_id == Message.id)
+            .where(MessageAttachment.id == attachment_id)
+        )
+        if conversation_id is None:
+            raise NotFound(f"attachment {attachment_id} not found")
+        await ensure_conversation(s, conn.principal, conversation_id)
     await media.retry(gw.hub.tx, attachment_id)
     async with gw.hub.sessions() as s:
         out = await queries.attachment_out(s, attachment_id)
@@ -290,8 +317,11 @@ async def agents(gw: ConsoleGateway, conn: Connection, args: dict[str, Any]) -> 
 
 
 async def reassign(gw: ConsoleGateway, conn: Connection, args: dict[str, Any]) -> dict[str, Any]:
+    conv_id = _int(args, "conversation_id")
+    async with gw.hub.sessions() as s:
+        await ensure_conversation(s, conn.principal, conv_id)
     await gw.hub.work.transfer(
-        _int(args, "conversation_id"),
+        conv_id,
         by=conn.agent_id,
         to_agent=_int(args, "agent_id"),
         note=_str(args, "note", required=False),
@@ -307,6 +337,33 @@ async def force_state(gw: ConsoleGateway, conn: Connection, args: dict[str, Any]
     )
     return {"state": state}
 
+
+# The hub.access permission of each command: the gateway refuses a command without one.
+COMMAND_PERMISSIONS: dict[str, str] = {
+    "set_state": "console.self",
+    "accept": "console.self",
+    "reject": "console.self",
+    "open": "conversations.read",
+    "monitor": "floor.monitor",
+    "close_view": "console.self",
+    "history": "customers.read",
+    "reply": "conversations.write",
+    "note": "conversations.write",
+    "transfer": "conversations.write",
+    "wrap_up": "conversations.write",
+    "close": "conversations.write",
+    "set_labels": "conversations.write",
+    "set_priority": "conversations.write",
+    "typing": "conversations.write",
+    "update_customer": "customers.write",
+    "merge_customer": "customers.merge",
+    "unmerge_customer": "customers.merge",
+    "retry_attachment": "conversations.write",
+    "canned": "console.self",
+    "agents": "agents.read",
+    "reassign": "floor.manage",
+    "force_state": "floor.manage",
+}
 
 COMMANDS: dict[str, Command] = {
     "set_state": set_state,

@@ -25,6 +25,8 @@ class Connection:
     viewing: set[int] = field(default_factory=set)
     monitoring: set[int] = field(default_factory=set)  # followed read-only (supervisors)
     last_seq: int = 0
+    # A team supervisor's queues (set with the first snapshot); None: the whole floor.
+    queues: frozenset[str] | None = None
 
     @property
     def agent_id(self) -> int:
@@ -35,9 +37,14 @@ class Connection:
         """Visibility rule; also tracks which conversations this agent is involved in."""
         conv = event.conversation_id
         if self.supervisor:
-            # The floor (conversations, offers, agents, queues) in full; what is said in a
-            # conversation only where the supervisor follows it (monitoring, own work).
-            return not is_content(event) or conv in self.conversations
+            # The floor (conversations, offers, agents, queues) of their teams' queues (all
+            # of it for a floor supervisor); what is said in a conversation only where the
+            # supervisor follows it (monitoring, own work).
+            if conv is not None and conv in self.conversations:
+                return True
+            if self.queues is not None and event.queue and event.queue not in self.queues:
+                return False
+            return not is_content(event)
         mine = event.agent_id == self.agent_id
         if conv is not None and mine and event.type in ("offer.created", "conversation.assigned"):
             self.follow(conv)

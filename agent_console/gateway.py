@@ -26,19 +26,19 @@ from agent_console.protocol import (
     MUTATING,
     RESUME_LIMIT,
     SELF_IDEMPOTENT,
-    SUPERVISOR_ONLY,
     Frame,
     frame,
 )
 from agent_console.sender import OUTBOX_LIMIT, SEND_STALL_S, FrameTexts, Outbox, Resync
 from channels.base import ChannelAdapter
 from hub import keys
+from hub.access import allowed, conversation_filter
 from hub.auth import authenticate
-from hub.errors import Conflict, HubError, InvalidInput, NotFound
+from hub.errors import Conflict, Forbidden, HubError, InvalidInput, NotFound
 from hub.stream import StreamEvent, StreamLagged
 from hub.uow import events_between, head_seq
 from hub.web import METRICS
-from storage.models import Agent, CommandResult, Conversation, Offer
+from storage.models import Agent, CommandResult, Conversation, Offer, Queue
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +52,7 @@ _ERROR_CODES: list[tuple[type[HubError], str]] = [
     (InvalidInput, "invalid_input"),
     (NotFound, "not_found"),
     (Conflict, "conflict"),
+    (Forbidden, "forbidden"),
 ]
 
 
@@ -74,6 +75,7 @@ class ConsoleGateway:
         self._pump: asyncio.Task[None] | None = None
         self._watch: asyncio.Task[None] | None = None
         self.commands: dict[str, Command] = {}
+        self.permissions: dict[str, str] = {}  # command -> hub.access permission
         self.texts = FrameTexts()
         self.outbox_limit = OUTBOX_LIMIT
         self.send_stall_s = SEND_STALL_S
@@ -292,7 +294,17 @@ class ConsoleGateway:
     async def _snapshot(self, s: AsyncSession, conn: Connection) -> dict[str, Any]:
         from agent_console import views
 
-        return await views.snapshot(s, conn.agent_id, supervisor=conn.supervisor)
+        visible = conversation_filter(conn.principal)
+        if conn.supervisor and conn.queues is None and visible is not None:
+            # A team's supervisor follows the floor of the team's queues only.
+            conn.queues = frozenset(
+                (
+                    await s.scalars(
+                        select(Queue.name).where(Queue.team_id.in_(conn.principal.team_ids))
+                    )
+                ).all()
+            )
+        return await views.snapshot(s, conn.agent_id, supervisor=conn.supervisor, visible=visible)
 
     # ------------------------------------------------------------------ presence
     def _connected(self, conn: Connection) -> None:
@@ -437,8 +449,9 @@ class ConsoleGateway:
             raise InvalidInput(f"unknown command {name!r}")
         if not isinstance(args, dict):
             raise InvalidInput("args must be an object")
-        if name in SUPERVISOR_ONLY and conn.principal.role not in ("supervisor", "admin"):
-            raise Conflict("supervisors only")
+        if not allowed(conn.principal, self.permissions.get(name, "")):
+            # The same decision as REST (hub.access); a command with no rule is refused.
+            raise Forbidden(f"your role may not use {name!r}")
         if name in SELF_IDEMPOTENT:
             # Deduplicated inside the command's own transaction (no window for a double send).
             return await handler(self, conn, {**args, "_client_msg_id": cmid})
@@ -459,10 +472,11 @@ GATEWAY: web.AppKey[ConsoleGateway] = web.AppKey("console_gateway")
 
 async def gateway_ctx(app: web.Application) -> AsyncIterator[None]:
     """Run the console gateway for the app's lifetime."""
-    from agent_console.commands import COMMANDS
+    from agent_console.commands import COMMAND_PERMISSIONS, COMMANDS
 
     gateway = ConsoleGateway(app)
     gateway.commands.update(COMMANDS)
+    gateway.permissions.update(COMMAND_PERMISSIONS)
     app[GATEWAY] = gateway
     await gateway.start()
     yield

@@ -54,4 +54,3 @@ MUTATING = frozenset(
 )
 # Commands that deduplicate on client_msg_id inside their own transaction.
 SELF_IDEMPOTENT = frozenset({"reply", "note"})
-SUPERVISOR_ONLY = frozenset({"reassign", "force_state", "monitor"})

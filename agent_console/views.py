@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub import queries
@@ -133,17 +133,19 @@ async def agents_board(s: AsyncSession) -> list[dict[str, Any]]:
     ]
 
 
-async def snapshot(s: AsyncSession, agent_id: int, *, supervisor: bool) -> dict[str, Any]:
-    """What a console shows right after connecting."""
+async def snapshot(
+    s: AsyncSession,
+    agent_id: int,
+    *,
+    supervisor: bool,
+    visible: ColumnElement[bool] | None = None,
+) -> dict[str, Any]:
+    """What a console shows right after connecting (a supervisor: the ``visible`` floor)."""
     if supervisor:
-        convs = (
-            await s.scalars(
-                select(Conversation)
-                .where(Conversation.state.in_(OPEN))
-                .order_by(Conversation.id)
-                .limit(500)
-            )
-        ).all()
+        query = select(Conversation).where(Conversation.state.in_(OPEN))
+        if visible is not None:
+            query = query.where(visible)
+        convs = (await s.scalars(query.order_by(Conversation.id).limit(500))).all()
     else:
         convs = (
             await s.scalars(
@@ -155,13 +157,12 @@ async def snapshot(s: AsyncSession, agent_id: int, *, supervisor: bool) -> dict[
                 .order_by(Conversation.last_activity_at.desc())
             )
         ).all()
-    queues = (
-        await s.execute(
-            select(Conversation.queue, Conversation.state, func.count())
-            .where(Conversation.state.in_(OPEN))
-            .group_by(Conversation.queue, Conversation.state)
-        )
-    ).all()
+    counts = select(Conversation.queue, Conversation.state, func.count()).where(
+        Conversation.state.in_(OPEN)
+    )
+    if visible is not None:
+        counts = counts.where(visible)
+    queues = (await s.execute(counts.group_by(Conversation.queue, Conversation.state))).all()
     data: dict[str, Any] = {
         "offers": await offers_for(s, agent_id),
         "conversations": await conversation_summaries(s, list(convs)),
@@ -172,12 +173,15 @@ async def snapshot(s: AsyncSession, agent_id: int, *, supervisor: bool) -> dict[
     return data
 
 
-async def open_conversation(s: AsyncSession, conversation_id: int) -> dict[str, Any]:
-    """The conversation, its customer (with endpoints) and the first page of history."""
+async def open_conversation(
+    s: AsyncSession, conversation_id: int, visible: ColumnElement[bool] | None = None
+) -> dict[str, Any]:
+    """The conversation, its customer (with endpoints) and the first page of the history
+    the caller may see (``visible``: a ``hub.access.conversation_filter``)."""
     conv = await queries.get_conversation(s, conversation_id)
     customer = await queries.get_customer(s, conv.customer_id)
-    page = await queries.history(s, conv.customer_id, limit=50, before=None)
-    conversations = await queries.customer_conversations(s, conv.customer_id)
+    page = await queries.history(s, conv.customer_id, limit=50, before=None, visible=visible)
+    conversations = await queries.customer_conversations(s, conv.customer_id, visible)
     return {
         "conversation": conv.model_dump(mode="json"),
         "customer": customer.model_dump(mode="json"),

@@ -46,6 +46,10 @@ PERMISSIONS: dict[str, Grant] = {
     "customers.write": _grant(USERS),
     "customers.merge": _grant(LEADS),
     "customers.privacy": _grant(LEADS),  # export and erase
+    # The console: one's own state and offers; watching and steering the floor.
+    "console.self": _grant(USERS),
+    "floor.monitor": _grant(LEADS),
+    "floor.manage": _grant(LEADS),
     # The floor.
     "agents.read": _grant(USERS, "read"),
     "agents.write": _grant(LEADS),

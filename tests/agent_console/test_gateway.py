@@ -269,12 +269,19 @@ async def test_closing_every_tab_marks_the_agent_offline_after_grace_and_reroute
     assert next(a for a in agents if a["id"] == ann)["state"] == "offline"
 
 
-async def test_console_merge_and_undo(hub_client: ClientFactory) -> None:
+async def test_console_merge_and_undo_is_for_supervisors(hub_client: ClientFactory) -> None:
     client = await hub_client()
     await make_agent(client, "ann")
+    await make_agent(client, "sue", role="supervisor")
     a = await inbound(client, "+12025550144", "sms side", "m1")
     b = await inbound(client, "pat@example.org", "mail side", "m2")
-    console, _, _ = await Console.connect(client, await login(client, "ann"))
+    agent, _, _ = await Console.connect(client, await login(client, "ann"))
+    refused = await agent.cmd(
+        "merge_customer", customer_id=a["customer_id"], other_id=b["customer_id"]
+    )
+    assert (refused["type"], refused["data"]["code"]) == ("error", "forbidden")
+    await agent.close()
+    console, _, _ = await Console.connect(client, await login(client, "sue"))
     merged = await console.cmd(
         "merge_customer", customer_id=a["customer_id"], other_id=b["customer_id"]
     )
