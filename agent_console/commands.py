@@ -85,9 +85,9 @@ async def reject(gw: ConsoleGateway, conn: Connection, args: dict[str, Any]) -> 
 
 async def open_(gw: ConsoleGateway, conn: Connection, args: dict[str, Any]) -> dict[str, Any]:
     conv_id = _int(args, "conversation_id")
-    if conn.principal.role == "agent" and conv_id not in conn.conversations:
-        await _can_touch(gw, conn, conv_id)
     async with gw.hub.sessions() as s:
+        # Reading is what the caller may see (their team's queues too); writing stays with
+        # the assignee (``_can_touch``).
         await ensure_conversation(s, conn.principal, conv_id)
         data = await views.open_conversation(s, conv_id, conversation_filter(conn.principal))
     data["viewers"] = await gw.start_viewing(conn, conv_id)

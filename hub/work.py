@@ -17,7 +17,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from config.settings import Settings
 from hub.errors import Conflict, InvalidInput, NotFound
 from hub.uow import Transactor, UnitOfWork
-from storage.models import Agent, Conversation, Customer, Message, Offer, Queue, utcnow
+from storage.models import (
+    Agent,
+    Conversation,
+    ConversationGrant,
+    Customer,
+    Message,
+    Offer,
+    Queue,
+    utcnow,
+)
 
 AGENT_STATES = ("available", "away", "offline")
 
@@ -239,6 +248,7 @@ class WorkService:
                     )
                 )
             previous = conv.assignee_id
+            await _grant_teams(s, conv, to_agent=to_agent, to_queue=to_queue)
             common: dict[str, Any] = {
                 "conversation_id": conv.id,
                 "customer_id": conv.customer_id,
@@ -371,3 +381,31 @@ async def abandon_conversation(tx: Transactor, conversation_id: int, reason: str
         return True
 
     return await tx.run(work)
+
+
+async def _grant_teams(
+    s: AsyncSession, conv: Conversation, *, to_agent: int | None, to_queue: str | None
+) -> None:
+    """A transfer shares the conversation with the receiving team and keeps it visible to
+    the team it came from (its queue's team), so both can read what they worked on."""
+    teams: set[int] = set()
+    for queue in (conv.queue, to_queue):
+        if queue:
+            team = await s.scalar(select(Queue.team_id).where(Queue.name == queue))
+            if team is not None:
+                teams.add(team)
+    if to_agent is not None:
+        team = await s.scalar(select(Agent.team_id).where(Agent.id == to_agent))
+        if team is not None:
+            teams.add(team)
+    granted = set(
+        (
+            await s.scalars(
+                select(ConversationGrant.team_id).where(
+                    ConversationGrant.conversation_id == conv.id
+                )
+            )
+        ).all()
+    )
+    for team in sorted(teams - granted):
+        s.add(ConversationGrant(conversation_id=conv.id, team_id=team))
