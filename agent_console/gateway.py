@@ -111,6 +111,8 @@ class ConsoleGateway:
             except StreamLagged:
                 self._resync_all()
                 continue
+            if event.type == SESSIONS_ENDED:
+                self._end_sessions(event)
             # Content reaches supervisors through by_conversation (the ones they follow).
             targets = set() if is_content(event) else set(self.supervisors)
             if event.agent_id is not None:
@@ -128,6 +130,15 @@ class ConsoleGateway:
             logger.warning("console connection of %s overflowed", conn.principal.name)
             self.app[METRICS].console_dropped.labels(reason="overflow").inc()
             conn.out.close_soon(1013, b"too slow; reconnect and resume")
+
+    def _end_sessions(self, event: StreamEvent) -> None:
+        """A user's sessions ended (deactivated, logged out, password changed): close their
+        consoles now, each in a task of its own, rather than at the next command."""
+        ended = set(event.payload.get("session_hashes") or ())
+        everything = bool(event.payload.get("all"))
+        for conn in list(self.by_agent.get(event.agent_id or -1, ())):
+            if everything or conn.principal.session_hash in ended:
+                conn.out.close_soon(SESSION_ENDED_CODE, b"session ended; log in again")
 
     def _resync_all(self) -> None:
         """The stream dropped events for the gateway: every console rebuilds from storage."""
@@ -468,6 +479,9 @@ class ConsoleGateway:
 
 
 GATEWAY: web.AppKey[ConsoleGateway] = web.AppKey("console_gateway")
+# The event the hub emits when a user's sessions end (``payload``: ``all`` or the hashes).
+SESSIONS_ENDED = "agent.sessions_ended"
+SESSION_ENDED_CODE = 4401
 
 
 async def gateway_ctx(app: web.Application) -> AsyncIterator[None]:
