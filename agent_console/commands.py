@@ -9,7 +9,7 @@ from sqlalchemy import select
 from agent_console import views
 from agent_console.protocol import frame
 from hub import media, queries
-from hub.access import conversation_filter, ensure_conversation, ensure_customer
+from hub.access import ensure_conversation, ensure_customer
 from hub.errors import Conflict, InvalidInput, NotFound
 from storage.models import Agent, Conversation, Message, MessageAttachment
 
@@ -89,7 +89,7 @@ async def open_(gw: ConsoleGateway, conn: Connection, args: dict[str, Any]) -> d
         # Reading is what the caller may see (their team's queues too); writing stays with
         # the assignee (``_can_touch``).
         await ensure_conversation(s, conn.principal, conv_id)
-        data = await views.open_conversation(s, conv_id, conversation_filter(conn.principal))
+        data = await views.open_conversation(s, conv_id)
     data["viewers"] = await gw.start_viewing(conn, conv_id)
     return data
 
@@ -98,7 +98,7 @@ async def monitor(gw: ConsoleGateway, conn: Connection, args: dict[str, Any]) ->
     conv_id = _int(args, "conversation_id")
     async with gw.hub.sessions() as s:
         await ensure_conversation(s, conn.principal, conv_id)
-        data = await views.open_conversation(s, conv_id, conversation_filter(conn.principal))
+        data = await views.open_conversation(s, conv_id)
     data["read_only"] = True
     # Its messages and notes now reach this connection (supervisors get only the floor).
     if conv_id not in conn.conversations:
@@ -123,13 +123,7 @@ async def history(gw: ConsoleGateway, conn: Connection, args: dict[str, Any]) ->
     customer_id = _int(args, "customer_id")
     async with gw.hub.sessions() as s:
         await ensure_customer(s, conn.principal, customer_id)
-        page = await queries.history(
-            s,
-            customer_id,
-            limit=50,
-            before=before,
-            visible=conversation_filter(conn.principal),
-        )
+        page = await queries.history(s, customer_id, limit=50, before=before)
     return page.model_dump(mode="json")
 
 

@@ -173,15 +173,12 @@ async def snapshot(
     return data
 
 
-async def open_conversation(
-    s: AsyncSession, conversation_id: int, visible: ColumnElement[bool] | None = None
-) -> dict[str, Any]:
-    """The conversation, its customer (with endpoints) and the first page of the history
-    the caller may see (``visible``: a ``hub.access.conversation_filter``)."""
+async def open_conversation(s: AsyncSession, conversation_id: int) -> dict[str, Any]:
+    """The conversation, its customer (with endpoints) and the first page of history."""
     conv = await queries.get_conversation(s, conversation_id)
     customer = await queries.get_customer(s, conv.customer_id)
-    page = await queries.history(s, conv.customer_id, limit=50, before=None, visible=visible)
-    conversations = await queries.customer_conversations(s, conv.customer_id, visible)
+    page = await queries.history(s, conv.customer_id, limit=50, before=None)
+    conversations = await queries.customer_conversations(s, conv.customer_id)
     return {
         "conversation": conv.model_dump(mode="json"),
         "customer": customer.model_dump(mode="json"),

@@ -5,17 +5,20 @@ that is not in the table is refused (deny by default). A permission says which r
 logged-in person and which scopes of an integration token may use it. What a person may
 *see* is narrower than what they may do: an agent sees the conversations assigned, offered
 or transferred to them and those of their team's queues (or granted to their team by a
-transfer), and customers only through those conversations; supervisors the same for their
+transfer), and customers only through those conversations (then their whole history);
+supervisors the same for their
 team (a supervisor of no team: the whole floor); admins and integration tokens everything.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from aiohttp import web
 from sqlalchemy import ColumnElement, exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from hub.auth import Principal, authenticate
 from hub.errors import NotFound
@@ -101,21 +104,25 @@ def sees_everything(principal: Principal) -> bool:
     return principal.is_token or principal.role == "admin"
 
 
-def conversation_filter(principal: Principal) -> ColumnElement[bool] | None:
-    """SQL condition on ``Conversation`` for what the caller may see (None: everything)."""
+def conversation_filter(
+    principal: Principal, conv: Any = Conversation
+) -> ColumnElement[bool] | None:
+    """SQL condition on ``conv`` (``Conversation`` or an alias) for the conversations that
+    are the caller's work: assigned, offered, in their team's queues or granted to their
+    team (None: everything). Floors, snapshots and customer search use this."""
     if sees_everything(principal):
         return None
     me = principal.agent_id if principal.agent_id is not None else -1
     clauses: list[ColumnElement[bool]] = [
-        Conversation.assignee_id == me,
-        exists().where(Offer.conversation_id == Conversation.id, Offer.agent_id == me),
+        conv.assignee_id == me,
+        exists().where(Offer.conversation_id == conv.id, Offer.agent_id == me),
     ]
     if principal.team_ids:
         teams = list(principal.team_ids)
-        clauses.append(Conversation.queue.in_(select(Queue.name).where(Queue.team_id.in_(teams))))
+        clauses.append(conv.queue.in_(select(Queue.name).where(Queue.team_id.in_(teams))))
         clauses.append(
             exists().where(
-                ConversationGrant.conversation_id == Conversation.id,
+                ConversationGrant.conversation_id == conv.id,
                 ConversationGrant.team_id.in_(teams),
             )
         )
@@ -123,17 +130,29 @@ def conversation_filter(principal: Principal) -> ColumnElement[bool] | None:
 
 
 def customer_filter(principal: Principal) -> ColumnElement[bool] | None:
-    """SQL condition on ``Customer``: customers seen through a visible conversation."""
-    visible = conversation_filter(principal)
+    """SQL condition on ``Customer``: customers seen through a conversation of the caller's
+    work. Such a customer's whole history is readable: serving someone means knowing what
+    they said on every channel before."""
+    work = aliased(Conversation)
+    visible = conversation_filter(principal, work)
     if visible is None:
         return None
-    return exists().where(Conversation.customer_id == Customer.id, visible)
+    return exists().where(work.customer_id == Customer.id, visible)
+
+
+def readable_filter(principal: Principal) -> ColumnElement[bool] | None:
+    """SQL condition on ``Conversation``: any conversation of a customer the caller may see."""
+    work = aliased(Conversation)
+    visible = conversation_filter(principal, work)
+    if visible is None:
+        return None
+    return exists().where(work.customer_id == Conversation.customer_id, visible)
 
 
 async def ensure_conversation(s: AsyncSession, principal: Principal, conversation_id: int) -> None:
     """NotFound unless the caller may see the conversation (a 404, never a hint it exists)."""
     query = select(Conversation.id).where(Conversation.id == conversation_id)
-    visible = conversation_filter(principal)
+    visible = readable_filter(principal)
     if visible is not None:
         query = query.where(visible)
     if await s.scalar(query) is None:
@@ -157,7 +176,7 @@ async def visible_conversation_ids(
     if not conversation_ids:
         return set()
     query = select(Conversation.id).where(Conversation.id.in_(conversation_ids))
-    visible = conversation_filter(principal)
+    visible = readable_filter(principal)
     if visible is not None:
         query = query.where(visible)
     return set((await s.scalars(query)).all())

@@ -208,24 +208,12 @@ async def _page(
 
 
 async def history(
-    s: AsyncSession,
-    customer_id: int,
-    *,
-    limit: int,
-    before: str | None,
-    visible: ColumnElement[bool] | None = None,
+    s: AsyncSession, customer_id: int, *, limit: int, before: str | None
 ) -> MessagePage:
-    """A customer's timeline across channels, newest first: the messages of the
-    conversations ``visible`` to the caller (a ``hub.access.conversation_filter``)."""
+    """A customer's timeline across channels, newest first."""
     if await s.get(Customer, customer_id) is None:
         raise NotFound(f"customer {customer_id} not found")
     query = select(Message).where(Message.customer_id == customer_id)
-    if visible is not None:
-        query = query.where(
-            Message.conversation_id.in_(
-                select(Conversation.id).where(Conversation.customer_id == customer_id, visible)
-            )
-        )
     return await _page(s, query, limit=limit, before=before)
 
 
@@ -269,11 +257,7 @@ async def get_conversation(s: AsyncSession, conversation_id: int) -> Conversatio
     return await conversation_out(s, conv)
 
 
-async def customer_conversations(
-    s: AsyncSession, customer_id: int, visible: ColumnElement[bool] | None = None
-) -> list[ConversationOut]:
+async def customer_conversations(s: AsyncSession, customer_id: int) -> list[ConversationOut]:
     query = select(Conversation).where(Conversation.customer_id == customer_id)
-    if visible is not None:
-        query = query.where(visible)
     rows = (await s.scalars(query.order_by(Conversation.last_activity_at.desc()).limit(200))).all()
     return [await conversation_out(s, c) for c in rows]

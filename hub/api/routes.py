@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import undefer
 
 from hub import keys, media, queries
-from hub.access import conversation_filter, customer_filter, ensure_conversation, ensure_customer
+from hub.access import customer_filter, ensure_conversation, ensure_customer
 from hub.api.openapi import ApiRegistry, Param, json_response, parse_body, principal_of
 from hub.api.schemas import (
     MAX_ID,
@@ -133,8 +133,7 @@ async def customer_history(request: web.Request) -> web.Response:
 
     async def work(s: AsyncSession) -> MessagePage:
         await ensure_customer(s, principal, cid)
-        visible = conversation_filter(principal)
-        return await queries.history(s, cid, limit=limit, before=before, visible=visible)
+        return await queries.history(s, cid, limit=limit, before=before)
 
     return json_response(await hub.tx.read(work))
 
@@ -154,8 +153,7 @@ async def customer_conversations(request: web.Request) -> web.Response:
 
     async def work(s: AsyncSession) -> list[ConversationOut]:
         await ensure_customer(s, principal, cid)
-        visible = conversation_filter(principal)
-        return await queries.customer_conversations(s, cid, visible)
+        return await queries.customer_conversations(s, cid)
 
     return json_response(ConversationList(items=await hub.tx.read(work)))
 

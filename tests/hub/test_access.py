@@ -312,3 +312,28 @@ async def test_unknown_scopes_are_refused(hub_client: ClientFactory, scope: str)
     client = await hub_client()
     with pytest.raises(Exception, match="scopes must be"):
         await client.app[keys.HUB].tokens.create(name="x", scopes=[scope], created_by="t")
+
+
+async def test_serving_a_customer_shows_their_whole_history_across_teams(
+    hub_client: ClientFactory,
+) -> None:
+    client = await hub_client()
+    hub = client.app[keys.HUB]
+    ids = await _floor(client)
+    # The customer of team B's conversation now writes on another channel into team A's queue.
+    again = await hub.ingest(
+        InboundMessage(
+            channel="sms",
+            sender_kind="phone",
+            sender="+12025550202",
+            provider_id="SM-later",
+            text="hello again, by SMS",
+            queue="qa",
+        )
+    )
+    assert again.customer_id == ids["cust_b"]
+    assert again.conversation_id != ids["conv_b"]
+    view = await _visible_texts(client, await _login(client, "ann"))
+    status, page = await view["get"](f"/api/v1/customers/{ids['cust_b']}/history")
+    assert status == 200
+    assert {m["text"] for m in page["items"]} >= {"secret of qb", "hello again, by SMS"}
