@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -49,6 +50,7 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1_048_576, gt=0)
     default_phone_region: str = "US"
     reopen_window_s: int = Field(default=604_800, ge=0)
+    retention_days: int = Field(default=0, ge=0)  # 0: keep closed conversations' content
     attachment_max_bytes: int = Field(default=10_485_760, gt=0)
 
     offer_timeout_s: float = Field(default=30, gt=0)
@@ -151,6 +153,28 @@ class Settings(BaseSettings):
         return self.api_token.get_secret_value() if self.api_token else ""
 
 
+_URL_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^:/@\s]*):[^\s]*@", re.IGNORECASE)
+_QUERY_SECRET = re.compile(r"(?P<key>(?:password|passwd|secret|token)=)[^&\s'\"]*", re.IGNORECASE)
+_SECRET_NAMES = ("token", "password", "secret")
+
+
+def redact_url(text: str) -> str:
+    """``text`` with every URL's password (and ``password=`` query values) shown as ``***``:
+    ``postgresql://user:***@host/db``."""
+    text = _URL_PASSWORD.sub(lambda m: f"{m['head']}:***@", text)
+    return _QUERY_SECRET.sub(lambda m: f"{m['key']}***", text)
+
+
+def redact(name: str, value: Any) -> str:
+    """The ``repr`` of a setting's value fit for a log or an error message: a secret
+    setting's value never, a URL's password never."""
+    field = Settings.model_fields.get(name)
+    secret = field is not None and "SecretStr" in str(field.annotation)
+    if secret or any(word in name.lower() for word in _SECRET_NAMES):
+        return "'***'"
+    return redact_url(repr(value))
+
+
 def load_settings(*, require_api_token: bool = True, **overrides: Any) -> Settings:
     """Build the settings, turning a validation error into one line naming the setting.
 
@@ -161,9 +185,9 @@ def load_settings(*, require_api_token: bool = True, **overrides: Any) -> Settin
     except ValidationError as err:
         first = err.errors()[0]
         name = str(first["loc"][0]) if first["loc"] else "?"
-        raise ConfigError(
-            f"invalid setting HUB_{name.upper()}: {first['msg']} (got {first.get('input')!r})"
-        ) from None
+        # Without a field the input is every setting at once, secrets included: not echoed.
+        got = f" (got {redact(name, first.get('input'))})" if first["loc"] else ""
+        raise ConfigError(f"invalid setting HUB_{name.upper()}: {first['msg']}{got}") from None
     if not settings.api_token_value() and (require_api_token or settings.demo):
         if not settings.demo:
             raise ConfigError("missing setting HUB_API_TOKEN: required outside demo mode")

@@ -97,11 +97,12 @@ async def _freeze_heap(_app: web.Application) -> None:
 
 def cmd_migrate(args: argparse.Namespace) -> int:
     """Create or upgrade the database schema."""
+    from config.settings import redact_url
     from storage.db import migrate_sync
 
     settings = _settings()
     migrate_sync(settings.database_url, args.revision)
-    print(f"database migrated to {args.revision}: {_redact(settings.database_url)}")
+    print(f"database migrated to {args.revision}: {redact_url(settings.database_url)}")
     return 0
 
 
@@ -151,14 +152,6 @@ def _skill(spec: str) -> tuple[str, float]:
         return name.strip(), float(level or "3")
     except ValueError:
         raise ConfigError(f"--skill {spec!r}: expected NAME=LEVEL, e.g. billing=4") from None
-
-
-def _redact(url: str) -> str:
-    if "@" in url and "://" in url:
-        scheme, rest = url.split("://", 1)
-        creds, host = rest.rsplit("@", 1)
-        return f"{scheme}://{creds.split(':')[0]}:***@{host}" if ":" in creds else url
-    return url
 
 
 def build_parser() -> argparse.ArgumentParser:
