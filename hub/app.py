@@ -16,6 +16,7 @@ from config.settings import Settings
 from hub import keys
 from hub import web as hubweb
 from hub.api import admin as _admin  # noqa: F401 - registers routes
+from hub.api import privacy as _privacy  # noqa: F401 - registers routes
 from hub.api import reports as _reports  # noqa: F401 - registers routes
 from hub.api.routes import api
 from hub.lifecycle import (
@@ -27,6 +28,7 @@ from hub.lifecycle import (
     outbox_ctx,
 )
 from hub.metrics import Metrics, watch_pauses
+from hub.privacy import retention_ctx
 from hub.rollup import rollup_ctx
 from hub.routing import dispatcher_ctx
 from hub.services import Hub
@@ -101,5 +103,6 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(dispatcher_ctx)
     app.cleanup_ctx.append(outbox_ctx)
     app.cleanup_ctx.append(media_ctx)
+    app.cleanup_ctx.append(retention_ctx)
     app.cleanup_ctx.append(gateway.gateway_ctx)
     return app
