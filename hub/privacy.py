@@ -179,7 +179,10 @@ async def _merges(s: AsyncSession, ids: list[int]) -> list[MergeRecord]:
             action=a.action,
             actor=a.actor,
             created_at=a.created_at,
-            details=dict(a.details),
+            # When this customer was the one absorbed, the saved profile is the other one's.
+            details={
+                k: v for k, v in a.details.items() if a.target_id in ids or k != "survivor_before"
+            },
         )
         for a in rows
     ]

@@ -205,6 +205,11 @@ async def test_a_team_supervisor_exports_the_whole_customer_they_see(
         async with session.get(client.make_url("/api/v1/customers/999999/export")) as resp:
             assert resp.status == 404
     assert {c["id"] for c in body["conversations"]} == {ids["conv_a"], ids["conv_b"]}
+    # The absorbed customer's export names the merge, not the survivor's saved profile.
+    absorbed = await get(client, f"/api/v1/customers/{ids['cust_b']}/export", format="json")
+    (merge,) = absorbed["customer"]["merges"]
+    assert merge["details"]["absorbed_id"] == ids["cust_b"]
+    assert "survivor_before" not in merge["details"]
 
 
 async def test_export_and_erase_are_documented(api: Client) -> None:
