@@ -118,8 +118,8 @@ async def test_photos_show_fetching_then_appear_without_reload_and_a_failed_one_
             await expect(atts.nth(i)).to_have_attribute("data-state", "fetched")
         images = item.locator("img")
         await expect(images).to_have_count(2)
-        ids = [await atts.nth(i).get_attribute("data-attachment-id") for i in range(2)]
-        assert ids == sorted(ids, key=int)  # index order kept
+        ids = [int(await atts.nth(i).get_attribute("data-attachment-id") or 0) for i in range(2)]
+        assert ids == sorted(ids)  # index order kept
         for i in range(2):
             await expect(images.nth(i)).to_have_js_property("complete", True)
             assert await images.nth(i).evaluate("img => img.naturalWidth") == 240
