@@ -9,9 +9,9 @@ from sqlalchemy import select
 from agent_console import views
 from agent_console.protocol import frame
 from hub import media, queries
-from hub.access import ensure_conversation, ensure_customer
+from hub.access import ensure_attachment, ensure_conversation, ensure_customer
 from hub.errors import Conflict, InvalidInput, NotFound
-from storage.models import Agent, Conversation, Message, MessageAttachment
+from storage.models import Agent, Conversation
 
 if TYPE_CHECKING:
     from agent_console.gateway import Command, Connection, ConsoleGateway
@@ -287,14 +287,7 @@ async def retry_attachment(
     """Fetch a failed attachment again (as ``POST /api/v1/attachments/{id}/retry``)."""
     attachment_id = _int(args, "attachment_id")
     async with gw.hub.sessions() as s:
-        conversation_id = await s.scalar(
-            select(Message.conversation_id)
-            .join(MessageAttachment, MessageAttachment.message_id == Message.id)
-            .where(MessageAttachment.id == attachment_id)
-        )
-        if conversation_id is None:
-            raise NotFound(f"attachment {attachment_id} not found")
-        await ensure_conversation(s, conn.principal, conversation_id)
+        await ensure_attachment(s, conn.principal, attachment_id)
     await media.retry(gw.hub.tx, attachment_id)
     async with gw.hub.sessions() as s:
         out = await queries.attachment_out(s, attachment_id)

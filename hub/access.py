@@ -22,7 +22,15 @@ from sqlalchemy.orm import aliased
 
 from hub.auth import Principal, authenticate
 from hub.errors import NotFound
-from storage.models import Conversation, ConversationGrant, Customer, Offer, Queue
+from storage.models import (
+    Conversation,
+    ConversationGrant,
+    Customer,
+    Message,
+    MessageAttachment,
+    Offer,
+    Queue,
+)
 
 USERS = frozenset({"agent", "supervisor", "admin"})
 LEADS = frozenset({"supervisor", "admin"})
@@ -167,6 +175,22 @@ async def ensure_customer(s: AsyncSession, principal: Principal, customer_id: in
         query = query.where(visible)
     if await s.scalar(query) is None:
         raise NotFound(f"customer {customer_id} not found")
+
+
+async def ensure_attachment(s: AsyncSession, principal: Principal, attachment_id: int) -> None:
+    """NotFound unless the attachment's conversation is readable by the caller."""
+    conversation_id = await s.scalar(
+        select(Message.conversation_id)
+        .join(MessageAttachment, MessageAttachment.message_id == Message.id)
+        .where(MessageAttachment.id == attachment_id)
+    )
+    missing = NotFound(f"attachment {attachment_id} not found")
+    if conversation_id is None:
+        raise missing
+    try:
+        await ensure_conversation(s, principal, conversation_id)
+    except NotFound:
+        raise missing from None
 
 
 async def visible_conversation_ids(

@@ -73,23 +73,6 @@ async def authenticate(request: web.Request) -> Principal | None:
     return None
 
 
-async def require(request: web.Request, *roles: str) -> Principal:
-    """The caller if authenticated with one of ``roles`` (any role when none given)."""
-    principal = await authenticate(request)
-    if principal is None:
-        raise web.HTTPUnauthorized(
-            text='{"error":"unauthorized","detail":"bearer token or login session required"}',
-            content_type="application/json",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
-    if roles and principal.role not in roles and principal.role != "admin":
-        raise web.HTTPForbidden(
-            text='{"error":"forbidden","detail":"your role may not do this"}',
-            content_type="application/json",
-        )
-    return principal
-
-
 def _origins(request: web.Request) -> set[str]:
     public = urlsplit(request.app[keys.SETTINGS].public_url)
     return {f"{public.scheme}://{public.netloc}", f"{request.scheme}://{request.host}"}

@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import undefer
 
 from hub import keys, media, queries
-from hub.access import customer_filter, ensure_conversation, ensure_customer
+from hub.access import customer_filter, ensure_attachment, ensure_conversation, ensure_customer
 from hub.api.openapi import ApiRegistry, Param, json_response, parse_body, principal_of
 from hub.api.schemas import (
     MAX_ID,
@@ -25,10 +25,9 @@ from hub.api.schemas import (
     OutboxList,
     ReplyIn,
 )
-from hub.auth import Principal
 from hub.errors import InvalidInput, NotFound
 from hub.uow import events_between, head_seq
-from storage.models import Message, MessageAttachment, OutboxItem
+from storage.models import MessageAttachment, OutboxItem
 
 api = ApiRegistry()
 
@@ -246,7 +245,7 @@ async def get_attachment(request: web.Request) -> web.Response:
     aid = path_int(request, "attachment_id")
 
     async def work(s: AsyncSession) -> MessageAttachment:
-        await _ensure_attachment(s, principal, aid)
+        await ensure_attachment(s, principal, aid)
         row = await s.get(MessageAttachment, aid, options=[undefer(MessageAttachment.data)])
         if row is None or row.data is None:
             raise NotFound(f"attachment {aid} not stored")
@@ -277,24 +276,9 @@ async def retry_attachment(request: web.Request) -> web.Response:
     principal = principal_of(request)
     hub = request.app[keys.HUB]
     aid = path_int(request, "attachment_id")
-    await hub.tx.read(lambda s: _ensure_attachment(s, principal, aid))
+    await hub.tx.read(lambda s: ensure_attachment(s, principal, aid))
     await media.retry(hub.tx, aid)
     return json_response(await hub.tx.read(lambda s: queries.attachment_out(s, aid)))
-
-
-async def _ensure_attachment(s: AsyncSession, principal: Principal, attachment_id: int) -> None:
-    """NotFound unless the attachment's conversation is visible to the caller."""
-    conversation_id = await s.scalar(
-        select(Message.conversation_id)
-        .join(MessageAttachment, MessageAttachment.message_id == Message.id)
-        .where(MessageAttachment.id == attachment_id)
-    )
-    if conversation_id is None:
-        raise NotFound(f"attachment {attachment_id} not found")
-    try:
-        await ensure_conversation(s, principal, conversation_id)
-    except NotFound:
-        raise NotFound(f"attachment {attachment_id} not found") from None
 
 
 def _quote(name: str) -> str:
