@@ -40,9 +40,15 @@ class WorkService:
 
     # ------------------------------------------------------------------ offers
     async def create_offer(
-        self, conversation_id: int, agent_id: int, *, timeout_s: float | None = None
+        self,
+        conversation_id: int,
+        agent_id: int,
+        *,
+        timeout_s: float | None = None,
+        preferred: str | None = None,
     ) -> int | None:
         """Reserve a waiting conversation for an agent; None if it stopped waiting."""
+        # preferred: why this agent came first ("last_agent", "account_owner"); the offer says so.
         timeout = timedelta(seconds=timeout_s or self.settings.offer_timeout_s)
 
         async def work(uow: UnitOfWork) -> int | None:
@@ -86,6 +92,7 @@ class WorkService:
                 segment=customer.segment,
                 priority=conv.priority,
                 preview=(preview or "")[:200],
+                preferred=preferred,
             )
             return offer.id
 
