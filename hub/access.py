@@ -68,6 +68,8 @@ PERMISSIONS: dict[str, Grant] = {
     "queues.read": _grant(USERS, "read"),
     "queues.write": _grant(ADMINS),
     "outbox.read": _grant(LEADS, "read"),
+    "canned.read": _grant(USERS, "read"),  # canned responses and dispositions
+    "canned.write": _grant(LEADS),  # supervisors their team's, admins all
     "reports.read": _grant(LEADS, "reports"),
     # Integrations and administration.
     "inbound": _grant(frozenset(), "inbound"),  # tokens only: people never post as customers
