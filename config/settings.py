@@ -58,6 +58,8 @@ class Settings(BaseSettings):
     not_responding_state: Literal["away", "offline"] = "away"
     offline_grace_s: float = Field(default=20, ge=0)
     vip_priority: int = 10
+    last_agent_window_s: int = Field(default=604_800, ge=0)
+    last_agent_wait_s: float = Field(default=20, ge=0)
 
     outbox_max_attempts: int = Field(default=8, ge=1)
     outbox_base_delay_s: float = Field(default=1.0, gt=0)

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -40,7 +42,18 @@ from routing.models import (
     Step,
     TaskSpec,
 )
-from storage.models import Agent, AgentSkill, Conversation, Offer, Queue, Skill, Team
+from storage.models import (
+    Agent,
+    AgentSkill,
+    Conversation,
+    Customer,
+    Event,
+    Offer,
+    Queue,
+    Skill,
+    Team,
+    utcnow,
+)
 
 if TYPE_CHECKING:
     from hub.services import Hub
@@ -50,6 +63,19 @@ logger = logging.getLogger(__name__)
 LANGUAGE_PREFIX = "lang:"
 # Agents serve their own team's queues first and other queues as overflow.
 TEAM_PRIORITY, OVERFLOW_PRIORITY = 1, 2
+# Why an agent is offered a conversation before the rest of the queue (offer.created says so).
+LAST_AGENT, ACCOUNT_OWNER = "last_agent", "account_owner"
+# A customer's most recent conversations searched for who was assigned last.
+LAST_AGENT_CONVERSATIONS = 20
+StateOf = Callable[[int], str | None]
+
+
+def seconds_option(options: Mapping[str, Any], name: str, default: float) -> float:
+    """A duration from a queue's options; a missing or unusable value is the setting's."""
+    value = options.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        return default
+    return float(value)
 
 
 def validate_steps(steps: list[dict[str, Any]]) -> None:
@@ -76,6 +102,42 @@ def queue_spec(q: Queue) -> QueueSpec:
     )
 
 
+async def served_by(
+    s: AsyncSession, customer_id: int, *, window_s: float, now: datetime
+) -> list[int]:
+    """Agents last assigned to the customer's conversations active within the window, latest
+    first; read from the stored assignment events, which a reopen (that clears the assignee)
+    and a close keep."""
+    recent = (
+        select(Conversation.id)
+        .where(
+            Conversation.customer_id == customer_id,
+            Conversation.last_activity_at >= now - timedelta(seconds=window_s),
+        )
+        .order_by(Conversation.last_activity_at.desc())
+        .limit(LAST_AGENT_CONVERSATIONS)
+    )
+    rows = await s.scalars(
+        select(Event.agent_id)
+        .where(Event.conversation_id.in_(recent), Event.type == "conversation.assigned")
+        .order_by(Event.seq.desc())
+        .limit(LAST_AGENT_CONVERSATIONS)
+    )
+    return list(dict.fromkeys(a for a in rows.all() if a is not None))
+
+
+async def account_owner(s: AsyncSession, customer_id: int) -> int | None:
+    """A VIP customer's account owner: the agent whose username is the customer's
+    ``attributes["account_owner"]``."""
+    customer = await s.get(Customer, customer_id)
+    if customer is None or customer.segment != "vip":
+        return None
+    owner = customer.attributes.get("account_owner")
+    if not isinstance(owner, str) or not owner:
+        return None
+    return await s.scalar(select(Agent.id).where(Agent.username == owner, Agent.active))
+
+
 class Dispatcher:
     """Runs the router for this hub process."""
 
@@ -92,6 +154,9 @@ class Dispatcher:
             )
         )
         self.queues: dict[str, int | None] = {}  # name -> team id
+        self.queue_options: dict[str, Mapping[str, Any]] = {}  # name -> Queue.options
+        # conversation id -> {agent id: why they come first}, for the offer to say so
+        self.preferred: dict[int, dict[int, str]] = {}
         self.teams: dict[int, int | None] = {}  # agent id -> team id
         self.offer_of: dict[int, int] = {}  # reservation id -> offer id
         self.reservation_of: dict[int, int] = {}  # offer id -> reservation id
@@ -131,6 +196,7 @@ class Dispatcher:
     async def _load(self, s: AsyncSession) -> RouterSnapshot:
         for q in (await s.scalars(select(Queue))).all():
             self.queues[q.name] = q.team_id
+            self.queue_options[q.name] = dict(q.options)
             self.router.set_queue(queue_spec(q), time.time())
         specs = [await self._agent_spec(s, a) for a in (await s.scalars(select(Agent))).all()]
         convs = (
@@ -167,6 +233,10 @@ class Dispatcher:
                 )
             )
         agents = [self._with_memberships(a) for a in specs if a is not None]
+        states = {a.id: a.state for a in agents}
+        for i, (t, c) in enumerate(zip(tasks, convs, strict=True)):
+            if t.assigned_to is None:
+                tasks[i] = await self._with_preferences(s, t, c.customer_id, states.get)
         return RouterSnapshot(agents=tuple(agents), tasks=tuple(tasks))
 
     async def _agent_spec(self, s: AsyncSession, agent: Agent) -> AgentSpec | None:
@@ -274,6 +344,7 @@ class Dispatcher:
         self.router = Router(self.router.config)
         self.offer_of.clear()
         self.reservation_of.clear()
+        self.preferred.clear()
         await self._withdraw_offers_in_flight()
         async with self.hub.sessions() as s:
             snapshot = await self._load(s)
@@ -289,20 +360,21 @@ class Dispatcher:
                 if self._has_task(conv):
                     return []
                 self._know_queue(e.queue)
-                return r.add_task(
-                    TaskSpec(
-                        id=conv,
-                        queue=e.queue,
-                        channel=e.channel,
-                        priority=int(e.payload.get("priority") or 0),
-                        created_at=e.created_at.timestamp(),
-                        attributes={
-                            "language": e.payload.get("language") or "",
-                            "segment": e.payload.get("segment") or "",
-                        },
-                    ),
-                    now,
+                spec = TaskSpec(
+                    id=conv,
+                    queue=e.queue,
+                    channel=e.channel,
+                    priority=int(e.payload.get("priority") or 0),
+                    created_at=e.created_at.timestamp(),
+                    attributes={
+                        "language": e.payload.get("language") or "",
+                        "segment": e.payload.get("segment") or "",
+                    },
                 )
+                if e.customer_id is not None:
+                    async with self.hub.sessions() as s:
+                        spec = await self._with_preferences(s, spec, e.customer_id, self._state_of)
+                return r.add_task(spec, now)
             if e.type == "offer.accepted" and conv is not None and e.agent_id is not None:
                 self._forget_offer(int(e.payload["offer_id"]))
                 return r.accept(conv, e.agent_id, now)
@@ -332,6 +404,41 @@ class Dispatcher:
                 return await self._resync(conv)
         return []
 
+    async def _with_preferences(
+        self, s: AsyncSession, spec: TaskSpec, customer_id: int, state_of: StateOf
+    ) -> TaskSpec:
+        """The task with its customer's last agent and VIP account owner offered first, for
+        the queue's ``last_agent_wait_s`` (0: not at all). ``state_of`` gives a routed agent's
+        state (None: not routed): an agent who is logged out is not waited for."""
+        options = self.queue_options.get(spec.queue, {})
+        settings = self.hub.settings
+        wait = seconds_option(options, "last_agent_wait_s", settings.last_agent_wait_s)
+        created = spec.created_at if spec.created_at is not None else time.time()
+        if wait <= 0 or time.time() - created >= wait:
+            return spec
+        window = seconds_option(options, "last_agent_window_s", settings.last_agent_window_s)
+        why: dict[int, str] = {}
+        for agent_id in await served_by(s, customer_id, window_s=window, now=utcnow()):
+            if state_of(agent_id) is not None:
+                why[agent_id] = LAST_AGENT
+                break
+        owner = await account_owner(s, customer_id)
+        if owner is not None and state_of(owner) is not None:
+            why[owner] = ACCOUNT_OWNER
+        why = {a: reason for a, reason in why.items() if state_of(a) != "offline"}
+        if not why:
+            return spec
+        self.preferred[spec.id] = why
+        return dataclasses.replace(
+            spec, preferred_agents=tuple(sorted(why)), preferred_timeout_s=wait
+        )
+
+    def _state_of(self, agent_id: int) -> str | None:
+        try:
+            return self.router.agent(agent_id).state
+        except RoutingError:
+            return None
+
     def _has_task(self, conv: int) -> bool:
         try:
             self.router.task(conv)
@@ -356,6 +463,7 @@ class Dispatcher:
         return await self._resync(conv)
 
     def _closed(self, conv: int, now: float) -> list[rev.Event]:
+        self.preferred.pop(conv, None)
         if not self._has_task(conv):
             return []
         view = self.router.task(conv)
@@ -392,6 +500,7 @@ class Dispatcher:
         if q is None:
             return []
         self.queues[name] = q.team_id
+        self.queue_options[name] = dict(q.options)
         out = self.router.set_queue(queue_spec(q), now)
         # Memberships follow the queue's team: every agent's priorities may have changed.
         for view in self.router.agents():
@@ -437,7 +546,10 @@ class Dispatcher:
                 if isinstance(d, rev.ReservationCreated):
                     self.decisions += 1
                     timeout = max(1.0, d.expires_at - time.time())
-                    offer_id = await work.create_offer(d.task_id, d.agent_id, timeout_s=timeout)
+                    why = self.preferred.get(d.task_id, {}).get(d.agent_id)
+                    offer_id = await work.create_offer(
+                        d.task_id, d.agent_id, timeout_s=timeout, preferred=why
+                    )
                     if offer_id is None:
                         # It stopped waiting meanwhile (closed, taken): withdraw in the router.
                         await self._apply_decisions(await self._resync(d.task_id))
@@ -455,6 +567,7 @@ class Dispatcher:
                         self.reservation_of.pop(offer_id, None)
                         await work.rescind(offer_id, d.reason)
                 elif isinstance(d, rev.TaskCanceled) and d.reason not in ("closed", "resync"):
+                    self.preferred.pop(d.task_id, None)
                     await abandon_conversation(self.hub.tx, d.task_id, d.reason)
             except (Conflict, NotFound) as err:
                 logger.info("router decision %s no longer applies: %s", d.type, err)
