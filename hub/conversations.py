@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from config.settings import Settings
 from hub import identity
+from hub.canned import check_close
 from hub.errors import Conflict, InvalidInput, NotFound
 from hub.outbox import enqueue
 from hub.uow import Transactor, UnitOfWork
@@ -211,6 +212,7 @@ class ConversationService:
                 raise NotFound(f"conversation {conversation_id} not found")
             if conv.state == "closed":
                 return
+            await check_close(uow.session, conv.queue, disposition)
             conv.state = "closed"
             conv.closed_at = utcnow()
             conv.disposition = disposition[:100]

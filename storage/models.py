@@ -464,3 +464,32 @@ class ReportState(Base):
     __tablename__ = "report_state"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     last_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class CannedResponse(Base):
+    """A reply text agents insert by shortcut; placeholders are filled per conversation."""
+
+    __tablename__ = "canned_responses"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    # None: every team's agents see it.
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id"), index=True)
+    # '' : any language; otherwise the customer language it is written in ("en", "zh").
+    language: Mapped[str] = mapped_column(String(10), default="", server_default="")
+    shortcut: Mapped[str] = mapped_column(String(50))
+    title: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    text: Mapped[str] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(String(100), default="", server_default="")
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Disposition(Base):
+    """A wrap-up code agents pick when closing; per queue ('' : every queue)."""
+
+    __tablename__ = "dispositions"
+    __table_args__ = (UniqueConstraint("queue", "code"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    queue: Mapped[str] = mapped_column(String(100), default="", server_default="")
+    code: Mapped[str] = mapped_column(String(100))
+    label: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    sort_order: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
