@@ -122,10 +122,16 @@ function offerButtons(o, big) {
   );
 }
 
+// Why an offer came to this agent before the queue (offer.created payload `preferred`).
+const PREFERRED = new Set(["last_agent", "account_owner"]);
+
 function offerMeta(o) {
   return h(
     "div",
     { class: "offer-meta" },
+    PREFERRED.has(o.preferred)
+      ? h("span", { class: "pill pill-yours", "data-testid": "offer-yours", title: t(`offers.why.${o.preferred}`) }, t("offers.yours"))
+      : null,
     o.segment ? h("span", { class: `pill pill-segment seg-${o.segment}` }, o.segment) : null,
     o.priority ? h("span", { class: "pill pill-priority" }, t("offers.priority", { n: o.priority })) : null,
     o.queue ? h("span", { class: "muted small" }, t("conv.queue", { queue: o.queue })) : null,
