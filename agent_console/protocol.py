@@ -16,7 +16,6 @@ FrameType = Literal[
     "ack",
     "error",
     "pong",
-    "typing",
     "viewing",
     "mention",
 ]

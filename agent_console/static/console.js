@@ -29,7 +29,6 @@ import {
   renderAll,
   setCustomer,
   setViewers,
-  showCustomerTyping,
 } from "/static/conversation.js";
 import { focusReply, renderCanned, setMode, toggleMode } from "/static/composer.js";
 import { initMentions } from "/static/mentions.js";
@@ -389,7 +388,6 @@ function start() {
   client.addEventListener("resync", (e) => onResync(e.detail));
   client.addEventListener("event", (e) => onEvent(e.detail));
   client.addEventListener("viewing", (e) => setViewers(e.detail));
-  client.addEventListener("typing", (e) => showCustomerTyping(e.detail));
   client.addEventListener("mention", (e) => onMention(e.detail));
   client.start();
   setInterval(tick, 1000);

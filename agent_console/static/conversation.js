@@ -8,7 +8,6 @@ import { Timeline } from "/static/timeline.js";
 import { initComposer, renderChannelPicker, setMode } from "/static/composer.js";
 
 let timeline = null;
-let typingTimer = null;
 let openSeq = 0; // guards against an older `open` answer overwriting a newer one
 
 export function initConversation() {
@@ -319,18 +318,6 @@ export function setViewers(data) {
   if (!app.current || data.conversation_id !== app.current.id) return;
   app.current.viewers = data.viewers || [];
   renderViewers();
-}
-
-export function showCustomerTyping(data) {
-  if (!app.current || data.conversation_id !== app.current.id) return;
-  const line = byTestId("typing-indicator");
-  line.textContent = t("conv.typing", { who: data.who || app.current.customer.display_name || t("tl.customer") });
-  line.classList.add("on");
-  clearTimeout(typingTimer);
-  typingTimer = setTimeout(() => {
-    line.textContent = "";
-    line.classList.remove("on");
-  }, 6000);
 }
 
 export function setCustomer(customer) {

@@ -9,7 +9,7 @@
 //   resync    resync_required data (the view must be rebuilt from the snapshot)
 //   event     one stored event's data, each seq at most once, in order; `replayed` is true
 //             for events at or below the head announced in welcome (already in the snapshot)
-//   typing / viewing / mention   ephemeral frames' data
+//   viewing / mention   ephemeral frames' data
 //   protocol-error  an error frame that answers no command
 
 export class CommandError extends Error {
@@ -21,7 +21,7 @@ export class CommandError extends Error {
   }
 }
 
-const EPHEMERAL = new Set(["typing", "viewing", "mention"]);
+const EPHEMERAL = new Set(["viewing", "mention"]);
 
 function randomId() {
   const bytes = new Uint8Array(6);
