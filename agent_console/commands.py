@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from agent_console import views
 from agent_console.protocol import frame
+from hub import canned as canned_texts
 from hub import media, queries
 from hub.access import ensure_attachment, ensure_conversation, ensure_customer
 from hub.errors import Conflict, InvalidInput, NotFound
@@ -15,29 +16,6 @@ from storage.models import Agent, Conversation
 
 if TYPE_CHECKING:
     from agent_console.gateway import Command, Connection, ConsoleGateway
-
-CANNED = (
-    {
-        "id": "greet",
-        "title": "Greeting",
-        "text": "Hi {customer_name}, this is {agent_name}. How can I help?",
-    },
-    {
-        "id": "checking",
-        "title": "Checking",
-        "text": "Thanks {customer_name}, I'm checking this for you now.",
-    },
-    {
-        "id": "refund",
-        "title": "Refund started",
-        "text": "I've started your refund; you'll see it within 5 business days.",
-    },
-    {
-        "id": "bye",
-        "title": "Closing",
-        "text": "Is there anything else I can help with, {customer_name}?",
-    },
-)
 
 
 def _int(args: dict[str, Any], name: str) -> int:
@@ -295,7 +273,47 @@ async def retry_attachment(
 
 
 async def canned(gw: ConsoleGateway, conn: Connection, args: dict[str, Any]) -> dict[str, Any]:
-    return {"items": list(CANNED)}
+    """Canned responses matching ``q`` (all the caller may use without), filled for the
+    conversation when one is named."""
+    conv_id = _int(args, "conversation_id") if "conversation_id" in args else None
+    q = args.get("q", "")
+    async with gw.hub.sessions() as s:
+        if conv_id is not None:
+            await ensure_conversation(s, conn.principal, conv_id)
+        langs = await canned_texts.search_languages(s, conn.principal, conv_id)
+        rows = await canned_texts.search(
+            s, conn.principal, q if isinstance(q, str) else "", languages=langs
+        )
+        values = (await canned_texts.placeholders_for(s, conn.principal, conv_id)).table()
+    return {
+        "items": [
+            {
+                "id": r.id,
+                "shortcut": r.shortcut,
+                "title": r.title,
+                "text": r.text,
+                "language": r.language,
+                "expanded": canned_texts.expand(r.text, values),
+            }
+            for r in rows
+        ]
+    }
+
+
+async def dispositions(
+    gw: ConsoleGateway, conn: Connection, args: dict[str, Any]
+) -> dict[str, Any]:
+    """The codes a conversation may close with and whether its queue requires one."""
+    conv_id = _int(args, "conversation_id")
+    async with gw.hub.sessions() as s:
+        await ensure_conversation(s, conn.principal, conv_id)
+        queue = await s.scalar(select(Conversation.queue).where(Conversation.id == conv_id)) or ""
+        rows = await canned_texts.dispositions_for(s, queue)
+        required = await canned_texts.disposition_required(s, queue)
+    return {
+        "items": [{"code": r.code, "label": r.label} for r in rows],
+        "required": required,
+    }
 
 
 async def agents(gw: ConsoleGateway, conn: Connection, args: dict[str, Any]) -> dict[str, Any]:
@@ -346,7 +364,8 @@ COMMAND_PERMISSIONS: dict[str, str] = {
     "merge_customer": "customers.merge",
     "unmerge_customer": "customers.merge",
     "retry_attachment": "conversations.write",
-    "canned": "console.self",
+    "canned": "canned.read",
+    "dispositions": "canned.read",
     "agents": "agents.read",
     "reassign": "floor.manage",
     "force_state": "floor.manage",
@@ -373,6 +392,7 @@ COMMANDS: dict[str, Command] = {
     "unmerge_customer": unmerge_customer,
     "retry_attachment": retry_attachment,
     "canned": canned,
+    "dispositions": dispositions,
     "agents": agents,
     "reassign": reassign,
     "force_state": force_state,
