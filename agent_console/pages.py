@@ -98,6 +98,10 @@ async def supervisor_page(request: web.Request) -> web.StreamResponse:
     return await _page_for(request, "supervisor.html", "supervisor", "admin")
 
 
+async def admin_canned_page(request: web.Request) -> web.StreamResponse:
+    return await _page_for(request, "admin-canned.html", "supervisor", "admin")
+
+
 async def me(request: web.Request) -> web.Response:
     principal = await authenticate(request)
     if principal is None:
@@ -114,6 +118,7 @@ def routes() -> list[web.AbstractRouteDef]:
         web.post("/logout", logout),
         web.get("/console", console_page),
         web.get("/supervisor", supervisor_page),
+        web.get("/admin/canned", admin_canned_page),
         web.get("/api/v1/me", me),
         web.get("/", root),
         web.static("/static", STATIC, show_index=False),

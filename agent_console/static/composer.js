@@ -1,5 +1,5 @@
 // The composer under the timeline: reply or internal note, channel picker, canned
-// responses, typing indicator to the customer, Ctrl+Enter to send.
+// responses (a picker and "/" search), typing indicator to the customer, Ctrl+Enter to send.
 import { CHANNELS_BY_KIND, SESSION_WINDOW_CHANNELS, TYPING_CHANNELS, app, command, notify } from "/static/app.js";
 import { byTestId, fill, h } from "/static/dom.js";
 import { channelName, t } from "/static/i18n.js";
@@ -28,11 +28,145 @@ export function initComposer() {
     byTestId("composer-error").textContent = "";
     sendTyping();
   });
-  byTestId("canned-select").addEventListener("change", (ev) => {
-    const item = app.canned.find((c) => String(c.id) === ev.target.value);
+  byTestId("canned-select").addEventListener("change", async (ev) => {
+    const id = ev.target.value;
     ev.target.value = "";
-    if (item) insertText(fillPlaceholders(item.text));
+    const item = app.canned.find((c) => String(c.id) === id);
+    if (item) insertText(await expandedFor(item));
   });
+  initCannedMenu(input);
+}
+
+// ------------------------------------------------------------------ canned responses
+// Typing "/" at the start of the box opens a list of canned responses filtered by what
+// follows (shortcut, title or text, searched by the hub: the agent's team's and all-team
+// ones, the customer's language first); arrows move, Enter or Tab inserts the text with
+// its placeholders filled by the hub for this conversation. Rendered as text only.
+let cannedMatches = [];
+let cannedActive = 0;
+let cannedAsked = 0;
+let cannedTimer = null;
+
+function cannedMenu() {
+  let menu = document.querySelector('[data-testid="canned-menu"]');
+  if (!menu) {
+    menu = h("ul", { class: "canned-menu", "data-testid": "canned-menu", role: "listbox", hidden: true });
+    byTestId("reply-input").closest(".composer-input-wrap").appendChild(menu);
+  }
+  return menu;
+}
+
+/** The "/query" being typed: from the start of the box to the caret, with no whitespace. */
+function slashQuery(input) {
+  const upto = input.value.slice(0, input.selectionStart ?? input.value.length);
+  const m = /^\/(\S*)$/.exec(upto);
+  return m ? m[1] : null;
+}
+
+function hideCanned() {
+  cannedAsked += 1; // answers still on their way are stale
+  clearTimeout(cannedTimer);
+  cannedMatches = [];
+  cannedMenu().hidden = true;
+}
+
+function renderCannedMenu(query) {
+  const menu = cannedMenu();
+  const items = cannedMatches.map((c, i) =>
+    h(
+      "li",
+      {
+        class: `canned-option ${i === cannedActive ? "active" : ""}`,
+        role: "option",
+        "aria-selected": i === cannedActive ? "true" : "false",
+        "data-testid": "canned-option",
+        "data-shortcut": c.shortcut,
+        onmousedown: (ev) => {
+          ev.preventDefault(); // keep focus in the textarea
+          pickCanned(i);
+        },
+      },
+      h("span", { class: "canned-shortcut" }, `/${c.shortcut}`),
+      c.title ? h("strong", {}, ` ${c.title}`) : null,
+      c.language ? h("span", { class: "pill canned-lang" }, c.language) : null,
+      h("div", { class: "canned-preview muted small" }, c.expanded ?? c.text),
+    ),
+  );
+  fill(
+    menu,
+    h("li", { class: "canned-hint muted small" }, t(items.length ? "composer.canned_hint" : "composer.canned_none", { q: query })),
+    items,
+  );
+  menu.hidden = false;
+  if (items.length) items[cannedActive].scrollIntoView({ block: "nearest" });
+}
+
+async function searchCanned(query) {
+  const asked = ++cannedAsked;
+  const args = { q: query };
+  if (app.current) args.conversation_id = app.current.id;
+  try {
+    const result = await command("canned", args, { quiet: true });
+    if (asked !== cannedAsked) return;
+    cannedMatches = (result.items || []).slice(0, 8);
+    cannedActive = 0;
+    renderCannedMenu(query);
+  } catch {
+    if (asked === cannedAsked) hideCanned();
+  }
+}
+
+function pickCanned(i) {
+  const item = cannedMatches[i];
+  if (!item) return;
+  const input = byTestId("reply-input");
+  const end = input.selectionStart ?? input.value.length;
+  hideCanned();
+  input.setSelectionRange(0, end);
+  insertText(item.expanded ?? item.text, { replaceFrom: 0 });
+}
+
+/** The text of a canned response filled for the open conversation (by the hub). */
+async function expandedFor(item) {
+  if (!app.current) return item.text;
+  try {
+    const result = await command("canned", { q: item.shortcut, conversation_id: app.current.id }, { quiet: true });
+    const found = (result.items || []).find((c) => c.id === item.id);
+    return found ? found.expanded : item.text;
+  } catch {
+    return item.text;
+  }
+}
+
+function initCannedMenu(input) {
+  input.addEventListener("input", () => {
+    const query = slashQuery(input);
+    if (query === null) return hideCanned();
+    clearTimeout(cannedTimer);
+    cannedTimer = setTimeout(() => searchCanned(query), 120);
+  });
+  input.addEventListener("keydown", (ev) => {
+    if (cannedMenu().hidden) return;
+    if (ev.key === "Escape") {
+      ev.preventDefault();
+      ev.stopPropagation();
+      hideCanned();
+      return;
+    }
+    if (!cannedMatches.length) return;
+    if (ev.key === "ArrowDown" || ev.key === "ArrowUp") {
+      ev.preventDefault();
+      const n = cannedMatches.length;
+      cannedActive = (cannedActive + (ev.key === "ArrowDown" ? 1 : n - 1)) % n;
+      renderCannedMenu(slashQuery(input) ?? "");
+    } else if ((ev.key === "Enter" && !ev.ctrlKey && !ev.metaKey) || ev.key === "Tab") {
+      ev.preventDefault();
+      ev.stopImmediatePropagation();
+      pickCanned(cannedActive);
+    }
+  });
+  input.addEventListener("blur", () => setTimeout(hideCanned, 150));
+  document.addEventListener("hub:mode", hideCanned);
 }
 
 export function setMode(mode, { focus = false, silent = false } = {}) {
@@ -60,12 +194,6 @@ export function toggleMode() {
   setMode(byTestId("composer").dataset.mode === "note" ? "reply" : "note", { focus: true });
 }
 
-function fillPlaceholders(text) {
-  const customer = app.current?.customer?.display_name || "";
-  const agent = app.me?.display_name || "";
-  return text.replaceAll("{customer_name}", customer).replaceAll("{agent_name}", agent);
-}
-
 /** Insert text at the cursor of the reply box. */
 export function insertText(text, { replaceFrom = null } = {}) {
   const input = byTestId("reply-input");
@@ -83,7 +211,7 @@ export function renderCanned() {
   fill(
     select,
     h("option", { value: "" }, t("composer.canned_pick")),
-    app.canned.map((c) => h("option", { value: String(c.id), title: c.text }, c.title)),
+    app.canned.map((c) => h("option", { value: String(c.id), title: c.text }, c.title || `/${c.shortcut}`)),
   );
   select.hidden = app.canned.length === 0;
 }

@@ -5,13 +5,13 @@ import { byTestId, fill, h } from "/static/dom.js";
 import { channelName, clock, has, t } from "/static/i18n.js";
 import { patchConversation } from "/static/lists.js";
 import { readonlyReason, renderAll, setCustomer } from "/static/conversation.js";
+import { dispositionRequired, fillDispositions } from "/static/dispositions.js";
 
 const PRIORITIES = [
   [0, "actions.priority.normal"],
   [5, "actions.priority.high"],
   [10, "actions.priority.urgent"],
 ];
-const DISPOSITIONS = ["resolved", "follow_up", "escalated", "no_response", "spam", "duplicate"];
 
 function splitList(text) {
   return [...new Set(String(text).split(",").map((s) => s.trim()).filter(Boolean))];
@@ -137,14 +137,7 @@ function renderActions(conv) {
     options.map(([n, key]) => h("option", { value: String(n) }, key ? `${t(key)} (${n})` : t("conv.priority", { n }))),
   );
   prio.value = String(conv.priority);
-  const disp = byTestId("disposition-select");
-  const chosen = disp.value;
-  fill(
-    disp,
-    h("option", { value: "" }, t("actions.disposition_hint")),
-    DISPOSITIONS.map((code) => h("option", { value: code }, t(`disp.${code}`))),
-  );
-  disp.value = chosen;
+  fillDispositions(byTestId("disposition-select"), conv);
   for (const id of ["transfer-button", "labels-save", "labels-input", "priority-select", "disposition-select", "close-button"]) {
     byTestId(id).disabled = !active;
   }
@@ -250,7 +243,7 @@ async function closeConversation() {
   const cur = app.current;
   if (!cur) return;
   const disposition = byTestId("disposition-select").value;
-  if (!disposition) {
+  if (!disposition && dispositionRequired(cur.conversation)) {
     toast(t("actions.disposition_required"), "warn");
     byTestId("disposition-select").focus();
     return;
