@@ -19,6 +19,7 @@ from hub.api import admin as _admin  # noqa: F401 - registers routes
 from hub.api import canned as _canned  # noqa: F401 - registers routes
 from hub.api import privacy as _privacy  # noqa: F401 - registers routes
 from hub.api import reports as _reports  # noqa: F401 - registers routes
+from hub.api import tokens as _tokens  # noqa: F401 - registers routes
 from hub.api.routes import api
 from hub.lifecycle import (
     HttpClientHolder,

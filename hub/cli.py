@@ -146,6 +146,43 @@ def cmd_create_user(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_token(args: argparse.Namespace) -> int:
+    """Integration API tokens: scoped (inbound, read, reports, admin), stored hashed, shown
+    once at creation, revocable. HUB_API_TOKEN stays the bootstrap admin token."""
+    from hub.services import Hub
+    from storage.db import create_engine
+
+    settings = _settings()
+
+    async def run() -> int:
+        hub = Hub(settings, create_engine(settings.database_url))
+        try:
+            if args.action == "create":
+                if not args.name_or_id or not args.scope:
+                    raise ConfigError("token create needs a NAME and at least one --scope")
+                token_id, secret = await hub.tokens.create(
+                    name=args.name_or_id, scopes=args.scope, created_by="cli"
+                )
+                print(f"token {token_id} {args.name_or_id!r} ({', '.join(sorted(args.scope))}):")
+                print(secret)
+                print("store it now: it is not shown again (only its hash is kept)")
+            elif args.action == "list":
+                for row in await hub.tokens.list():
+                    state = f"revoked {row.revoked_at:%Y-%m-%d}" if row.revoked_at else "active"
+                    used = f"{row.last_used_at:%Y-%m-%d %H:%M}" if row.last_used_at else "never"
+                    print(f"{row.id}\t{row.name}\t{','.join(row.scopes)}\t{state}\tused {used}")
+            else:
+                if not (args.name_or_id or "").isdigit():
+                    raise ConfigError("token revoke needs the token's id (see `hub token list`)")
+                row = await hub.tokens.revoke(int(args.name_or_id))
+                print(f"revoked token {row.id} {row.name!r}")
+            return 0
+        finally:
+            await hub.engine.dispose()
+
+    return asyncio.run(run())
+
+
 def _skill(spec: str) -> tuple[str, float]:
     name, _, level = spec.partition("=")
     try:
@@ -207,6 +244,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="skill with proficiency 0-5; repeatable",
     )
     p.set_defaults(func=cmd_create_user)
+
+    p = sub.add_parser(
+        "token", help="create, list or revoke integration API tokens", description=cmd_token.__doc__
+    )
+    p.add_argument("action", choices=("create", "list", "revoke"))
+    p.add_argument("name_or_id", nargs="?", help="the new token's name, or the id to revoke")
+    p.add_argument(
+        "--scope",
+        action="append",
+        default=[],
+        choices=("inbound", "read", "reports", "admin"),
+        help="what the token may do; repeatable (create)",
+    )
+    p.set_defaults(func=cmd_token)
 
     for name, (module, help_) in PASSTHROUGH.items():
         p = sub.add_parser(name, help=help_, add_help=False)

@@ -174,6 +174,13 @@ class Users:
         return await self.tx.read(work)
 
 
+async def end_sessions(uow: UnitOfWork, agent_id: int) -> None:
+    """End every login session of a user; their open consoles close at once (the gateway
+    follows ``agent.sessions_ended``)."""
+    await uow.session.execute(delete(UserSession).where(UserSession.agent_id == agent_id))
+    uow.emit("agent.sessions_ended", agent_id=agent_id, all=True)
+
+
 async def set_agent_skills(s: AsyncSession, agent_id: int, levels: Mapping[str, float]) -> None:
     """Replace an agent's skills (proficiency 0-5), creating skills named for the first time."""
     await s.execute(delete(AgentSkill).where(AgentSkill.agent_id == agent_id))

@@ -24,10 +24,10 @@ from hub.api.schemas import (
     QueueOut,
     SkillLevel,
 )
-from hub.errors import InvalidInput, NotFound
+from hub.errors import Forbidden, InvalidInput, NotFound
 from hub.uow import UnitOfWork
-from hub.users import set_agent_skills
-from storage.models import Agent, AgentSkill, Queue, Skill, Team
+from hub.users import end_sessions, set_agent_skills
+from storage.models import Agent, AgentSkill, AuditEntry, Queue, Skill, Team
 
 
 @api.route(
@@ -198,6 +198,7 @@ async def _agent_out_by_id(s: AsyncSession, agent_id: int) -> AgentOut:
     responses={200: AgentOut},
 )
 async def patch_agent(request: web.Request) -> web.Response:
+    principal = principal_of(request)
     hub = request.app[keys.HUB]
     agent_id = path_int(request, "agent_id")
     body = await parse_body(request, AgentPatch)
@@ -206,12 +207,25 @@ async def patch_agent(request: web.Request) -> web.Response:
         agent = await uow.session.get(Agent, agent_id)
         if agent is None:
             raise NotFound(f"agent {agent_id} not found")
+        if agent.role == "admin" and principal.role == "supervisor":
+            raise Forbidden("a supervisor may not change an admin's account")
         if body.display_name is not None:
             agent.display_name = body.display_name
         if body.team is not None:
             agent.team_id = await _team_id(uow.session, body.team)
         if body.capacity is not None:
             agent.capacity = dict(body.capacity)
+        if body.active is False and agent.active:
+            await end_sessions(uow, agent_id)
+            uow.session.add(
+                AuditEntry(
+                    actor=principal.name,
+                    action="agent.deactivate",
+                    target_type="agent",
+                    target_id=agent_id,
+                    ip=request.remote or "",
+                )
+            )
         if body.active is not None:
             agent.active = body.active
         if body.skills is not None:
