@@ -75,7 +75,7 @@ async def login(request: web.Request) -> web.Response:
 async def logout(request: web.Request) -> web.Response:
     token = request.cookies.get(SESSION_COOKIE)
     if token:
-        await request.app[keys.HUB].users.logout(token)
+        await request.app[keys.HUB].users.logout(token, address=request.remote or "-")
     resp = web.json_response({"ok": True})
     resp.del_cookie(SESSION_COOKIE, path="/")
     return resp

@@ -16,6 +16,7 @@ from config.settings import Settings
 from hub import keys
 from hub import web as hubweb
 from hub.api import admin as _admin  # noqa: F401 - registers routes
+from hub.api import audit as _audit  # noqa: F401 - registers routes
 from hub.api import canned as _canned  # noqa: F401 - registers routes
 from hub.api import privacy as _privacy  # noqa: F401 - registers routes
 from hub.api import reports as _reports  # noqa: F401 - registers routes

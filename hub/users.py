@@ -20,7 +20,7 @@ from hub.auth import Principal, token_hash
 from hub.errors import Conflict, InvalidInput, Throttled
 from hub.throttle import LoginThrottle
 from hub.uow import Transactor, UnitOfWork
-from storage.models import Agent, AgentSkill, Skill, UserSession, utcnow
+from storage.models import Agent, AgentSkill, AuditEntry, Skill, UserSession, utcnow
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -119,6 +119,11 @@ class Users:
         if agent is None:
             self.throttle.failed(username=username, address=address)
             logger.warning("login failed for %r from %s", username[:100], address)
+
+            async def failed(uow: UnitOfWork) -> None:
+                uow.session.add(_entry(username, "login.failed", None, address))
+
+            await self.tx.run(failed)
             return None
         self.throttle.succeeded(username=username)
         logger.info("login: %s (%s) from %s", agent.username, agent.role, address)
@@ -135,15 +140,28 @@ class Users:
                     expires_at=now + SESSION_TTL,
                 )
             )
+            uow.session.add(_entry(agent.username, "login", agent.id, address))
 
         await self.tx.run(work)
         return token, agent
 
-    async def logout(self, token: str) -> None:
+    async def logout(self, token: str, *, address: str = "-") -> None:
+        """End one session; that browser's open consoles close with it."""
+        hashed = token_hash(token)
+
         async def work(uow: UnitOfWork) -> None:
-            await uow.session.execute(
-                delete(UserSession).where(UserSession.token_hash == token_hash(token))
-            )
+            row = (
+                await uow.session.execute(
+                    delete(UserSession)
+                    .where(UserSession.token_hash == hashed)
+                    .returning(UserSession.agent_id)
+                )
+            ).first()
+            if row is None:
+                return
+            username = await uow.session.scalar(select(Agent.username).where(Agent.id == row[0]))
+            uow.session.add(_entry(username or "?", "logout", row[0], address))
+            uow.emit("agent.sessions_ended", agent_id=row[0], session_hashes=[hashed])
 
         await self.tx.run(work)
 
@@ -172,6 +190,17 @@ class Users:
             )
 
         return await self.tx.read(work)
+
+
+def _entry(actor: str, action: str, agent_id: int | None, address: str) -> AuditEntry:
+    """An audit entry about a person's own session (never with the password)."""
+    return AuditEntry(
+        actor=actor[:100],
+        action=action,
+        target_type="agent",
+        target_id=agent_id,
+        ip=address[:64] if address != "-" else "",
+    )
 
 
 async def end_sessions(uow: UnitOfWork, agent_id: int) -> None:
