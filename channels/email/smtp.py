@@ -88,7 +88,6 @@ def build_inbound(
     for address in (*(a.address for a in parsed.to), *(a.address for a in parsed.cc)):
         if not boxes.ours(address) and address != customer.address:
             participants.setdefault(address, None)
-    usable = [a for a in parsed.attachments if a.data is not None]
     omitted = [
         {"filename": a.filename, "content_type": a.content_type, "size": a.size}
         for a in parsed.attachments
@@ -131,9 +130,18 @@ def build_inbound(
         thread_key=root if len(root) <= THREAD_KEY_MAX else None,
         threading="explicit",
         participants=tuple(participants),
+        # In the mail's order; one over the size limit stays as a failed attachment (the
+        # agent sees a file was sent) without its bytes: a refetch cannot make it smaller.
         attachments=tuple(
-            Attachment(filename=a.filename, content_type=a.content_type, data=a.data or b"")
-            for a in usable
+            Attachment(filename=a.filename, content_type=a.content_type, data=a.data)
+            if a.data is not None
+            else Attachment(
+                filename=a.filename,
+                content_type=a.content_type,
+                state="failed",
+                error=f"too large ({a.size} bytes)",
+            )
+            for a in parsed.attachments
         ),
         occurred_at=parsed.date,
         metadata=metadata,

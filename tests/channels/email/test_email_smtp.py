@@ -289,14 +289,15 @@ async def test_charsets_html_attachments_dates_and_raw_utf8_arrive_decoded(
     assert conv["participants"] == ["andre@example.at"]
 
 
-async def test_attachment_over_the_limit_is_listed_without_its_bytes(
+async def test_attachment_over_the_limit_is_kept_in_order_as_failed_without_its_bytes(
     hub_client: Any, sink: MailSink
 ) -> None:
     client, port = await email_hub(hub_client, sink, attachment_max_bytes=150)
     await deliver(port, "rfc2231_attachment_name.eml", mail_from="j.weber@example.de")
     (msg,) = await messages(client, (await only_conversation(client, "j.weber@example.de"))["id"])
-    assert [a["filename"] for a in msg["attachments"]] == [
-        "Rechnung März 2025 – Kunde Nr. 47112 überarbeitet.pdf"
+    assert [(a["filename"], a["state"], a["url"] is None) for a in msg["attachments"]] == [
+        ("Rechnung März 2025 – Kunde Nr. 47112 überarbeitet.pdf", "fetched", False),
+        ("Quittung Straße ä.jpg", "failed", True),
     ]
     assert msg["metadata"]["attachments_omitted"] == [
         {"filename": "Quittung Straße ä.jpg", "content_type": "image/jpeg", "size": 159}
