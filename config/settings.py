@@ -60,6 +60,7 @@ class Settings(BaseSettings):
     vip_priority: int = 10
     last_agent_window_s: int = Field(default=604_800, ge=0)
     last_agent_wait_s: float = Field(default=20, ge=0)
+    session_idle_s: int = Field(default=28_800, gt=0)
 
     outbox_max_attempts: int = Field(default=8, ge=1)
     outbox_base_delay_s: float = Field(default=1.0, gt=0)

@@ -18,6 +18,7 @@ from hub import web as hubweb
 from hub.api import admin as _admin  # noqa: F401 - registers routes
 from hub.api import audit as _audit  # noqa: F401 - registers routes
 from hub.api import canned as _canned  # noqa: F401 - registers routes
+from hub.api import me as _me  # noqa: F401 - registers routes
 from hub.api import privacy as _privacy  # noqa: F401 - registers routes
 from hub.api import reports as _reports  # noqa: F401 - registers routes
 from hub.api import tokens as _tokens  # noqa: F401 - registers routes

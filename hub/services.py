@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from channels.base import (
@@ -46,7 +48,7 @@ class Hub:
         # Filled by ``create_app`` from the configured adapters: what a reply may set, by channel.
         self.reply_options: dict[str, frozenset[str]] = {}
         self.conversations = ConversationService(settings, self.tx, self.reply_options)
-        self.users = Users(self.tx)
+        self.users = Users(self.tx, idle=timedelta(seconds=settings.session_idle_s))
         self.tokens = Tokens(self.tx)
         self.work = WorkService(settings, self.tx)
         self.customers = CustomerService(self.tx)

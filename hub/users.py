@@ -9,15 +9,15 @@ import secrets
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerifyMismatchError
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.auth import Principal, token_hash
-from hub.errors import Conflict, InvalidInput, Throttled
+from hub.errors import Conflict, Forbidden, InvalidInput, Throttled
 from hub.throttle import LoginThrottle
 from hub.uow import Transactor, UnitOfWork
 from storage.models import Agent, AgentSkill, AuditEntry, Skill, UserSession, utcnow
@@ -27,6 +27,7 @@ T = TypeVar("T")
 
 ROLES = ("agent", "supervisor", "admin")
 SESSION_TTL = timedelta(hours=12)
+SEEN_EVERY = timedelta(minutes=1)
 _hasher = PasswordHasher()
 # Verifying against a dummy hash keeps "no such user" as slow as "wrong password".
 _DUMMY_HASH = _hasher.hash("not-a-password")
@@ -40,8 +41,9 @@ HASH_QUEUE = 32
 class Users:
     """Create users, log in and out, resolve sessions."""
 
-    def __init__(self, tx: Transactor) -> None:
+    def __init__(self, tx: Transactor, *, idle: timedelta = timedelta(hours=8)) -> None:
         self.tx = tx
+        self.idle = idle
         self.throttle = LoginThrottle()
         self._hash_slots = asyncio.Semaphore(HASH_QUEUE)
 
@@ -166,30 +168,106 @@ class Users:
         await self.tx.run(work)
 
     async def principal_for(self, hashed: str) -> Principal | None:
-        async def work(session: AsyncSession) -> Principal | None:
-            row = (
+        """The person of a live session: not expired, not idle past the limit, active."""
+        now = utcnow()
+
+        async def work(session: AsyncSession) -> Any:
+            return (
                 await session.execute(
-                    select(Agent.id, Agent.role, Agent.username, Agent.display_name, Agent.team_id)
+                    select(
+                        Agent.id,
+                        Agent.role,
+                        Agent.username,
+                        Agent.display_name,
+                        Agent.team_id,
+                        UserSession.created_at,
+                        UserSession.last_seen_at,
+                    )
                     .join(UserSession, UserSession.agent_id == Agent.id)
                     .where(
                         UserSession.token_hash == hashed,
-                        UserSession.expires_at > utcnow(),
+                        UserSession.expires_at > now,
                         Agent.active.is_(True),
                     )
                 )
             ).first()
-            if row is None:
-                return None
-            return Principal(
-                role=row.role,
-                agent_id=row.id,
-                name=row.username,
-                display_name=row.display_name,
-                team_ids=frozenset() if row.team_id is None else frozenset({row.team_id}),
-                session_hash=hashed,
+
+        row = await self.tx.read(work)
+        if row is None:
+            return None
+        seen = row.last_seen_at or row.created_at
+        if now - seen > self.idle:
+            return None
+        if now - seen > SEEN_EVERY:
+            # At most one write a minute per session, not one per request.
+            async def touch(uow: UnitOfWork) -> None:
+                await uow.session.execute(
+                    update(UserSession)
+                    .where(UserSession.token_hash == hashed)
+                    .values(last_seen_at=now)
+                )
+
+            await self.tx.run(touch)
+        return Principal(
+            role=row.role,
+            agent_id=row.id,
+            name=row.username,
+            display_name=row.display_name,
+            team_ids=frozenset() if row.team_id is None else frozenset({row.team_id}),
+            session_hash=hashed,
+        )
+
+    async def change_password(
+        self, principal: Principal, *, current: str, new: str, address: str
+    ) -> None:
+        """Change one's own password; every other session of the user ends."""
+        if len(new) < 8:
+            raise InvalidInput("the new password must be at least 8 characters")
+        agent_id = principal.agent_id
+
+        async def find(session: AsyncSession) -> str:
+            return (
+                await session.scalar(select(Agent.password_hash).where(Agent.id == agent_id)) or ""
             )
 
-        return await self.tx.read(work)
+        try:
+            await self._argon2(_hasher.verify, await self.tx.read(find) or _DUMMY_HASH, current)
+        except (VerifyMismatchError, InvalidHashError):
+            raise Forbidden("the current password is wrong") from None
+        new_hash = await self._argon2(_hasher.hash, new)
+
+        async def work(uow: UnitOfWork) -> None:
+            agent = await uow.session.get_one(Agent, agent_id)
+            agent.password_hash = new_hash
+            others = (
+                (
+                    await uow.session.execute(
+                        delete(UserSession)
+                        .where(
+                            UserSession.agent_id == agent_id,
+                            UserSession.token_hash != (principal.session_hash or ""),
+                        )
+                        .returning(UserSession.token_hash)
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            uow.session.add(_entry(agent.username, "password.change", agent_id, address))
+            uow.emit("agent.sessions_ended", agent_id=agent_id, session_hashes=list(others))
+
+        await self.tx.run(work)
+
+    async def logout_everywhere(self, principal: Principal, *, address: str) -> None:
+        """End every session of the user (this one too); all their consoles close."""
+        agent_id = principal.agent_id
+        assert agent_id is not None
+
+        async def work(uow: UnitOfWork) -> None:
+            await end_sessions(uow, agent_id)
+            uow.session.add(_entry(principal.name, "logout.everywhere", agent_id, address))
+
+        await self.tx.run(work)
 
 
 def _entry(actor: str, action: str, agent_id: int | None, address: str) -> AuditEntry:

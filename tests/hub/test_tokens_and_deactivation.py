@@ -5,16 +5,18 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import time
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub import keys
-from storage.models import AuditEntry
-from tests.agent_console.test_gateway import Console, login, make_agent
+from storage.models import AuditEntry, UserSession, utcnow
+from tests.agent_console.test_gateway import PASSWORD, Console, login, make_agent
 from tests.conftest import AUTH, ClientFactory
 from tests.hub.test_cli_serve import HUB, free_port, hub_env
 
@@ -118,3 +120,70 @@ def test_hub_token_cli_creates_lists_and_revokes(tmp_path: Path) -> None:
     bad = run("token", "create", "x")
     assert bad.returncode == 2
     assert "--scope" in bad.stderr
+
+
+async def _ends(console: Console) -> int | None:
+    async with asyncio.timeout(1.0):
+        while not console.ws.closed:
+            await console.ws.receive()
+    await console.session.close()
+    return console.ws.close_code
+
+
+async def _me(client: Any, jar: aiohttp.CookieJar) -> int:
+    async with (
+        aiohttp.ClientSession(cookie_jar=jar) as session,
+        session.get(client.make_url("/api/v1/me")) as resp,
+    ):
+        return resp.status
+
+
+async def test_password_change_ends_the_other_sessions_and_keeps_this_one(
+    hub_client: ClientFactory,
+) -> None:
+    client = await hub_client()
+    await make_agent(client, "ann")
+    laptop, phone = await login(client, "ann"), await login(client, "ann")
+    other, _, _ = await Console.connect(client, phone)
+    async with aiohttp.ClientSession(cookie_jar=laptop) as session:
+        wrong = await session.post(
+            client.make_url("/api/v1/me/password"),
+            json={"current": "guessing", "new": "a brand new secret"},
+        )
+        assert wrong.status == 403
+        changed = await session.post(
+            client.make_url("/api/v1/me/password"),
+            json={"current": PASSWORD, "new": "a brand new secret"},
+        )
+        assert changed.status == 204
+    assert await _ends(other) == 4401
+    assert await _me(client, phone) == 401
+    assert await _me(client, laptop) == 200
+    old = await client.post("/login", json={"username": "ann", "password": PASSWORD})
+    assert old.status == 401
+    new = await client.post("/login", json={"username": "ann", "password": "a brand new secret"})
+    assert new.status == 200
+
+
+async def test_logout_everywhere_and_the_idle_timeout(hub_client: ClientFactory) -> None:
+    client = await hub_client(session_idle_s=60)
+    ann = await make_agent(client, "ann")
+    one, two = await login(client, "ann"), await login(client, "ann")
+    console, _, _ = await Console.connect(client, two)
+    async with aiohttp.ClientSession(cookie_jar=one) as session:
+        done = await session.post(client.make_url("/api/v1/me/logout-everywhere"))
+        assert done.status == 204
+    assert await _ends(console) == 4401
+    assert await _me(client, one) == 401
+    assert await _me(client, two) == 401
+    # A session unused for longer than the idle limit ends, though its 12 hours are not up.
+    idle = await login(client, "ann")
+    assert await _me(client, idle) == 200
+    hub = client.app[keys.HUB]
+    async with hub.sessions() as s, s.begin():
+        await s.execute(
+            update(UserSession)
+            .where(UserSession.agent_id == ann)
+            .values(last_seen_at=utcnow() - timedelta(seconds=61))
+        )
+    assert await _me(client, idle) == 401
