@@ -58,7 +58,7 @@ PERMISSIONS: dict[str, Grant] = {
     "customers.merge": _grant(LEADS),
     "customers.privacy": _grant(LEADS),  # export and erase
     # The console: one's own state and offers; watching and steering the floor.
-    "console.self": _grant(USERS),
+    "console.self": Grant(roles=USERS, scopes=frozenset()),  # a person's own; no token
     "floor.monitor": _grant(LEADS),
     "floor.manage": _grant(LEADS),
     # The floor.
