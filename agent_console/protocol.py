@@ -47,6 +47,7 @@ MUTATING = frozenset(
         "update_customer",
         "merge_customer",
         "unmerge_customer",
+        "retry_attachment",
         "reassign",
         "force_state",
     }
