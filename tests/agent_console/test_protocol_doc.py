@@ -44,7 +44,10 @@ def documented_event_types() -> set[str]:
 def emitted_event_patterns() -> list[re.Pattern[str]]:
     """Event types appended to the stream (``uow.emit("type", ...)``); an f-string's
     placeholder stands for any word (``offer.{outcome}``)."""
-    names = re.findall(r'\bemit\(\s*f?"([a-z_.{}]+)"', sources("hub", "agent_console", "channels"))
+    code = sources("hub", "agent_console", "channels")
+    names = re.findall(r'\bemit\(\s*f?"([a-z_.{}]+)"', code)
+    # ... or through a module constant: ``EVENT = "message.attachment_updated"``.
+    names += re.findall(r'^[A-Z_]*EVENT[A-Z_]* = "([a-z_]+\.[a-z_]+)"', code, flags=re.MULTILINE)
     return [re.compile(re.sub(r"\\\{\w+\\\}", "[a-z_]+", re.escape(n)) + "$") for n in names]
 
 
