@@ -174,7 +174,7 @@ def cmd_token(args: argparse.Namespace) -> int:
             else:
                 if not (args.name_or_id or "").isdigit():
                     raise ConfigError("token revoke needs the token's id (see `hub token list`)")
-                row = await hub.tokens.revoke(int(args.name_or_id))
+                row = await hub.tokens.revoke(int(args.name_or_id), actor="cli")
                 print(f"revoked token {row.id} {row.name!r}")
             return 0
         finally:

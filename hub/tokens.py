@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from hub.audit import record
 from hub.auth import Principal, token_hash
 from hub.errors import Conflict, InvalidInput, NotFound
 from hub.uow import Transactor, UnitOfWork
@@ -28,8 +29,11 @@ class Tokens:
         self.tx = tx
         self._touched: dict[int, float] = {}
 
-    async def create(self, *, name: str, scopes: Sequence[str], created_by: str) -> tuple[int, str]:
-        """A new token's id and its secret (returned this once; only its hash is stored)."""
+    async def create(
+        self, *, name: str, scopes: Sequence[str], created_by: str, ip: str = ""
+    ) -> tuple[int, str]:
+        """A new token's id and its secret (returned this once; only its hash is stored);
+        audited as ``token.create`` by ``created_by`` from ``ip``."""
         name = name.strip()
         if not name or len(name) > 100:
             raise InvalidInput("name must be 1-100 characters")
@@ -47,12 +51,22 @@ class Tokens:
             )
             uow.session.add(row)
             await uow.session.flush()
+            record(
+                uow,
+                actor=created_by,
+                action="token.create",
+                target_type="token",
+                target_id=row.id,
+                details={"name": name, "scopes": wanted},
+                ip=ip,
+            )
             return row.id
 
         return await self.tx.run(work), secret
 
-    async def revoke(self, token_id: int) -> ApiToken:
-        """Revoke a token (its next call gets 401); revoking twice is harmless."""
+    async def revoke(self, token_id: int, *, actor: str, ip: str = "") -> ApiToken:
+        """Revoke a token (its next call gets 401); revoking twice is harmless and audited
+        once, as ``token.revoke`` by ``actor`` from ``ip``."""
 
         async def work(uow: UnitOfWork) -> ApiToken:
             row = await uow.session.get(ApiToken, token_id)
@@ -60,6 +74,15 @@ class Tokens:
                 raise NotFound(f"token {token_id} not found")
             if row.revoked_at is None:
                 row.revoked_at = utcnow()
+                record(
+                    uow,
+                    actor=actor,
+                    action="token.revoke",
+                    target_type="token",
+                    target_id=row.id,
+                    details={"name": row.name},
+                    ip=ip,
+                )
             return row
 
         row = await self.tx.run(work)

@@ -16,11 +16,12 @@ from argon2.exceptions import InvalidHashError, VerifyMismatchError
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from hub.audit import record
 from hub.auth import Principal, token_hash
 from hub.errors import Conflict, Forbidden, InvalidInput, Throttled
 from hub.throttle import LoginThrottle
 from hub.uow import Transactor, UnitOfWork
-from storage.models import Agent, AgentSkill, AuditEntry, Skill, UserSession, utcnow
+from storage.models import Agent, AgentSkill, Skill, UserSession, utcnow
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -123,7 +124,7 @@ class Users:
             logger.warning("login failed for %r from %s", username[:100], address)
 
             async def failed(uow: UnitOfWork) -> None:
-                uow.session.add(_entry(username, "login.failed", None, address))
+                _audit(uow, username, "login.failed", None, address)
 
             await self.tx.run(failed)
             return None
@@ -142,7 +143,7 @@ class Users:
                     expires_at=now + SESSION_TTL,
                 )
             )
-            uow.session.add(_entry(agent.username, "login", agent.id, address))
+            _audit(uow, agent.username, "login", agent.id, address)
 
         await self.tx.run(work)
         return token, agent
@@ -162,7 +163,7 @@ class Users:
             if row is None:
                 return
             username = await uow.session.scalar(select(Agent.username).where(Agent.id == row[0]))
-            uow.session.add(_entry(username or "?", "logout", row[0], address))
+            _audit(uow, username or "?", "logout", row[0], address)
             uow.emit("agent.sessions_ended", agent_id=row[0], session_hashes=[hashed])
 
         await self.tx.run(work)
@@ -253,7 +254,7 @@ class Users:
                 .scalars()
                 .all()
             )
-            uow.session.add(_entry(agent.username, "password.change", agent_id, address))
+            _audit(uow, agent.username, "password.change", agent_id, address)
             uow.emit("agent.sessions_ended", agent_id=agent_id, session_hashes=list(others))
 
         await self.tx.run(work)
@@ -265,19 +266,20 @@ class Users:
 
         async def work(uow: UnitOfWork) -> None:
             await end_sessions(uow, agent_id)
-            uow.session.add(_entry(principal.name, "logout.everywhere", agent_id, address))
+            _audit(uow, principal.name, "logout.everywhere", agent_id, address)
 
         await self.tx.run(work)
 
 
-def _entry(actor: str, action: str, agent_id: int | None, address: str) -> AuditEntry:
+def _audit(uow: UnitOfWork, actor: str, action: str, agent_id: int | None, address: str) -> None:
     """An audit entry about a person's own session (never with the password)."""
-    return AuditEntry(
-        actor=actor[:100],
+    record(
+        uow,
+        actor=actor,
         action=action,
         target_type="agent",
         target_id=agent_id,
-        ip=address[:64] if address != "-" else "",
+        ip="" if address == "-" else address,
     )
 
 
@@ -286,6 +288,59 @@ async def end_sessions(uow: UnitOfWork, agent_id: int) -> None:
     follows ``agent.sessions_ended``)."""
     await uow.session.execute(delete(UserSession).where(UserSession.agent_id == agent_id))
     uow.emit("agent.sessions_ended", agent_id=agent_id, all=True)
+
+
+def check_agent_change(
+    actor: Principal, target_role: str, new_role: str | None, deactivate: bool
+) -> None:
+    """Refuse (``Forbidden``, a 403) an account change the actor may not make: only admins
+    (and admin-scoped tokens) touch an admin's role or activity or make anyone an admin.
+
+    ``target_role`` is the account's role now, ``new_role`` the one asked for (None: no
+    change), ``deactivate`` whether the change turns the account off.
+    """
+    if new_role is not None and new_role not in ROLES:
+        raise InvalidInput(f"role must be one of {', '.join(ROLES)}")
+    if actor.role == "admin" or (actor.is_token and "admin" in actor.scopes):
+        return
+    if actor.role != "supervisor" or actor.is_token:
+        raise Forbidden("only supervisors and admins change accounts")
+    if target_role == "admin" and (deactivate or (new_role not in (None, "admin"))):
+        raise Forbidden("a supervisor may not deactivate or demote an admin")
+    if new_role == "admin" and target_role != "admin":
+        raise Forbidden("only an admin may make someone an admin")
+
+
+def record_agent_change(
+    uow: UnitOfWork,
+    *,
+    actor: Principal,
+    agent_id: int,
+    ip: str,
+    role: tuple[str, str] | None = None,
+    active: tuple[bool, bool] | None = None,
+    team: tuple[str | None, str | None] | None = None,
+) -> None:
+    """Audit what changed in an account, each as (before, after); unchanged pairs write
+    nothing. Actions: ``agent.role``, ``agent.team``, ``agent.deactivate``, ``agent.activate``."""
+
+    def entry(action: str, details: dict[str, object]) -> None:
+        record(
+            uow,
+            actor=actor.name,
+            action=action,
+            target_type="agent",
+            target_id=agent_id,
+            details=details,
+            ip=ip,
+        )
+
+    if role is not None and role[0] != role[1]:
+        entry("agent.role", {"from": role[0], "to": role[1]})
+    if team is not None and team[0] != team[1]:
+        entry("agent.team", {"from": team[0], "to": team[1]})
+    if active is not None and active[0] != active[1]:
+        entry("agent.activate" if active[1] else "agent.deactivate", {})
 
 
 async def set_agent_skills(s: AsyncSession, agent_id: int, levels: Mapping[str, float]) -> None:

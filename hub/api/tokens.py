@@ -12,8 +12,7 @@ from hub import keys
 from hub.api.openapi import json_response, parse_body, principal_of
 from hub.api.routes import api, path_int
 from hub.api.schemas import Model
-from hub.uow import UnitOfWork
-from storage.models import ApiToken, AuditEntry
+from storage.models import ApiToken
 
 Scope = Literal["inbound", "read", "reports", "admin"]
 
@@ -53,24 +52,6 @@ def _out(row: ApiToken) -> TokenOut:
     )
 
 
-async def _audit(request: web.Request, action: str, token_id: int, name: str) -> None:
-    principal = principal_of(request)
-
-    async def work(uow: UnitOfWork) -> None:
-        uow.session.add(
-            AuditEntry(
-                actor=principal.name,
-                action=action,
-                target_type="token",
-                target_id=token_id,
-                details={"name": name},
-                ip=request.remote or "",
-            )
-        )
-
-    await request.app[keys.HUB].tx.run(work)
-
-
 @api.route(
     "POST",
     "/api/v1/tokens",
@@ -84,9 +65,11 @@ async def create_token(request: web.Request) -> web.Response:
     hub = request.app[keys.HUB]
     body = await parse_body(request, TokenIn)
     token_id, secret = await hub.tokens.create(
-        name=body.name, scopes=body.scopes, created_by=principal_of(request).name
+        name=body.name,
+        scopes=body.scopes,
+        created_by=principal_of(request).name,
+        ip=request.remote or "",
     )
-    await _audit(request, "token.create", token_id, body.name)
     row = next(t for t in await hub.tokens.list() if t.id == token_id)
     created = TokenCreated(**_out(row).model_dump(), token=secret)
     return json_response(created, status=201)
@@ -114,6 +97,7 @@ async def list_tokens(request: web.Request) -> web.Response:
     responses={200: TokenOut},
 )
 async def revoke_token(request: web.Request) -> web.Response:
-    row = await request.app[keys.HUB].tokens.revoke(path_int(request, "token_id"))
-    await _audit(request, "token.revoke", row.id, row.name)
+    row = await request.app[keys.HUB].tokens.revoke(
+        path_int(request, "token_id"), actor=principal_of(request).name, ip=request.remote or ""
+    )
     return json_response(_out(row))
