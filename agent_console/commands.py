@@ -10,7 +10,13 @@ from agent_console import views
 from agent_console.protocol import frame
 from hub import canned as canned_texts
 from hub import media, queries
-from hub.access import ensure_attachment, ensure_conversation, ensure_customer
+from hub.access import (
+    ensure_attachment,
+    ensure_conversation,
+    ensure_customer,
+    note_filter,
+    note_team,
+)
 from hub.errors import Conflict, InvalidInput, NotFound
 from storage.models import Agent, Conversation
 
@@ -67,7 +73,7 @@ async def open_(gw: ConsoleGateway, conn: Connection, args: dict[str, Any]) -> d
         # Reading is what the caller may see (their team's queues too); writing stays with
         # the assignee (``_can_touch``).
         await ensure_conversation(s, conn.principal, conv_id)
-        data = await views.open_conversation(s, conv_id)
+        data = await views.open_conversation(s, conv_id, note_filter(conn.principal))
     data["viewers"] = await gw.start_viewing(conn, conv_id)
     return data
 
@@ -76,7 +82,7 @@ async def monitor(gw: ConsoleGateway, conn: Connection, args: dict[str, Any]) ->
     conv_id = _int(args, "conversation_id")
     async with gw.hub.sessions() as s:
         await ensure_conversation(s, conn.principal, conv_id)
-        data = await views.open_conversation(s, conv_id)
+        data = await views.open_conversation(s, conv_id, note_filter(conn.principal))
     data["read_only"] = True
     # Its messages and notes now reach this connection (supervisors get only the floor).
     if conv_id not in conn.conversations:
@@ -101,7 +107,9 @@ async def history(gw: ConsoleGateway, conn: Connection, args: dict[str, Any]) ->
     customer_id = _int(args, "customer_id")
     async with gw.hub.sessions() as s:
         await ensure_customer(s, conn.principal, customer_id)
-        page = await queries.history(s, customer_id, limit=50, before=before)
+        page = await queries.history(
+            s, customer_id, limit=50, before=before, visible=note_filter(conn.principal)
+        )
     return page.model_dump(mode="json")
 
 
@@ -138,6 +146,7 @@ async def note(gw: ConsoleGateway, conn: Connection, args: dict[str, Any]) -> di
         author_id=conn.agent_id,
         note=True,
         client_msg_id=args.get("_client_msg_id"),
+        team_id=note_team(conn.principal, str(args.get("visibility") or "all")),
     )
     mentions = row.meta.get("mentions", [])
     if mentions:

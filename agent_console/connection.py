@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from agent_console.sender import Outbox
+from hub.access import reads_note
 from hub.auth import Principal
 from hub.stream import StreamEvent
 
@@ -35,6 +36,8 @@ class Connection:
 
     def sees(self, event: StreamEvent) -> bool:
         """Visibility rule; also tracks which conversations this agent is involved in."""
+        if event.type == "note.added" and not reads_note(self.principal, event.payload):
+            return False  # a note for another team
         conv = event.conversation_id
         if self.supervisor:
             # The floor (conversations, offers, agents, queues) of their teams' queues (all

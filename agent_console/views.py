@@ -173,11 +173,14 @@ async def snapshot(
     return data
 
 
-async def open_conversation(s: AsyncSession, conversation_id: int) -> dict[str, Any]:
-    """The conversation, its customer (with endpoints) and the first page of history."""
+async def open_conversation(
+    s: AsyncSession, conversation_id: int, visible: ColumnElement[bool] | None = None
+) -> dict[str, Any]:
+    """The conversation, its customer (with endpoints) and the first page of history
+    (``visible``: a ``hub.access.note_filter``)."""
     conv = await queries.get_conversation(s, conversation_id)
     customer = await queries.get_customer(s, conv.customer_id)
-    page = await queries.history(s, conv.customer_id, limit=50, before=None)
+    page = await queries.history(s, conv.customer_id, limit=50, before=None, visible=visible)
     conversations = await queries.customer_conversations(s, conv.customer_id)
     return {
         "conversation": conv.model_dump(mode="json"),

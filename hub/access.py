@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
-from sqlalchemy import ColumnElement, exists, or_, select
+from sqlalchemy import ColumnElement, and_, exists, func, not_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from hub.auth import Principal, authenticate
-from hub.errors import NotFound
+from hub.errors import InvalidInput, NotFound
 from storage.models import (
     Conversation,
     ConversationGrant,
@@ -157,6 +157,36 @@ def readable_filter(principal: Principal) -> ColumnElement[bool] | None:
     if visible is None:
         return None
     return exists().where(work.customer_id == Conversation.customer_id, visible)
+
+
+def note_filter(principal: Principal) -> ColumnElement[bool] | None:
+    """SQL condition on ``Message``: hides notes written for another team (None: all)."""
+    if principal.is_token or principal.role == "admin":
+        return None
+    # COALESCE: a note without the key (most) must compare false, not NULL.
+    team_note = and_(
+        Message.direction == "note",
+        func.coalesce(Message.meta["visibility"].as_string(), "all") == "team",
+    )
+    if not principal.team_ids:
+        return not_(team_note)
+    return or_(not_(team_note), Message.meta["team_id"].as_integer().in_(list(principal.team_ids)))
+
+
+def note_team(principal: Principal, visibility: str) -> int | None:
+    """The team a note is written for ("team"), or None for everyone ("all")."""
+    if visibility != "team":
+        return None
+    if len(principal.team_ids) != 1:
+        raise InvalidInput("a note for your team needs you to belong to exactly one team")
+    return next(iter(principal.team_ids))
+
+
+def reads_note(principal: Principal, payload: dict[str, Any]) -> bool:
+    """Whether a note event's text may reach this person (the same rule as ``note_filter``)."""
+    if payload.get("visibility") != "team" or principal.is_token or principal.role == "admin":
+        return True
+    return payload.get("team_id") in principal.team_ids
 
 
 async def ensure_conversation(s: AsyncSession, principal: Principal, conversation_id: int) -> None:

@@ -58,8 +58,10 @@ class ConversationService:
         endpoint: str | None = None,
         options: dict[str, Any] | None = None,
         client_msg_id: str | None = None,
+        team_id: int | None = None,
     ) -> Message:
-        """Store an outbound reply with its outbox row (or an internal note)."""
+        """Store an outbound reply with its outbox row (or an internal note; with
+        ``team_id`` a note only that team, its supervisors and admins may read)."""
 
         async def work(uow: UnitOfWork) -> Message:
             s = uow.session
@@ -72,6 +74,8 @@ class ConversationService:
                 raise NotFound(f"conversation {conversation_id} not found")
             if note:
                 row = self._note(conv, text, author_id)
+                if team_id is not None:
+                    row.meta = {**row.meta, "visibility": "team", "team_id": team_id}
             else:
                 row = await self._outbound(uow, conv, text, author_id, channel, endpoint, options)
             s.add(row)
@@ -99,6 +103,8 @@ class ConversationService:
                 message_id=row.id,
                 text=text[:500],
                 mentions=row.meta.get("mentions", []),
+                visibility=row.meta.get("visibility", "all"),
+                team_id=row.meta.get("team_id"),
             )
             return row
 

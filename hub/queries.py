@@ -208,22 +208,37 @@ async def _page(
 
 
 async def history(
-    s: AsyncSession, customer_id: int, *, limit: int, before: str | None
+    s: AsyncSession,
+    customer_id: int,
+    *,
+    limit: int,
+    before: str | None,
+    visible: ColumnElement[bool] | None = None,
 ) -> MessagePage:
-    """A customer's timeline across channels, newest first."""
+    """A customer's timeline across channels, newest first (``visible``: a
+    ``hub.access.note_filter`` hiding other teams' notes)."""
     if await s.get(Customer, customer_id) is None:
         raise NotFound(f"customer {customer_id} not found")
     query = select(Message).where(Message.customer_id == customer_id)
+    if visible is not None:
+        query = query.where(visible)
     return await _page(s, query, limit=limit, before=before)
 
 
 async def conversation_messages(
-    s: AsyncSession, conversation_id: int, *, limit: int, before: str | None
+    s: AsyncSession,
+    conversation_id: int,
+    *,
+    limit: int,
+    before: str | None,
+    visible: ColumnElement[bool] | None = None,
 ) -> MessagePage:
     """A conversation's messages, newest first."""
     if await s.get(Conversation, conversation_id) is None:
         raise NotFound(f"conversation {conversation_id} not found")
     query = select(Message).where(Message.conversation_id == conversation_id)
+    if visible is not None:
+        query = query.where(visible)
     return await _page(s, query, limit=limit, before=before)
 
 

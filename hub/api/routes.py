@@ -8,7 +8,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import undefer
 
 from hub import keys, media, queries
-from hub.access import customer_filter, ensure_attachment, ensure_conversation, ensure_customer
+from hub.access import (
+    customer_filter,
+    ensure_attachment,
+    ensure_conversation,
+    ensure_customer,
+    note_filter,
+    note_team,
+)
 from hub.api.openapi import ApiRegistry, Param, json_response, parse_body, principal_of
 from hub.api.schemas import (
     MAX_ID,
@@ -132,7 +139,8 @@ async def customer_history(request: web.Request) -> web.Response:
 
     async def work(s: AsyncSession) -> MessagePage:
         await ensure_customer(s, principal, cid)
-        return await queries.history(s, cid, limit=limit, before=before)
+        visible = note_filter(principal)
+        return await queries.history(s, cid, limit=limit, before=before, visible=visible)
 
     return json_response(await hub.tx.read(work))
 
@@ -197,7 +205,10 @@ async def conversation_messages(request: web.Request) -> web.Response:
 
     async def work(s: AsyncSession) -> MessagePage:
         await ensure_conversation(s, principal, cid)
-        return await queries.conversation_messages(s, cid, limit=limit, before=before)
+        visible = note_filter(principal)
+        return await queries.conversation_messages(
+            s, cid, limit=limit, before=before, visible=visible
+        )
 
     return json_response(await hub.tx.read(work))
 
@@ -226,6 +237,7 @@ async def post_message(request: web.Request) -> web.Response:
         endpoint=body.endpoint,
         options=body.options,
         client_msg_id=body.client_msg_id,
+        team_id=note_team(principal, body.visibility) if body.note else None,
     )
     out = await hub.tx.read(lambda s: queries.messages_out(s, [row]))
     return json_response(out[0], status=201)

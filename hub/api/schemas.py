@@ -135,6 +135,10 @@ class ReplyIn(Model):
 
     text: str = Field(min_length=1, max_length=64_000)
     note: bool = False
+    visibility: Literal["all", "team"] = Field(
+        default="all",
+        description="a note's readers: everyone who sees the conversation, or your team",
+    )
     channel: str | None = Field(default=None, description="reply on another channel")
     endpoint: str | None = Field(default=None, description="'kind:address' of the customer")
     options: dict[str, Any] = Field(default_factory=dict)

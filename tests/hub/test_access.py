@@ -36,6 +36,7 @@ NON_API = {
     ("POST", "/logout"): "session",
     ("GET", "/console"): "session (redirects to /login)",
     ("GET", "/supervisor"): "supervisor session (redirects)",
+    ("GET", "/admin/audit"): "admin session (redirects)",
     ("GET", "/admin/canned"): "supervisor or admin session (redirects)",
     ("GET", "/api/v1/me"): "session",
     ("GET", "/"): "public redirect",
@@ -343,3 +344,54 @@ async def test_serving_a_customer_shows_their_whole_history_across_teams(
     status, page = await view["get"](f"/api/v1/customers/{ids['cust_b']}/history")
     assert status == 200
     assert {m["text"] for m in page["items"]} >= {"secret of qb", "hello again, by SMS"}
+
+
+async def test_a_note_for_the_team_is_read_only_by_that_team(hub_client: ClientFactory) -> None:
+    client = await hub_client()
+    hub = client.app[keys.HUB]
+    ids = await _floor(client)
+    conv = ids["conv_a"]
+    ann, bob = await _login(client, "ann"), await _login(client, "bob")
+    # Team A hands the conversation to bob of team B; both teams may now read it.
+    await hub.work.transfer(conv, by=None, to_agent=ids["bob"])
+    bob_console, _, _ = await Console.connect(client, bob)
+    opened = await bob_console.cmd("open", conversation_id=conv)
+    assert opened["type"] == "ack"
+    async with aiohttp.ClientSession(cookie_jar=ann) as session:
+        for text, visibility in (("billing dispute, ask Ben", "team"), ("called back", "all")):
+            resp = await session.post(
+                client.make_url(f"/api/v1/conversations/{conv}/messages"),
+                json={"text": text, "note": True, "visibility": visibility},
+            )
+            assert resp.status == 201, await resp.text()
+    # bob's console gets the note for everyone, not team A's.
+    seen = await bob_console.until_event("note.added")
+    assert seen["payload"]["text"] == "called back"
+    assert all(e["payload"].get("text") != "billing dispute, ask Ben" for e in bob_console.events)
+    await bob_console.close()
+
+    async def notes(jar: aiohttp.CookieJar | None, headers: dict[str, str]) -> set[str]:
+        async with (
+            aiohttp.ClientSession(cookie_jar=jar) as session,
+            session.get(
+                client.make_url(f"/api/v1/conversations/{conv}/messages"), headers=headers
+            ) as resp,
+        ):
+            assert resp.status == 200
+            items = (await resp.json())["items"]
+            return {m["text"] for m in items if m["direction"] == "note"}
+
+    both = {"billing dispute, ask Ben", "called back"}
+    assert await notes(bob, {}) == {"called back"}
+    assert await notes(ann, {}) == both
+    assert await notes(await _login(client, "sam"), {}) == both  # team A's supervisor
+    assert await notes(None, AUTH) == both
+    # An agent of no team cannot write a team note.
+    nia = await _login(client, "nia")
+    await hub.work.transfer(conv, by=None, to_agent=ids["nia"])
+    async with aiohttp.ClientSession(cookie_jar=nia) as session:
+        resp = await session.post(
+            client.make_url(f"/api/v1/conversations/{conv}/messages"),
+            json={"text": "x", "note": True, "visibility": "team"},
+        )
+        assert resp.status == 400
