@@ -102,6 +102,10 @@ async def admin_canned_page(request: web.Request) -> web.StreamResponse:
     return await _page_for(request, "admin-canned.html", "supervisor", "admin")
 
 
+async def admin_audit_page(request: web.Request) -> web.StreamResponse:
+    return await _page_for(request, "audit.html", "admin")
+
+
 async def me(request: web.Request) -> web.Response:
     principal = await authenticate(request)
     if principal is None:
@@ -119,6 +123,7 @@ def routes() -> list[web.AbstractRouteDef]:
         web.get("/console", console_page),
         web.get("/supervisor", supervisor_page),
         web.get("/admin/canned", admin_canned_page),
+        web.get("/admin/audit", admin_audit_page),
         web.get("/api/v1/me", me),
         web.get("/", root),
         web.static("/static", STATIC, show_index=False),
