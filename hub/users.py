@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerifyMismatchError
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.audit import record
@@ -200,11 +200,18 @@ class Users:
         if now - seen > self.idle:
             return None
         if now - seen > SEEN_EVERY:
-            # At most one write a minute per session, not one per request.
+            # At most one write a minute per session, not one per request; the condition
+            # makes a burst of requests that all read the old time change the row once.
             async def touch(uow: UnitOfWork) -> None:
                 await uow.session.execute(
                     update(UserSession)
-                    .where(UserSession.token_hash == hashed)
+                    .where(
+                        UserSession.token_hash == hashed,
+                        or_(
+                            UserSession.last_seen_at.is_(None),
+                            UserSession.last_seen_at <= now - SEEN_EVERY,
+                        ),
+                    )
                     .values(last_seen_at=now)
                 )
 
