@@ -26,8 +26,8 @@ from hub.api.schemas import (
 )
 from hub.errors import Forbidden, InvalidInput, NotFound
 from hub.uow import UnitOfWork
-from hub.users import end_sessions, set_agent_skills
-from storage.models import Agent, AgentSkill, AuditEntry, Queue, Skill, Team
+from hub.users import check_agent_change, end_sessions, record_agent_change, set_agent_skills
+from storage.models import Agent, AgentSkill, Queue, Skill, Team
 
 
 @api.route(
@@ -120,6 +120,10 @@ async def _agent_out(s: AsyncSession, agent: Agent) -> AgentOut:
     )
 
 
+async def _team_name(s: AsyncSession, team_id: int | None) -> str | None:
+    return await s.scalar(select(Team.name).where(Team.id == team_id)) if team_id else None
+
+
 async def _team_id(s: AsyncSession, name: str | None) -> int | None:
     if not name:
         return None
@@ -209,25 +213,32 @@ async def patch_agent(request: web.Request) -> web.Response:
             raise NotFound(f"agent {agent_id} not found")
         if agent.role == "admin" and principal.role == "supervisor":
             raise Forbidden("a supervisor may not change an admin's account")
+        check_agent_change(principal, agent.role, body.role, body.active is False)
+        before = (agent.role, agent.active, agent.team_id)
+        old_team = await _team_name(uow.session, agent.team_id)
         if body.display_name is not None:
             agent.display_name = body.display_name
         if body.team is not None:
             agent.team_id = await _team_id(uow.session, body.team)
         if body.capacity is not None:
             agent.capacity = dict(body.capacity)
-        if body.active is False and agent.active:
-            await end_sessions(uow, agent_id)
-            uow.session.add(
-                AuditEntry(
-                    actor=principal.name,
-                    action="agent.deactivate",
-                    target_type="agent",
-                    target_id=agent_id,
-                    ip=request.remote or "",
-                )
-            )
+        if body.role is not None:
+            agent.role = body.role
         if body.active is not None:
             agent.active = body.active
+        if (agent.role, agent.active, agent.team_id) != before:
+            # An open console keeps the rights it connected with: end the user's sessions
+            # when the role, the team or the activity changes.
+            await end_sessions(uow, agent_id)
+        record_agent_change(
+            uow,
+            actor=principal,
+            agent_id=agent_id,
+            ip=request.remote or "",
+            role=(before[0], agent.role),
+            active=(before[1], agent.active),
+            team=(old_team, await _team_name(uow.session, agent.team_id)),
+        )
         if body.skills is not None:
             await set_agent_skills(
                 uow.session, agent_id, {k.name: k.proficiency for k in body.skills}

@@ -227,6 +227,9 @@ class AgentPatch(Model):
     skills: list[SkillLevel] | None = None
     capacity: Capacity | None = Field(default=None, description=CAPACITY_DOC)
     active: bool | None = None
+    role: Literal["agent", "supervisor", "admin"] | None = Field(
+        default=None, description="only admins make or unmake admins; the user logs in again"
+    )
     state: Literal["available", "away", "offline"] | None = None
     state_reason: Name = ""
 
