@@ -27,6 +27,7 @@ from sqlalchemy.orm import undefer
 
 from hub import keys, queries
 from hub.api.schemas import ConversationOut, CustomerOut, MessageOut, Model
+from hub.audit import record
 from hub.errors import Conflict, NotFound
 from hub.uow import Transactor, UnitOfWork
 from storage.models import (
@@ -76,17 +77,16 @@ def audit(
     target_id: int | None,
     details: dict[str, Any],
 ) -> AuditEntry:
-    """Append an audit entry in the caller's transaction (until ``hub.audit.record`` lands)."""
-    entry = AuditEntry(
-        actor=actor[:100],
-        ip=ip[:64],
+    """Append an audit entry in the caller's transaction."""
+    return record(
+        s,
+        actor=actor,
+        ip=ip,
         action=action,
         target_type=target_type,
         target_id=target_id,
         details=details,
     )
-    s.add(entry)
-    return entry
 
 
 # ---------------------------------------------------------------------------- export
