@@ -15,6 +15,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from config.settings import Settings
+from hub.audit import record
 from hub.errors import Conflict, InvalidInput, NotFound
 from hub.uow import Transactor, UnitOfWork
 from storage.models import (
@@ -256,6 +257,21 @@ class WorkService:
                 )
             previous = conv.assignee_id
             await _grant_teams(s, conv, to_agent=to_agent, to_queue=to_queue)
+            # Who handed whose conversation to which team is an access decision: audited.
+            actor = await s.scalar(select(Agent.username).where(Agent.id == by)) if by else None
+            record(
+                uow,
+                actor=actor or "hub",
+                action="conversation.transfer",
+                target_type="conversation",
+                target_id=conv.id,
+                details={
+                    "from_agent": previous,
+                    "from_queue": conv.queue,
+                    "to_agent": to_agent,
+                    "to_queue": to_queue,
+                },
+            )
             common: dict[str, Any] = {
                 "conversation_id": conv.id,
                 "customer_id": conv.customer_id,

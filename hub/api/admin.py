@@ -24,6 +24,7 @@ from hub.api.schemas import (
     QueueOut,
     SkillLevel,
 )
+from hub.audit import record
 from hub.errors import Forbidden, InvalidInput, NotFound
 from hub.uow import UnitOfWork
 from hub.users import check_agent_change, end_sessions, record_agent_change, set_agent_skills
@@ -320,6 +321,16 @@ async def put_queue(request: web.Request) -> web.Response:
         q.priority = body.priority
         q.sl_threshold_s = body.sl_threshold_s
         q.options = dict(body.options)
+        await s.flush()
+        record(
+            uow,
+            actor=principal_of(request).name,
+            action="queue.settings",
+            target_type="queue",
+            target_id=q.id,
+            details={"name": name, **body.model_dump(mode="json")},
+            ip=request.remote or "",
+        )
         uow.emit("queue.updated", queue=name)
 
     await hub.tx.run(work)

@@ -6,6 +6,7 @@ import asyncio
 
 import aiohttp
 
+from hub import keys
 from tests.agent_console.test_gateway import Console, login, make_agent
 from tests.conftest import AUTH, ClientFactory
 
@@ -55,3 +56,26 @@ async def test_logins_failures_and_logouts_are_audited_and_admins_read_them(
         session.get(client.make_url("/api/v1/audit")) as resp,
     ):
         assert resp.status == 403
+
+
+async def test_transfers_and_queue_settings_are_audited(hub_client: ClientFactory) -> None:
+    client = await hub_client()
+    ann = await make_agent(client, "ann")
+    queue = await client.put(
+        "/api/v1/queues/vip", json={"team": "Care", "steps": [{"expression": ""}]}, headers=AUTH
+    )
+    assert queue.status == 200, await queue.text()
+    made = await client.post(
+        "/api/v1/inbound",
+        json={"from": "+12025550190", "text": "hi", "external_id": "t-1"},
+        headers=AUTH,
+    )
+    conv = (await made.json())["conversation_id"]
+    hub = client.app[keys.HUB]
+    await hub.work.transfer(conv, by=ann, to_queue="vip")
+    page = await (await client.get("/api/v1/audit", headers=AUTH)).json()
+    actions = {(e["action"], e["actor"]) for e in page["items"]}
+    assert ("queue.settings", "admin-token") in actions
+    assert ("conversation.transfer", "ann") in actions
+    [moved] = [e for e in page["items"] if e["action"] == "conversation.transfer"]
+    assert (moved["target_id"], moved["details"]["to_queue"]) == (conv, "vip")
