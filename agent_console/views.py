@@ -8,7 +8,7 @@ from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub import queries
-from storage.models import Agent, Conversation, Customer, Message, Offer
+from storage.models import Agent, Conversation, Customer, Event, Message, Offer
 
 OPEN = ("queued", "offered", "assigned", "wrap_up")
 
@@ -91,9 +91,25 @@ async def offers_for(s: AsyncSession, agent_id: int) -> list[dict[str, Any]]:
             .order_by(Message.id.desc())
             .limit(1)
         )
+        # Why it came to this agent first lives in its offer.created event (the snapshot must
+        # say so too, or "your customer" vanishes on reload).
+        created = await s.scalar(
+            select(Event.payload)
+            .where(
+                Event.conversation_id == conv.id,
+                Event.type == "offer.created",
+                Event.agent_id == agent_id,
+            )
+            .order_by(Event.seq.desc())
+            .limit(1)
+        )
+        created = created if isinstance(created, dict) else {}
         out.append(
             {
                 "offer_id": offer.id,
+                "preferred": created.get("preferred")
+                if created.get("offer_id") == offer.id
+                else None,
                 "conversation_id": conv.id,
                 "expires_at": offer.expires_at.isoformat(),
                 "channel": conv.channel,

@@ -321,3 +321,18 @@ async def test_supervisors_get_the_floor_and_the_content_they_monitor(
     texts = [e["payload"]["text"] for e in sup.events if e["type"] == "message.received"]
     assert texts == ["while monitored"]
     await sup.close()
+
+
+async def test_a_preferred_offer_still_says_so_in_the_snapshot_after_a_reload(
+    hub_client: ClientFactory,
+) -> None:
+    client = await hub_client()
+    ann = await make_agent(client, "ann")
+    conv = (await inbound(client, "+12025550177", "back again", "p1"))["conversation_id"]
+    hub = client.app[keys.HUB]
+    offer = await hub.work.create_offer(conv, ann, preferred="last_agent")
+    assert offer is not None
+    console, _, snapshot = await Console.connect(client, await login(client, "ann"))
+    await console.close()
+    [listed] = snapshot["data"]["offers"]
+    assert (listed["offer_id"], listed["preferred"]) == (offer, "last_agent")
