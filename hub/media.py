@@ -10,8 +10,6 @@ state is an event (``message.attachment_updated``), so consoles update the messa
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Sequence
 from datetime import timedelta
@@ -21,6 +19,7 @@ from sqlalchemy import select, update
 
 from channels.base import Attachment, AttachmentSource, ChannelAdapter
 from config.settings import Settings
+from hub.due import DueWorker
 from hub.errors import ChannelError, Conflict, NotFound
 from hub.uow import Transactor, UnitOfWork
 from storage.models import Message, MessageAttachment, utcnow
@@ -115,7 +114,7 @@ async def retry(tx: Transactor, attachment_id: int) -> None:
     await tx.run(work)
 
 
-_workers: set[MediaWorker] = set()
+_workers: set[DueWorker] = set()
 
 
 def wake_all() -> None:
@@ -124,58 +123,23 @@ def wake_all() -> None:
         worker.wake()
 
 
-class MediaWorker:
+class MediaWorker(DueWorker):
     """Background fetch of pending attachments through the channel adapters."""
+
+    batch = BATCH
+    concurrency = CONCURRENCY
+    wake_after_each = True  # a failed attempt scheduled the next one
 
     def __init__(
         self, settings: Settings, tx: Transactor, adapters: dict[str, ChannelAdapter]
     ) -> None:
+        super().__init__(_workers)
         self.settings = settings
         self.tx = tx
         self.adapters = adapters
-        self._wake = asyncio.Event()
-        self._sem = asyncio.Semaphore(CONCURRENCY)
-        self._inflight: set[asyncio.Task[None]] = set()
         # Attempts that fetched and that failed (tests, logs).
         self.fetched = 0
         self.failed = 0
-
-    def wake(self) -> None:
-        self._wake.set()
-
-    async def run(self) -> None:
-        """Fetch due attachments until cancelled."""
-        _workers.add(self)
-        try:
-            while True:
-                self._wake.clear()
-                claimed = await self._claim()
-                for attachment_id in claimed:
-                    await self._sem.acquire()
-                    task = asyncio.create_task(self._attempt(attachment_id))
-                    self._inflight.add(task)
-                    task.add_done_callback(self._done)
-                if len(claimed) == BATCH:
-                    continue
-                delay = await self._next_due_in()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=delay)
-        finally:
-            _workers.discard(self)
-            # Let fetches in flight record their outcome before the engine goes away.
-            if self._inflight:
-                await asyncio.wait(tuple(self._inflight), timeout=10)
-
-    def _done(self, task: asyncio.Task[None]) -> None:
-        self._inflight.discard(task)
-        self._sem.release()
-        # A failed attempt scheduled the next one; the loop's sleep was set before it.
-        self.wake()
-
-    async def drain(self) -> None:
-        """Wait until every fetch in flight has finished (tests, shutdown)."""
-        while self._inflight:
-            await asyncio.wait(tuple(self._inflight))
 
     async def _claim(self) -> list[int]:
         async def work(uow: UnitOfWork) -> list[int]:
@@ -219,7 +183,7 @@ class MediaWorker:
 
         return await self.tx.read(work)
 
-    async def _attempt(self, attachment_id: int) -> None:
+    async def _work(self, attachment_id: int) -> None:
         try:
             job = await self.tx.read(lambda s: _job(s, attachment_id))
             if job is None:

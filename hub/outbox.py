@@ -8,8 +8,6 @@ the message ``failed`` so the agent sees it.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import random
 from collections.abc import Awaitable, Callable
@@ -20,6 +18,7 @@ from sqlalchemy import select, update
 
 from channels.base import Attachment, ChannelAdapter, OutboundMessage, SendReceipt, StatusUpdate
 from config.settings import Settings
+from hub.due import DueWorker
 from hub.errors import ChannelError
 from hub.feedback import STATUS_RANK
 from hub.uow import Transactor, UnitOfWork
@@ -45,7 +44,7 @@ def enqueue(uow: UnitOfWork, message: Message) -> None:
     uow.after_commit.append(_wake_all)
 
 
-_senders: set[OutboxSender] = set()
+_senders: set[DueWorker] = set()
 
 
 def _wake_all() -> None:
@@ -58,8 +57,11 @@ def backoff(attempt: int, *, base: float, cap: float, rng: random.Random) -> flo
     return float(rng.uniform(0.5, 1.0) * min(cap, base * 2 ** (attempt - 1)))
 
 
-class OutboxSender:
+class OutboxSender(DueWorker):
     """Background delivery of outbox rows through the channel adapters."""
+
+    batch = BATCH
+    concurrency = CONCURRENCY
 
     def __init__(
         self,
@@ -72,54 +74,15 @@ class OutboxSender:
         # Delivery reports that arrived before the send's receipt; applied after it.
         self.early_status = early_status if early_status is not None else {}
         self.apply_status = apply_status
+        super().__init__(_senders)
         self.settings = settings
         self.tx = tx
         self.adapters = adapters
-        self._wake = asyncio.Event()
         self._rng = random.Random()  # noqa: S311 - jitter, not security
-        self._sem = asyncio.Semaphore(CONCURRENCY)
-        self._inflight: set[asyncio.Task[None]] = set()
         self.sent = 0
         self.failed = 0
 
-    def wake(self) -> None:
-        self._wake.set()
-
-    async def run(self) -> None:
-        """Deliver due rows until cancelled."""
-        _senders.add(self)
-        try:
-            await self._release_stale()
-            while True:
-                self._wake.clear()
-                claimed = await self._claim()
-                for item_id in claimed:
-                    await self._sem.acquire()
-                    task = asyncio.create_task(self._deliver(item_id))
-                    self._inflight.add(task)
-                    task.add_done_callback(self._done)
-                if len(claimed) == BATCH:
-                    continue
-                delay = await self._next_due_in()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=delay)
-        finally:
-            _senders.discard(self)
-            # Let sends in flight finish recording their outcome before the engine goes away;
-            # a cancelled half-written transaction would leave the database driver hanging.
-            if self._inflight:
-                await asyncio.wait(tuple(self._inflight), timeout=10)
-
-    def _done(self, task: asyncio.Task[None]) -> None:
-        self._inflight.discard(task)
-        self._sem.release()
-
-    async def drain(self) -> None:
-        """Wait until every send in flight has finished (tests, shutdown)."""
-        while self._inflight:
-            await asyncio.wait(tuple(self._inflight))
-
-    async def _release_stale(self) -> None:
+    async def _start(self) -> None:
         async def work(uow: UnitOfWork) -> None:
             # A process that died mid-send leaves rows in "sending"; deliver them again
             # (at-least-once: providers dedupe on our idempotency where they can).
@@ -219,7 +182,7 @@ class OutboxSender:
 
         return await self.tx.read(work)
 
-    async def _deliver(self, item_id: int) -> None:
+    async def _work(self, item_id: int) -> None:
         try:
             item, out = await self._build(item_id)
             receipt = await self._adapter(out.channel).send(out)
