@@ -223,16 +223,3 @@ async def ensure_attachment(s: AsyncSession, principal: Principal, attachment_id
         await ensure_conversation(s, principal, conversation_id)
     except NotFound:
         raise missing from None
-
-
-async def visible_conversation_ids(
-    s: AsyncSession, principal: Principal, conversation_ids: list[int]
-) -> set[int]:
-    """Which of these conversations the caller may see."""
-    if not conversation_ids:
-        return set()
-    query = select(Conversation.id).where(Conversation.id.in_(conversation_ids))
-    visible = readable_filter(principal)
-    if visible is not None:
-        query = query.where(visible)
-    return set((await s.scalars(query)).all())

@@ -42,20 +42,25 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def bearer_ok(request: web.Request) -> bool:
-    """True when the request carries the admin bearer token."""
-    expected = request.app[keys.SETTINGS].api_token_value()
-    header = request.headers.get("Authorization", "")
-    scheme, _, value = header.partition(" ")
-    if scheme.lower() != "bearer" or not expected:
-        return False
-    return hmac.compare_digest(value.strip().encode(), expected.encode())
-
-
 def bearer(request: web.Request) -> str | None:
     """The bearer token of the request, if it sends one."""
     scheme, _, value = request.headers.get("Authorization", "").partition(" ")
     return value.strip() or None if scheme.lower() == "bearer" else None
+
+
+def bearer_matches(request: web.Request, expected: str) -> bool:
+    """True when the request's bearer token is ``expected`` (constant time; '' never)."""
+    given = bearer(request)
+    return (
+        bool(expected)
+        and given is not None
+        and hmac.compare_digest(given.encode(), expected.encode())
+    )
+
+
+def bearer_ok(request: web.Request) -> bool:
+    """True when the request carries the admin bearer token."""
+    return bearer_matches(request, request.app[keys.SETTINGS].api_token_value())
 
 
 async def authenticate(request: web.Request) -> Principal | None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hmac
 import json
 import logging
 import time
@@ -14,7 +13,13 @@ from sqlalchemy.exc import DBAPIError
 
 from hub import keys
 from hub.api.openapi import Handler, error_response
-from hub.auth import SESSION_COOKIE, UNSAFE_METHODS, bearer_ok, cross_site_problem
+from hub.auth import (
+    SESSION_COOKIE,
+    UNSAFE_METHODS,
+    bearer_matches,
+    bearer_ok,
+    cross_site_problem,
+)
 from hub.errors import Conflict, Forbidden, HubError, InvalidInput, NotFound, Throttled
 from hub.metrics import Metrics
 from storage.db import ping
@@ -162,12 +167,8 @@ METRICS_REFRESH: web.AppKey[MetricsRefresh] = web.AppKey("metrics_refresh")
 async def metrics(request: web.Request) -> web.Response:
     """Prometheus text exposition (behind ``HUB_METRICS_TOKEN`` when it is set)."""
     token = request.app[keys.SETTINGS].metrics_token.get_secret_value()
-    if token:
-        scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(
-            given.strip().encode(), token.encode()
-        ):
-            return error_response(401, "unauthorized", "metrics token required")
+    if token and not bearer_matches(request, token):
+        return error_response(401, "unauthorized", "metrics token required")
     await request.app[METRICS_REFRESH].ensure(request)
     body = request.app[METRICS].render()
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
