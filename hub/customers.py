@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 
+from hub.audit import record
 from hub.errors import Conflict, InvalidInput, NotFound
 from hub.uow import Transactor, UnitOfWork
 from storage.models import AuditEntry, Conversation, Customer, Endpoint, Message
@@ -81,7 +82,8 @@ async def merge_customers(
         survivor.segment = "vip"
     survivor.flags = [f for f in survivor.flags if f.get("other_customer_id") != absorbed.id]
     absorbed.merged_into_id = survivor.id
-    audit = AuditEntry(
+    audit = record(
+        uow,
         actor=actor,
         action="customer.merge",
         target_type="customer",
@@ -96,7 +98,6 @@ async def merge_customers(
             "reason": reason,
         },
     )
-    s.add(audit)
     await s.flush()
     uow.emit(
         "customer.merged",
@@ -241,14 +242,13 @@ class CustomerService:
                 setattr(survivor, key, value)
             absorbed.merged_into_id = None
             audit.details = {**d, "undone": True}
-            s.add(
-                AuditEntry(
-                    actor=actor,
-                    action="customer.unmerge",
-                    target_type="customer",
-                    target_id=survivor.id,
-                    details={"merge_audit_id": audit.id, "restored_id": absorbed.id},
-                )
+            record(
+                uow,
+                actor=actor,
+                action="customer.unmerge",
+                target_type="customer",
+                target_id=survivor.id,
+                details={"merge_audit_id": audit.id, "restored_id": absorbed.id},
             )
             uow.emit(
                 "customer.unmerged",

@@ -17,10 +17,11 @@ from hub.access import ensure_conversation, sees_everything
 from hub.api.openapi import Param, json_response, parse_body, principal_of
 from hub.api.routes import api, as_int, path_int
 from hub.api.schemas import Int32, Model, Name
+from hub.audit import record
 from hub.auth import Principal
 from hub.errors import Conflict, InvalidInput, NotFound
 from hub.uow import UnitOfWork
-from storage.models import AuditEntry, CannedResponse, Disposition, Queue, Team, utcnow
+from storage.models import CannedResponse, Disposition, Queue, Team, utcnow
 
 # No NUL anywhere: PostgreSQL text cannot hold it.
 Text = Annotated[str, Field(pattern=r"^[^\x00]*$")]
@@ -121,14 +122,17 @@ def _ip(request: web.Request) -> str:
     return (request.remote or "")[:64]
 
 
-def _audit(principal: Principal, request: web.Request, action: str, target: Any) -> AuditEntry:
+def _audit(
+    s: AsyncSession, principal: Principal, request: web.Request, action: str, target: Any
+) -> None:
     kind = "canned" if isinstance(target, CannedResponse) else "disposition"
     details = {
         c: getattr(target, c)
         for c in ("shortcut", "team_id", "language", "queue", "code", "label", "active")
         if hasattr(target, c)
     }
-    return AuditEntry(
+    record(
+        s,
         actor=principal.name,
         action=f"{kind}.{action}",
         target_type=kind,
@@ -244,7 +248,7 @@ async def create_canned(request: web.Request) -> web.Response:
         )
         s.add(row)
         await s.flush()
-        s.add(_audit(principal, request, "create", row))
+        _audit(s, principal, request, "create", row)
         return _out(row, await _team_names(s))
 
     return json_response(await hub.tx.run(work), status=201)
@@ -283,7 +287,7 @@ async def patch_canned(request: web.Request) -> web.Response:
             row.language = body.language.lower()
         row.updated_at = utcnow()
         await s.flush()
-        s.add(_audit(principal, request, "update", row))
+        _audit(s, principal, request, "update", row)
         return _out(row, await _team_names(s))
 
     return json_response(await hub.tx.run(work))
@@ -306,7 +310,7 @@ async def delete_canned(request: web.Request) -> web.Response:
         s = uow.session
         row = await canned.get_canned(s, principal, canned_id)
         canned.ensure_team_manager(principal, row.team_id)
-        s.add(_audit(principal, request, "delete", row))
+        _audit(s, principal, request, "delete", row)
         await s.delete(row)
 
     await hub.tx.run(work)
@@ -404,7 +408,7 @@ async def create_disposition(request: web.Request) -> web.Response:
         )
         s.add(row)
         await s.flush()
-        s.add(_audit(principal, request, "create", row))
+        _audit(s, principal, request, "create", row)
         return _disp_out(row)
 
     try:
@@ -445,7 +449,7 @@ async def patch_disposition(request: web.Request) -> web.Response:
             row.active = body.active
         if body.sort_order is not None:
             row.sort_order = body.sort_order
-        uow.session.add(_audit(principal, request, "update", row))
+        _audit(uow.session, principal, request, "update", row)
         return _disp_out(row)
 
     return json_response(await hub.tx.run(work))
@@ -466,7 +470,7 @@ async def delete_disposition(request: web.Request) -> web.Response:
 
     async def work(uow: UnitOfWork) -> None:
         row = await _disposition(uow.session, principal, disposition_id)
-        uow.session.add(_audit(principal, request, "delete", row))
+        _audit(uow.session, principal, request, "delete", row)
         await uow.session.delete(row)
 
     await hub.tx.run(work)
@@ -497,15 +501,14 @@ async def put_disposition_required(request: web.Request) -> web.Response:
         await canned.ensure_queue_manager(s, principal, name)
         # A new dict: the JSON column notices assignment, not mutation in place.
         queue.options = {**(queue.options or {}), canned.REQUIRED_OPTION: body.required}
-        s.add(
-            AuditEntry(
-                actor=principal.name,
-                action="queue.disposition_required",
-                target_type="queue",
-                target_id=queue.id,
-                details={"queue": name, "required": body.required},
-                ip=_ip(request),
-            )
+        record(
+            s,
+            actor=principal.name,
+            action="queue.disposition_required",
+            target_type="queue",
+            target_id=queue.id,
+            details={"queue": name, "required": body.required},
+            ip=_ip(request),
         )
         uow.emit("queue.updated", queue=name)
         team = await s.scalar(select(Team.name).where(Team.id == queue.team_id))
