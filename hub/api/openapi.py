@@ -85,7 +85,8 @@ def principal_of(request: web.Request) -> Principal:
     return request[PRINCIPAL]
 
 
-def _guarded(op: Operation, handler: Handler) -> Handler:
+def guard(op: Operation, handler: Handler) -> Handler:
+    """``handler`` behind the operation's permission (also for routes a channel mounts)."""
     permission = op.access
 
     async def guarded(request: web.Request) -> web.StreamResponse:
@@ -95,11 +96,6 @@ def _guarded(op: Operation, handler: Handler) -> Handler:
 
     guarded.__name__ = handler.__name__
     return guarded
-
-
-def guard(op: Operation, handler: Handler) -> Handler:
-    """The handler of an operation mounted elsewhere (a channel's route), authorized first."""
-    return _guarded(op, handler)
 
 
 class ApiRegistry:
@@ -151,7 +147,7 @@ class ApiRegistry:
 
     def routes(self) -> list[web.RouteDef]:
         return [
-            web.route(op.method, op.path, _guarded(op, op.handler))
+            web.route(op.method, op.path, guard(op, op.handler))
             for op in self.operations
             if op.handler is not None
         ]
