@@ -8,8 +8,8 @@ from sqlalchemy import select
 
 from agent_console import views
 from agent_console.protocol import frame
-from hub import canned as canned_texts
-from hub import media, queries
+from contract.errors import Conflict, InvalidInput, NotFound
+from hub import queries
 from hub.access import (
     ensure_attachment,
     ensure_conversation,
@@ -17,7 +17,8 @@ from hub.access import (
     note_filter,
     note_team,
 )
-from hub.errors import Conflict, InvalidInput, NotFound
+from hub.ingest import media
+from hub.work import canned as canned_texts
 from storage.models import Agent, Conversation
 
 if TYPE_CHECKING:

@@ -30,14 +30,14 @@ from agent_console.protocol import (
     frame,
 )
 from agent_console.sender import OUTBOX_LIMIT, SEND_STALL_S, FrameTexts, Outbox, Resync
-from channels.base import ChannelAdapter
-from hub import keys
+from contract.channel import ChannelAdapter
+from contract.errors import Conflict, Forbidden, HubError, InvalidInput, NotFound
 from hub.access import allowed, conversation_filter
-from hub.auth import authenticate
-from hub.errors import Conflict, Forbidden, HubError, InvalidInput, NotFound
 from hub.stream import StreamEvent, StreamLagged
 from hub.uow import events_between, head_seq
-from hub.web import METRICS
+from hub.web import keys
+from hub.web.auth import authenticate
+from hub.web.middleware import METRICS
 from storage.models import Agent, CommandResult, Conversation, Offer, Queue
 
 logger = logging.getLogger(__name__)
@@ -359,7 +359,7 @@ class ConsoleGateway:
             logger.exception("could not mark agent %s offline", agent_id)
 
     def _ws_gauge(self) -> None:
-        from hub.web import METRICS
+        from hub.web.middleware import METRICS
 
         gauge = self.app[METRICS].ws_clients
         gauge.labels(kind="supervisor").set(sum(c.supervisor for c in self.connections))

@@ -7,11 +7,11 @@ from pathlib import Path
 
 from aiohttp import web
 
-from hub import keys
-from hub.api.openapi import error_response
-from hub.auth import SESSION_COOKIE, Principal, authenticate, same_origin
-from hub.errors import Throttled
-from hub.users import SESSION_TTL
+from contract.errors import Throttled
+from hub.accounts.users import SESSION_TTL
+from hub.web import keys
+from hub.web.api.openapi import error_response
+from hub.web.auth import SESSION_COOKIE, Principal, authenticate, same_origin
 
 STATIC = Path(__file__).with_name("static")
 PAGE_HEADERS = {

@@ -25,8 +25,8 @@ import aiohttp
 
 from benchmarks.common import write_result
 from benchmarks.procs import ROOT, free_port, hub_process, wait_ready
-from channels.twilio_sms.fake_api import DEMO_ACCOUNT_SID, DEMO_AUTH_TOKEN
-from channels.twilio_sms.simulator import signed_inbound
+from channels.twilio_sms.testing.fake_api import DEMO_ACCOUNT_SID, DEMO_AUTH_TOKEN
+from channels.twilio_sms.testing.simulator import signed_inbound
 
 WARMUP = 200
 

@@ -53,7 +53,7 @@ async def hub_process(
             PYTHONPATH=str(ROOT),
             **env_extra,
         )
-        cmd = [sys.executable, "-m", "hub.cli"]
+        cmd = [sys.executable, "-m", "server.cli"]
         subprocess.run([*cmd, "migrate"], env=env, check=True, capture_output=True)
         proc = subprocess.Popen([*cmd, "serve"], env=env, stdout=subprocess.DEVNULL)
         try:

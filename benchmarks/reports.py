@@ -4,7 +4,7 @@ A database is created for the run (dropped afterwards) and filled server-side wi
 ``generate_series``: contacts of 14 events each (created, inbound, auto-reply, offer,
 accept, assignment or abandon, replies, statuses, wrap-up, close, CSAT) over 30 days, in 5
 queues with business hours, 6 channels and 200 agents whose state changes twice a day. The
-timed part is the code the report API runs (``hub.rollup``, ``hub.reports_sql``,
+timed part is the code the report API runs (``hub.reports.rollup``, ``hub.reports.sql``,
 ``hub.reports``): fold the new events into the rollups, aggregate in SQL, finish in
 Python. The one-off fold of the whole log is timed apart, as is a report right after
 10,000 new events.
@@ -24,8 +24,8 @@ from typing import Any
 
 from benchmarks.common import pg_admin, summary, write_result
 from hub import reports as r
-from hub import reports_sql as rs
-from hub import rollup
+from hub.reports import rollup
+from hub.reports import sql as rs
 from storage.db import create_engine, migrate, session_factory
 
 ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"

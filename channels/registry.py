@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import logging
 
-from channels.base import AdapterFactory
+from contract.channel import AdapterFactory
 
 logger = logging.getLogger(__name__)
 

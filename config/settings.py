@@ -22,7 +22,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from hub.errors import ConfigError
+from contract.errors import ConfigError
 
 DEFAULT_TOML = Path(__file__).with_name("default.toml")
 DEMO_API_TOKEN = "demo-token"  # noqa: S105 - demo mode only, printed at start

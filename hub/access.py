@@ -20,8 +20,8 @@ from sqlalchemy import ColumnElement, and_, exists, func, not_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from hub.auth import Principal, authenticate
-from hub.errors import InvalidInput, NotFound
+from contract.errors import InvalidInput, NotFound
+from hub.web.auth import Principal, authenticate
 from storage.models import (
     Conversation,
     ConversationGrant,

@@ -8,8 +8,10 @@ from collections.abc import Sequence
 from sqlalchemy import ColumnElement, Row, Select, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hub import identity
-from hub.api.schemas import (
+from contract.errors import InvalidInput, NotFound
+from hub.customers import identity
+from hub.ingest.media import attachment_url
+from hub.web.api.schemas import (
     MAX_ID,
     AttachmentOut,
     ConversationOut,
@@ -18,8 +20,6 @@ from hub.api.schemas import (
     MessageOut,
     MessagePage,
 )
-from hub.errors import InvalidInput, NotFound
-from hub.media import attachment_url
 from storage.models import Conversation, Customer, Endpoint, Message, MessageAttachment
 
 

@@ -6,28 +6,23 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from channels.base import (
-    EndpointKind,
-    InboundMessage,
-    IngestResult,
-    StatusUpdate,
-)
 from config.settings import Settings
-from hub.conversations import ConversationService
-from hub.customers import CustomerService
-from hub.feedback import ProviderFeedback
-from hub.ingest import Ingestor
-from hub.ingest_fast import InlineContinuation
+from contract.channel import EndpointKind, InboundMessage, IngestResult, StatusUpdate
+from hub.accounts.tokens import Tokens
+from hub.accounts.users import Users
+from hub.customers.profiles import CustomerService
+from hub.ingest.fast import InlineContinuation
+from hub.ingest.orm import Ingestor
+from hub.outbox.feedback import ProviderFeedback
 from hub.stream import InteractionStream, StreamEvent
-from hub.tokens import Tokens
 from hub.uow import Transactor, events_between, head_seq
-from hub.users import Users
-from hub.work import WorkService
+from hub.work.conversations import ConversationService
+from hub.work.offers import WorkService
 from storage.db import session_factory
 
 
 class Hub:
-    """Storage, stream and services wired together; implements ``channels.base.HubPort``."""
+    """Storage, stream and services wired together; implements ``contract.channel.HubPort``."""
 
     def __init__(
         self, settings: Settings, engine: AsyncEngine, reader: AsyncEngine | None = None

@@ -239,7 +239,7 @@ class Message(Base):
 class MessageAttachment(Base):
     """An attachment's metadata, (size-limited) bytes and fetch state.
 
-    ``pending`` rows are fetched again by ``hub.media`` through the channel's adapter from
+    ``pending`` rows are fetched again by ``hub.ingest.media`` through the channel's adapter from
     ``source`` (a provider reference, never sent to a browser) at ``next_attempt_at``.
     """
 

@@ -20,7 +20,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from config.settings import Settings, load_settings
-from hub.app import create_app
+from server.app import create_app
 from storage.db import migrate_sync
 
 PG_ADMIN_URL = os.environ.get("HUB_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")

@@ -8,8 +8,8 @@ import aiohttp
 from aiohttp import web
 
 from channels.api.webhook import CHANNEL, make_handler
-from channels.base import ChannelContext, OutboundMessage, SendReceipt
-from hub.errors import ChannelError
+from contract.channel import ChannelContext, OutboundMessage, SendReceipt
+from contract.errors import ChannelError
 
 
 class ApiChannelAdapter:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from channels.base import HubPort, InboundMessage
-from hub.api.openapi import Operation, guard, json_response, parse_body
-from hub.api.routes import api
-from hub.api.schemas import InboundIn, InboundOut
-from hub.errors import InvalidInput
-from hub.identity import guess
+from contract.channel import HubPort, InboundMessage
+from contract.errors import InvalidInput
+from hub.customers.identity import guess
+from hub.web.api.openapi import Operation, guard, json_response, parse_body
+from hub.web.api.routes import api
+from hub.web.api.schemas import InboundIn, InboundOut
 
 CHANNEL = "api"
 

@@ -7,10 +7,10 @@ from collections.abc import Mapping, Sequence
 
 from aiohttp import web
 
-from channels.base import ChannelContext, OutboundMessage, SendReceipt
 from channels.email.const import CHANNEL
 from channels.email.outbound import send_message
 from channels.email.smtp import SmtpServer, start_smtp_server
+from contract.channel import ChannelContext, OutboundMessage, SendReceipt
 
 logger = logging.getLogger(__name__)
 

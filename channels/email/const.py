@@ -12,7 +12,7 @@ SYNTHETIC_DOMAIN = "hub.invalid"
 REPLY_LOCAL = "reply"
 REPLY_TOKEN_RE = re.compile(r"^reply\+([A-Za-z0-9_-]{1,64})@(.+)$", re.IGNORECASE)
 
-# The hub rejects longer text/provider ids (hub.ingest.MAX_TEXT, provider_id length 300);
+# The hub rejects longer text/provider ids (hub.ingest.orm.MAX_TEXT, provider_id length 300);
 # stay below so a long quoted thread is truncated, never refused.
 TEXT_MAX_CHARS = 60_000
 TRUNCATED_MARK = "\n\n[… message truncated, the full source is kept]"

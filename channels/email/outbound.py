@@ -12,9 +12,9 @@ from typing import Any
 
 import aiosmtplib
 
-from channels.base import OutboundMessage, SendReceipt
 from channels.email.const import REPLY_LOCAL, SYNTHETIC_DOMAIN
-from hub.errors import ChannelError
+from contract.channel import OutboundMessage, SendReceipt
+from contract.errors import ChannelError
 
 # Reply prefixes of the common mail clients, stripped before our single "Re: " is added.
 _REPLY_PREFIX = re.compile(

@@ -9,7 +9,6 @@ from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from channels.base import Attachment, ChannelContext, InboundMessage, StatusUpdate
 from channels.email.const import (
     CHANNEL,
     MAX_RECIPIENTS,
@@ -29,7 +28,8 @@ from channels.email.const import (
 )
 from channels.email.payloads import ParsedEmail
 from channels.email.worker import ParsePool, ParseTimeout
-from hub.errors import InvalidInput
+from contract.channel import Attachment, ChannelContext, InboundMessage, StatusUpdate
+from contract.errors import InvalidInput
 
 logger = logging.getLogger(__name__)
 

@@ -26,7 +26,6 @@ from telegram.error import (
 from telegram.request import HTTPXRequest
 from telegram.warnings import PTBDeprecationWarning
 
-from channels.base import Attachment, ChannelContext, OutboundMessage, SendReceipt
 from channels.telegram.const import (
     CALLBACK_DATA_LIMIT,
     CAPTION_LIMIT,
@@ -40,7 +39,8 @@ from channels.telegram.const import (
 )
 from channels.telegram.payloads import FileRef
 from channels.telegram.webhook import TelegramWebhook
-from hub.errors import ChannelError, ConfigError
+from contract.channel import Attachment, ChannelContext, OutboundMessage, SendReceipt
+from contract.errors import ChannelError, ConfigError
 
 logger = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from telegram.error import TelegramError
 
 from channels.telegram.adapter import make_bot
 from channels.telegram.const import HANDLED_UPDATES, SECRET_TOKEN_RE, WEBHOOK_PATH
-from hub.errors import ConfigError
+from contract.errors import ConfigError
 
 PROG = "hub telegram"
 

@@ -16,7 +16,6 @@ from typing import Any
 from telegram import Bot, Message, MessageEntity, Update, User
 from telegram.warnings import PTBDeprecationWarning
 
-from channels.base import Identifier, InboundKind, InboundMessage
 from channels.telegram.const import (
     CHANNEL,
     CSAT_PREFIX,
@@ -27,7 +26,8 @@ from channels.telegram.const import (
     IGNORED_UPDATES,
     PRIVATE_CHAT,
 )
-from hub.errors import InvalidInput
+from contract.channel import Identifier, InboundKind, InboundMessage
+from contract.errors import InvalidInput
 
 __all__ = [
     "FileRef",

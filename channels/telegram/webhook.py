@@ -27,10 +27,10 @@ from typing import Any, Protocol
 from aiohttp import web
 from telegram import Bot
 
-from channels.base import Attachment, HubPort
 from channels.telegram.const import SECRET_HEADER, SEEN_UPDATES, WEBHOOK_PATH
 from channels.telegram.payloads import FileRef, MalformedUpdate, ParsedUpdate, parse_update
-from hub.errors import ChannelError, InvalidInput
+from contract.channel import Attachment, HubPort
+from contract.errors import ChannelError, InvalidInput
 
 logger = logging.getLogger(__name__)
 

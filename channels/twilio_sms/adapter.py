@@ -12,13 +12,6 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from channels.base import (
-    Attachment,
-    ChannelContext,
-    DeliveryStatus,
-    OutboundMessage,
-    SendReceipt,
-)
 from channels.twilio_sms.const import (
     CHANNEL_SMS,
     CHANNEL_WHATSAPP,
@@ -35,7 +28,14 @@ from channels.twilio_sms.const import (
 )
 from channels.twilio_sms.payloads import strip_prefix
 from channels.twilio_sms.webhook import TwilioWebhook
-from hub.errors import ChannelError, ConfigError, HubError
+from contract.channel import (
+    Attachment,
+    ChannelContext,
+    DeliveryStatus,
+    OutboundMessage,
+    SendReceipt,
+)
+from contract.errors import ChannelError, ConfigError, HubError
 
 logger = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Final
 
-from channels.base import DeliveryStatus
+from contract.channel import DeliveryStatus
 
 CHANNEL_SMS: Final = "sms"
 CHANNEL_WHATSAPP: Final = "whatsapp"

@@ -18,13 +18,13 @@ from typing import Any
 import aiohttp
 from yarl import URL
 
-from channels.base import Attachment, ChannelError
 from channels.twilio_sms.const import (
     MEDIA_AUTH_HOST_SUFFIXES,
     MEDIA_HOST_SUFFIXES,
     MEDIA_MAX_REDIRECTS,
 )
 from channels.twilio_sms.payloads import Media
+from contract.channel import Attachment, ChannelError
 
 logger = logging.getLogger(__name__)
 

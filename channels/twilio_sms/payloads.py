@@ -18,7 +18,7 @@ from channels.twilio_sms.const import (
     STOP_KEYWORDS,
     WHATSAPP_PREFIX,
 )
-from hub.errors import InvalidInput
+from contract.errors import InvalidInput
 
 Channel = Literal["sms", "whatsapp"]
 OptOut = Literal["stop", "start", "help"]

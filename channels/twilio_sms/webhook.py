@@ -12,7 +12,6 @@ from multidict import MultiDict, MultiDictProxy
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
-from channels.base import HubPort, InboundMessage, StatusUpdate
 from channels.twilio_sms.const import (
     ERROR_MESSAGES,
     ERROR_UNSUBSCRIBED,
@@ -30,6 +29,7 @@ from channels.twilio_sms.payloads import (
     parse_inbound,
     parse_status,
 )
+from contract.channel import HubPort, InboundMessage, StatusUpdate
 
 logger = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ and ``AgentInterval``s (state, staffed, busy) per agent. Facts are aggregated in
 ``Partial``s (``partials``) keyed by (15-minute slot, queue, channel, agent, in business
 hours, see ``hours``); partials merge, so the same finishing code (``finish``, into the
 models of ``outputs``) turns them into reports whether they were summed here (tests) or by
-the database (``hub.reports_sql``, over the rollups ``hub.rollup`` keeps of the same fold).
+the database (``hub.reports.sql``, over the rollups ``hub.reports.rollup`` keeps of the same fold).
 
 Definitions (Amazon Connect's and Genesys Cloud's, where they agree):
 

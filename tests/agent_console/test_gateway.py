@@ -10,7 +10,7 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient
 
-from hub import keys
+from hub.web import keys
 from tests.conftest import AUTH, ClientFactory
 
 PASSWORD = "correct horse battery"

@@ -15,10 +15,10 @@ from aiohttp.test_utils import TestClient
 
 from agent_console.gateway import GATEWAY
 from agent_console.sender import OUTBOX_LIMIT
-from hub import keys
 from hub.services import Hub
 from hub.uow import UnitOfWork
-from hub.web import METRICS
+from hub.web import keys
+from hub.web.middleware import METRICS
 from tests.agent_console.test_gateway import Console, inbound, login, make_agent
 
 # Each event carries about 100 kB of labels (50 characters is the most a label keeps), so

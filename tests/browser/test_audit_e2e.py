@@ -8,9 +8,9 @@ import re
 import pytest
 from playwright.async_api import expect
 
-from hub import keys
 from hub.audit import record
 from hub.uow import UnitOfWork
+from hub.web import keys
 from tests.browser.conftest import PageFactory
 from tests.conftest import ClientFactory
 

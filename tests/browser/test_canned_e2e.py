@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Page, expect
 
-from hub import keys
+from hub.web import keys
 from storage.models import Conversation
 from tests.browser.conftest import PageFactory
 from tests.conftest import AUTH, ClientFactory

@@ -11,10 +11,10 @@ from pathlib import Path
 import aiohttp
 from playwright.async_api import Page, expect
 
-from channels.email.simulator import send_mail
-from channels.email.sink import start_sink
-from channels.telegram.fake_api import start_fake_telegram
-from channels.telegram.simulator import post_update, text_update
+from channels.email.testing.simulator import send_mail
+from channels.email.testing.sink import start_sink
+from channels.telegram.testing.fake_api import start_fake_telegram
+from channels.telegram.testing.simulator import post_update, text_update
 from tests.browser.conftest import PageFactory
 from tests.conftest import AUTH, ClientFactory
 

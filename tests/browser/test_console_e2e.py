@@ -18,14 +18,14 @@ from aiohttp.test_utils import TestClient
 from playwright.async_api import Page, WebSocketRoute, expect
 
 from agent_console.pages import STATIC
-from channels.twilio_sms.fake_api import (
+from channels.twilio_sms.testing.fake_api import (
     DEMO_ACCOUNT_SID,
     DEMO_AUTH_TOKEN,
     FakeTwilio,
     start_fake_twilio,
 )
-from channels.twilio_sms.simulator import post_inbound
-from hub import keys
+from channels.twilio_sms.testing.simulator import post_inbound
+from hub.web import keys
 from tests.browser.conftest import PageFactory
 from tests.conftest import AUTH, ClientFactory
 

@@ -8,7 +8,7 @@ import re
 import pytest
 from playwright.async_api import expect
 
-from hub import keys
+from hub.web import keys
 from tests.browser.conftest import PageFactory
 from tests.conftest import AUTH, ClientFactory
 from tests.hub.test_dispatch import pending_offer

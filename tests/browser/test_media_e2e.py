@@ -11,8 +11,8 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 from playwright.async_api import Page, expect
 
-from channels.twilio_sms.fake_api import start_fake_twilio
-from channels.twilio_sms.simulator import signed_inbound
+from channels.twilio_sms.testing.fake_api import start_fake_twilio
+from channels.twilio_sms.testing.simulator import signed_inbound
 from tests.browser.conftest import PageFactory
 from tests.conftest import AUTH, ClientFactory
 

@@ -10,9 +10,9 @@ import pytest
 from aiohttp.test_utils import TestClient
 from playwright.async_api import Page, expect
 
-from hub import keys
-from hub.api import reports as _reports  # noqa: F401 - registers the report routes
-from hub.work import abandon_conversation
+from hub.web import keys
+from hub.web.api import reports as _reports  # noqa: F401 - registers the report routes
+from hub.work.offers import abandon_conversation
 from tests.browser.conftest import PageFactory
 from tests.conftest import AUTH, ClientFactory
 

@@ -34,13 +34,17 @@ from aiohttp.test_utils import TestClient
 from playwright.async_api import Dialog, Page, expect
 from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 
-from channels.email.simulator import send_mail
-from channels.email.sink import MailSink, start_sink
-from channels.telegram.fake_api import FakeTelegram, start_fake_telegram
-from channels.telegram.simulator import post_update, text_update
-from channels.twilio_sms.fake_api import DEMO_ACCOUNT_SID, DEMO_AUTH_TOKEN, start_fake_twilio
-from channels.twilio_sms.simulator import post_inbound
-from hub import keys
+from channels.email.testing.simulator import send_mail
+from channels.email.testing.sink import MailSink, start_sink
+from channels.telegram.testing.fake_api import FakeTelegram, start_fake_telegram
+from channels.telegram.testing.simulator import post_update, text_update
+from channels.twilio_sms.testing.fake_api import (
+    DEMO_ACCOUNT_SID,
+    DEMO_AUTH_TOKEN,
+    start_fake_twilio,
+)
+from channels.twilio_sms.testing.simulator import post_inbound
+from hub.web import keys
 from tests.browser.conftest import ContextPageFactory, PageFactory
 from tests.conftest import AUTH, ClientFactory
 

@@ -12,12 +12,12 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hub import keys
+from contract.errors import Forbidden, InvalidInput
+from hub.accounts.users import check_agent_change, record_agent_change
 from hub.audit import record
-from hub.auth import BOOTSTRAP, Principal
-from hub.errors import Forbidden, InvalidInput
 from hub.uow import UnitOfWork
-from hub.users import check_agent_change, record_agent_change
+from hub.web import keys
+from hub.web.auth import BOOTSTRAP, Principal
 from storage.models import AuditEntry
 from tests.agent_console.test_gateway import PASSWORD, login, make_agent
 from tests.conftest import AUTH, ClientFactory
@@ -62,7 +62,7 @@ async def test_record_appends_in_the_callers_transaction_or_not_at_all(
 
 
 def test_nothing_in_the_hub_updates_or_deletes_audit_entries() -> None:
-    # The one known exception is hub/customers.py's unmerge, which marks its merge entry
+    # The one known exception is hub/customers/profiles.py's unmerge, which marks its merge entry
     # "undone" by assigning to ``details`` (an attribute write, not a statement this scan sees).
     statement = re.compile(
         r"\b(update|delete)\(\s*AuditEntry\b|AuditEntry\.__table__\.(update|delete)"

@@ -6,7 +6,7 @@ import asyncio
 
 import aiohttp
 
-from hub import keys
+from hub.web import keys
 from tests.agent_console.test_gateway import Console, login, make_agent
 from tests.conftest import AUTH, ClientFactory
 

@@ -9,9 +9,9 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient
 
-from hub import keys
-from hub.canned import Placeholders, expand, first_name
-from hub.errors import InvalidInput
+from contract.errors import InvalidInput
+from hub.web import keys
+from hub.work.canned import Placeholders, expand, first_name
 from storage.models import Conversation, Customer
 from tests.agent_console.test_gateway import Console
 from tests.conftest import ClientFactory

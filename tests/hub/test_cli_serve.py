@@ -13,7 +13,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-HUB = [sys.executable, "-m", "hub.cli"]
+HUB = [sys.executable, "-m", "server.cli"]
 ROOT = Path(__file__).resolve().parents[2]
 
 

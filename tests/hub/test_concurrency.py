@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from hub import keys
+from hub.web import keys
 from storage.models import Customer, Event, Message
 from tests.conftest import AUTH, ClientFactory
 

@@ -8,8 +8,8 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
-from hub import keys
-from hub.routing import DISPATCHER
+from hub.web import keys
+from hub.work.dispatcher import DISPATCHER
 from storage.models import Conversation, Offer
 from tests.conftest import AUTH, ClientFactory
 

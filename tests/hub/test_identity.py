@@ -7,10 +7,10 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from channels.base import Identifier, InboundMessage
-from hub import keys
-from hub.errors import Conflict, InvalidInput
-from hub.identity import normalize, normalize_email, normalize_phone
+from contract.channel import Identifier, InboundMessage
+from contract.errors import Conflict, InvalidInput
+from hub.customers.identity import normalize, normalize_email, normalize_phone
+from hub.web import keys
 from tests.conftest import AUTH, ClientFactory
 
 

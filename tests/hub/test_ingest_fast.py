@@ -8,13 +8,13 @@ from typing import Any
 
 from sqlalchemy import func, select, text, update
 
-from channels.base import Attachment, InboundMessage, IngestResult
-from hub import keys
-from hub.identity import normalize
-from hub.ingest_fast import continue_open
+from contract.channel import Attachment, InboundMessage, IngestResult
+from hub.customers.identity import normalize
+from hub.ingest.fast import continue_open
 from hub.services import Hub
 from hub.stream import StreamEvent
 from hub.uow import UnitOfWork, events_between
+from hub.web import keys
 from storage.models import Conversation, Customer, Event, Message
 from tests.conftest import ClientFactory
 

@@ -10,7 +10,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
-from hub import keys
+from hub.web import keys
 from storage.models import Conversation, Event, Offer
 from tests.conftest import AUTH, ClientFactory
 from tests.hub.test_dispatch import agent, offers, pending_offer, until

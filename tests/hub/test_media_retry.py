@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from channels.twilio_sms.fake_api import FakeTwilio, start_fake_twilio
-from channels.twilio_sms.simulator import signed_inbound
-from hub.media import next_delay
+from channels.twilio_sms.testing.fake_api import FakeTwilio, start_fake_twilio
+from channels.twilio_sms.testing.simulator import signed_inbound
+from hub.ingest.media import next_delay
 from tests.conftest import AUTH, ClientFactory
 
 ACCOUNT_SID = "AC" + "7" * 32

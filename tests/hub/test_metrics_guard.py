@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from hub import web as hubweb
+from hub.web import middleware as hubweb
 from tests.conftest import AUTH, ClientFactory
 
 

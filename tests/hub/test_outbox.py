@@ -8,8 +8,8 @@ from typing import Any
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from hub.lifecycle import OUTBOX
-from hub.outbox import backoff
+from hub.outbox.delivery import backoff
+from server.lifecycle import OUTBOX
 from tests.conftest import AUTH, ClientFactory
 
 
@@ -129,8 +129,8 @@ def test_backoff_grows_exponentially_with_jitter_and_a_cap() -> None:
 async def test_status_report_that_beats_the_send_receipt_is_applied_after_it(
     hub_client: ClientFactory,
 ) -> None:
-    from channels.base import StatusUpdate
-    from hub import keys
+    from contract.channel import StatusUpdate
+    from hub.web import keys
 
     release = asyncio.Event()
 

@@ -16,9 +16,10 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import select, update
 
 from config.settings import load_settings, redact_url
-from hub import keys, rollup
-from hub.errors import ConfigError
-from hub.privacy import purge_closed_before
+from contract.errors import ConfigError
+from hub.customers.privacy import purge_closed_before
+from hub.reports import rollup
+from hub.web import keys
 from storage.models import AuditEntry, Conversation, Event, Message, MessageAttachment, utcnow
 from tests.conftest import AUTH, ClientFactory
 from tests.hub.test_access import _floor, _login

@@ -18,7 +18,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from hub.app import create_app
+from server.app import create_app
 from tests.conftest import API_TOKEN, AUTH, make_settings
 
 AGENT = {"username": "agent1", "password": "agent1-password"}

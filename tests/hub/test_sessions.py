@@ -15,9 +15,9 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from config.settings import load_settings
-from hub import keys
-from hub.auth import SESSION_COOKIE, token_hash
-from hub.errors import ConfigError
+from contract.errors import ConfigError
+from hub.web import keys
+from hub.web.auth import SESSION_COOKIE, token_hash
 from storage.models import AuditEntry, Event, UserSession, utcnow
 from tests.agent_console.test_gateway import PASSWORD, Console, login, make_agent
 from tests.conftest import AUTH, ClientFactory

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from channels.base import InboundMessage
-from hub import keys
-from hub.app import create_app
+from contract.channel import InboundMessage
 from hub.stream import InteractionStream, StreamEvent, StreamLagged
+from hub.web import keys
+from server.app import create_app
 from storage.models import Offer
 from tests.agent_console.test_gateway import PASSWORD, Console, login
 from tests.conftest import make_settings

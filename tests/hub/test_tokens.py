@@ -11,7 +11,7 @@ import aiohttp
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hub import keys
+from hub.web import keys
 from storage.models import ApiToken, AuditEntry
 from tests.agent_console.test_gateway import login, make_agent
 from tests.conftest import AUTH, ClientFactory

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hub import keys
+from hub.web import keys
 from storage.models import AuditEntry, UserSession, utcnow
 from tests.agent_console.test_gateway import PASSWORD, Console, login, make_agent
 from tests.conftest import AUTH, ClientFactory

@@ -9,8 +9,8 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient
 
-from hub import keys
-from hub.throttle import MAX_LOCK_S, USER_FREE_FAILURES, LoginThrottle
+from hub.web import keys
+from hub.web.throttle import MAX_LOCK_S, USER_FREE_FAILURES, LoginThrottle
 from tests.conftest import AUTH, ClientFactory
 
 PASSWORD = "correct horse battery"
@@ -129,7 +129,7 @@ async def test_login_form_cannot_be_forged(
 async def test_login_is_throttled_after_repeated_failures(
     hub: TestClient[Any, Any], caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="hub.users")
+    caplog.set_level(logging.INFO, logger="hub.accounts.users")
     for _ in range(USER_FREE_FAILURES):
         resp = await hub.post("/login", json={"username": "sam", "password": "guess-guess"})
         assert resp.status == 401

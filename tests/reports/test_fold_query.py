@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import insert
 from sqlalchemy.dialects import sqlite
 
-from hub import rollup
+from hub.reports import rollup
 from storage.db import create_engine
 from storage.models import Event
 

@@ -13,10 +13,11 @@ import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select, update
 
-from hub import keys, rollup
 from hub import reports as r
-from hub.api import reports as _reports  # noqa: F401 - registers the report routes
-from hub.work import abandon_conversation
+from hub.reports import rollup
+from hub.web import keys
+from hub.web.api import reports as _reports  # noqa: F401 - registers the report routes
+from hub.work.offers import abandon_conversation
 from storage.models import Agent, Event, StreamHead
 from tests.conftest import AUTH, ClientFactory
 from tests.reports.sequences import (

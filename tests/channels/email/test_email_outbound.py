@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 from aiohttp import ClientSession
 
-from channels.base import Attachment, ChannelContext, OutboundMessage
 from channels.email.adapter import EmailAdapter, create
 from channels.email.outbound import reply_subject
-from channels.email.sink import MailSink, start_sink
+from channels.email.testing.sink import MailSink, start_sink
 from config.settings import Settings
-from hub.errors import ChannelError
+from contract.channel import Attachment, ChannelContext, OutboundMessage
+from contract.errors import ChannelError
 
 FIRST = "CAF7kQx3p0aT1wM+q7nU2e=Yb0dH8k@mail.example.org"
 HUB_17 = "hub.17.3f9a0c1d@support.example.com"

@@ -7,12 +7,17 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from channels.base import OutboundMessage
 from channels.email.outbound import compose
 from channels.email.payloads import parse_email
-from channels.email.simulator import VARIANTS, customer_reply, random_customer_mail, send_mail
-from channels.email.sink import MailSink, start_sink
+from channels.email.testing.simulator import (
+    VARIANTS,
+    customer_reply,
+    random_customer_mail,
+    send_mail,
+)
+from channels.email.testing.sink import MailSink, start_sink
 from config.settings import Settings
+from contract.channel import OutboundMessage
 
 
 @pytest.fixture

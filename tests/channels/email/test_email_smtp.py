@@ -16,9 +16,10 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from channels.email.adapter import EmailAdapter
-from channels.email.simulator import customer_reply
-from channels.email.sink import MailSink, start_sink
-from hub import keys, lifecycle
+from channels.email.testing.simulator import customer_reply
+from channels.email.testing.sink import MailSink, start_sink
+from hub.web import keys
+from server import lifecycle
 from tests.channels.email.hostile import hostile_mail
 from tests.conftest import AUTH
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from channels.telegram.fake_api import FakeTelegram, start_fake_telegram
+from channels.telegram.testing.fake_api import FakeTelegram, start_fake_telegram
 
 FIXTURES = Path(__file__).parent / "fixtures"
 TOKEN = "7012345678:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"

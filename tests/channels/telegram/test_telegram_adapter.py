@@ -9,12 +9,12 @@ from typing import Any, cast
 import aiohttp
 import pytest
 
-from channels.base import Attachment, ChannelContext, HubPort, OutboundMessage
 from channels.telegram.adapter import TelegramAdapter, create, split_text
-from channels.telegram.fake_api import FakeTelegram
 from channels.telegram.payloads import FileRef
+from channels.telegram.testing.fake_api import FakeTelegram
 from config.settings import load_settings
-from hub.errors import ChannelError
+from contract.channel import Attachment, ChannelContext, HubPort, OutboundMessage
+from contract.errors import ChannelError
 from tests.channels.telegram.conftest import OLIVIA, SECRET, TOKEN
 
 GROUP = -1001234567890

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from channels.telegram.cli import main
-from channels.telegram.fake_api import FakeTelegram
+from channels.telegram.testing.fake_api import FakeTelegram
 from tests.channels.telegram.conftest import SECRET, TOKEN
 
 

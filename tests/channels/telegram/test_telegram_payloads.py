@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 
-from channels.base import Identifier
 from channels.telegram.const import HANDLED_UPDATES
 from channels.telegram.payloads import (
     PARSERS,
@@ -18,6 +17,7 @@ from channels.telegram.payloads import (
     ParsedUpdate,
     parse_update,
 )
+from contract.channel import Identifier
 
 FIXTURES = Path(__file__).parent / "fixtures"
 OLIVIA = "700100201"

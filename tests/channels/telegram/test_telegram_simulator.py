@@ -8,9 +8,9 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
-from channels.telegram.fake_api import FakeTelegram
 from channels.telegram.payloads import parse_update
-from channels.telegram.simulator import (
+from channels.telegram.testing.fake_api import FakeTelegram
+from channels.telegram.testing.simulator import (
     DEMO_PHOTO,
     DEMO_USERS,
     contact_update,

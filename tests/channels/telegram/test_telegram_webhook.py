@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from channels.base import InboundMessage
-from channels.telegram.fake_api import FakeTelegram
-from channels.telegram.simulator import post_update, text_update
-from hub import keys
-from hub.errors import ConfigError
-from hub.lifecycle import OUTBOX
+from channels.telegram.testing.fake_api import FakeTelegram
+from channels.telegram.testing.simulator import post_update, text_update
+from contract.channel import InboundMessage
+from contract.errors import ConfigError
+from hub.web import keys
+from server.lifecycle import OUTBOX
 from tests.channels.telegram.conftest import OLIVIA, SECRET, TOKEN, fixture_bytes, fixture_json
 from tests.conftest import AUTH
 

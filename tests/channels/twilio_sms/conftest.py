@@ -11,14 +11,9 @@ from urllib.parse import parse_qsl
 import aiohttp
 import pytest
 
-from channels.base import (
-    EndpointKind,
-    InboundMessage,
-    IngestResult,
-    StatusUpdate,
-)
-from channels.twilio_sms.fake_api import FakeTwilio, start_fake_twilio
+from channels.twilio_sms.testing.fake_api import FakeTwilio, start_fake_twilio
 from config.settings import Settings, load_settings
+from contract.channel import EndpointKind, InboundMessage, IngestResult, StatusUpdate
 
 FIXTURES = Path(__file__).parent / "fixtures"
 # The account every fixture body names.

@@ -13,13 +13,13 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from twilio.request_validator import RequestValidator
 
-from channels.base import ChannelContext, OutboundMessage
 from channels.twilio_sms.adapter import TwilioMessagingAdapter, create
 from channels.twilio_sms.const import PATH_STATUS
-from channels.twilio_sms.fake_api import FakeTwilio
 from channels.twilio_sms.media import MediaFetcher
 from channels.twilio_sms.payloads import Media
-from hub.errors import ChannelError
+from channels.twilio_sms.testing.fake_api import FakeTwilio
+from contract.channel import ChannelContext, OutboundMessage
+from contract.errors import ChannelError
 from tests.channels.twilio_sms.conftest import (
     ACCOUNT_SID,
     AUTH_TOKEN,

@@ -10,9 +10,9 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from channels.twilio_sms.fake_api import FakeTwilio
 from channels.twilio_sms.media import MediaFetcher
 from channels.twilio_sms.payloads import Media
+from channels.twilio_sms.testing.fake_api import FakeTwilio
 from tests.channels.twilio_sms.conftest import ACCOUNT_SID, AUTH_TOKEN
 
 ServerFactory = Callable[..., Awaitable[TestServer]]

@@ -7,7 +7,7 @@ import pytest
 from channels.twilio_sms.const import STATUS_PRECEDENCE, TWILIO_STATUS
 from channels.twilio_sms.payloads import MalformedPayload, parse_inbound, parse_status
 from channels.twilio_sms.webhook import inbound_message
-from hub.errors import InvalidInput
+from contract.errors import InvalidInput
 from tests.channels.twilio_sms.conftest import ACCOUNT_SID, OUTBOUND_SID, fixture_form
 
 

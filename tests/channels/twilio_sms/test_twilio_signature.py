@@ -9,7 +9,7 @@ from multidict import MultiDict, MultiDictProxy
 from twilio.request_validator import RequestValidator
 
 from channels.twilio_sms.const import PATH_INBOUND, SIGNATURE_HEADER
-from channels.twilio_sms.simulator import compute_signature, sign_body, signed_inbound
+from channels.twilio_sms.testing.simulator import compute_signature, sign_body, signed_inbound
 from tests.channels.twilio_sms.conftest import (
     ACCOUNT_SID,
     AUTH_TOKEN,

@@ -13,9 +13,14 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from channels.twilio_sms.const import PATH_INBOUND, PATH_STATUS, SIGNATURE_HEADER
-from channels.twilio_sms.fake_api import FakeTwilio
-from channels.twilio_sms.simulator import post_inbound, random_inbound, sign_body, signed_inbound
-from hub.lifecycle import OUTBOX
+from channels.twilio_sms.testing.fake_api import FakeTwilio
+from channels.twilio_sms.testing.simulator import (
+    post_inbound,
+    random_inbound,
+    sign_body,
+    signed_inbound,
+)
+from server.lifecycle import OUTBOX
 from tests.channels.twilio_sms.conftest import (
     ACCOUNT_SID,
     AUTH_TOKEN,
