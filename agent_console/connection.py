@@ -8,8 +8,8 @@ from aiohttp import web
 
 from agent_console.sender import Outbox
 from hub.access import reads_note
+from hub.accounts.principal import Principal
 from hub.stream import StreamEvent
-from hub.web.auth import Principal
 
 
 @dataclass(eq=False)

@@ -8,10 +8,11 @@ from pathlib import Path
 from aiohttp import web
 
 from contract.errors import Throttled
+from hub.accounts.principal import Principal
 from hub.accounts.users import SESSION_TTL
 from hub.web import keys
 from hub.web.api.openapi import error_response
-from hub.web.auth import SESSION_COOKIE, Principal, authenticate, same_origin
+from hub.web.auth import SESSION_COOKIE, authenticate, same_origin
 
 STATIC = Path(__file__).with_name("static")
 PAGE_HEADERS = {

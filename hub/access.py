@@ -15,13 +15,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from aiohttp import web
 from sqlalchemy import ColumnElement, and_, exists, func, not_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from contract.errors import InvalidInput, NotFound
-from hub.web.auth import Principal, authenticate
+from hub.accounts.principal import Principal
 from storage.models import (
     Conversation,
     ConversationGrant,
@@ -87,23 +86,6 @@ def allowed(principal: Principal, permission: str) -> bool:
     if principal.is_token:
         return bool(principal.scopes & grant.scopes)
     return principal.role in grant.roles
-
-
-async def authorize(request: web.Request, permission: str) -> Principal:
-    """The caller if it may use ``permission``; 401 without credentials, 403 without right."""
-    principal = await authenticate(request)
-    if principal is None:
-        raise web.HTTPUnauthorized(
-            text='{"error":"unauthorized","detail":"bearer token or login session required"}',
-            content_type="application/json",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
-    if not allowed(principal, permission):
-        raise web.HTTPForbidden(
-            text='{"error":"forbidden","detail":"your role or token scope may not do this"}',
-            content_type="application/json",
-        )
-    return principal
 
 
 def sees_everything(principal: Principal) -> bool:

@@ -10,9 +10,9 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contract.errors import Conflict, InvalidInput, NotFound
+from hub.accounts.principal import Principal, token_hash
 from hub.audit import record
 from hub.uow import Transactor, UnitOfWork
-from hub.web.auth import Principal, token_hash
 from storage.models import ApiToken, utcnow
 
 TOKEN_PREFIX = "hub_"  # noqa: S105 - a prefix, recognisable in a leaked config or by a secret scanner

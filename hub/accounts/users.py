@@ -17,9 +17,9 @@ from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contract.errors import Conflict, Forbidden, InvalidInput, Throttled
+from hub.accounts.principal import Principal, token_hash
 from hub.audit import record
 from hub.uow import Transactor, UnitOfWork
-from hub.web.auth import Principal, token_hash
 from hub.web.throttle import LoginThrottle
 from storage.models import Agent, AgentSkill, Skill, UserSession, utcnow
 

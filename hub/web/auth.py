@@ -2,44 +2,17 @@
 
 from __future__ import annotations
 
-import hashlib
 import hmac
-from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from hub.access import allowed
+from hub.accounts.principal import BOOTSTRAP, Principal, token_hash
 from hub.web import keys
 
 SESSION_COOKIE = "hub_session"
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Principal:
-    """An authenticated caller: a logged-in person (``agent_id``) or an integration token
-    (``is_token``: the bootstrap ``HUB_API_TOKEN`` or a named, scoped one)."""
-
-    role: str  # admin / supervisor / agent; "token" for integration tokens
-    agent_id: int | None = None
-    name: str = "admin-token"
-    display_name: str = "Admin token"
-    team_ids: frozenset[int] = frozenset()
-    scopes: frozenset[str] = frozenset()
-    token_id: int | None = None  # a named token's row; None for HUB_API_TOKEN
-    session_hash: str | None = None  # the login session a person's request rides on
-
-    @property
-    def is_token(self) -> bool:
-        return self.agent_id is None
-
-
-BOOTSTRAP = Principal(role="admin", scopes=frozenset({"admin"}))
-
-
-def token_hash(token: str) -> str:
-    """Sessions are stored by hash, so a leaked table does not leak live cookies."""
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def bearer(request: web.Request) -> str | None:
@@ -116,3 +89,20 @@ def cross_site_problem(request: web.Request) -> str | None:
     if has_body and request.content_type != "application/json":
         return "a write with a session cookie must send Content-Type: application/json"
     return None
+
+
+async def authorize(request: web.Request, permission: str) -> Principal:
+    """The caller if it may use ``permission``; 401 without credentials, 403 without right."""
+    principal = await authenticate(request)
+    if principal is None:
+        raise web.HTTPUnauthorized(
+            text='{"error":"unauthorized","detail":"bearer token or login session required"}',
+            content_type="application/json",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    if not allowed(principal, permission):
+        raise web.HTTPForbidden(
+            text='{"error":"forbidden","detail":"your role or token scope may not do this"}',
+            content_type="application/json",
+        )
+    return principal

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from contract.errors import Forbidden, InvalidInput, NotFound
 from hub.access import sees_everything
-from hub.web.auth import Principal
+from hub.accounts.principal import Principal
 from storage.models import Agent, CannedResponse, Conversation, Customer, Disposition, Queue
 
 # The per-queue flag lives with the queue's other settings (``Queue.options``).

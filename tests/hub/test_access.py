@@ -14,9 +14,9 @@ from aiohttp.test_utils import TestClient
 from agent_console.commands import COMMAND_PERMISSIONS, COMMANDS
 from contract.channel import InboundMessage
 from hub.access import PERMISSIONS, allowed
+from hub.accounts.principal import BOOTSTRAP, Principal, token_hash
 from hub.web import keys
 from hub.web.api.routes import api
-from hub.web.auth import BOOTSTRAP, Principal, token_hash
 from storage.models import Agent, Queue, Team
 from tests.agent_console.test_gateway import Console
 from tests.conftest import AUTH, ClientFactory

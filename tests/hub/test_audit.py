@@ -13,11 +13,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contract.errors import Forbidden, InvalidInput
+from hub.accounts.principal import BOOTSTRAP, Principal
 from hub.accounts.users import check_agent_change, record_agent_change
 from hub.audit import record
 from hub.uow import UnitOfWork
 from hub.web import keys
-from hub.web.auth import BOOTSTRAP, Principal
 from storage.models import AuditEntry
 from tests.agent_console.test_gateway import PASSWORD, login, make_agent
 from tests.conftest import AUTH, ClientFactory

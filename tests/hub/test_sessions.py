@@ -16,8 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from config.settings import load_settings
 from contract.errors import ConfigError
+from hub.accounts.principal import token_hash
 from hub.web import keys
-from hub.web.auth import SESSION_COOKIE, token_hash
+from hub.web.auth import SESSION_COOKIE
 from storage.models import AuditEntry, Event, UserSession, utcnow
 from tests.agent_console.test_gateway import PASSWORD, Console, login, make_agent
 from tests.conftest import AUTH, ClientFactory

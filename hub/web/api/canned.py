@@ -14,13 +14,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from contract.errors import Conflict, InvalidInput, NotFound
 from hub.access import ensure_conversation, sees_everything
+from hub.accounts.principal import Principal
 from hub.audit import record
 from hub.uow import UnitOfWork
 from hub.web import keys
 from hub.web.api.openapi import Param, json_response, parse_body, principal_of
 from hub.web.api.routes import api, as_int, path_int
 from hub.web.api.schemas import Int32, Model, Name
-from hub.web.auth import Principal
 from hub.work import canned
 from storage.models import CannedResponse, Disposition, Queue, Team, utcnow
 

@@ -12,9 +12,9 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from contract.errors import InvalidInput
-from hub.access import authorize
+from hub.accounts.principal import Principal
 from hub.web.api.schemas import MAX_ID, ErrorOut
-from hub.web.auth import Principal
+from hub.web.auth import authorize
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 M = TypeVar("M", bound=BaseModel)
