@@ -17,6 +17,7 @@ from aiohttp import ClientSession, web
 from contract.errors import ChannelError
 
 __all__ = [
+    "STATUS_RANK",
     "AdapterFactory",
     "Attachment",
     "AttachmentSource",
@@ -47,10 +48,25 @@ EndpointKind = Literal["phone", "email", "telegram", "webchat", "wechat", "app",
 # conversation on that channel (or ``thread_key``'s).
 InboundKind = Literal["message", "command", "auto_reply", "bulk", "edit", "csat", "event"]
 
-# Delivery states in their only allowed order; see hub.services for the precedence rule.
+# Delivery states in their only allowed order; ``STATUS_RANK`` below is the precedence rule.
 DeliveryStatus = Literal[
     "pending", "queued", "sending", "sent", "delivered", "undelivered", "failed", "read"
 ]
+
+# Each status's rank: a report never moves a message backwards (reports race each other and
+# the send's own receipt). Providers' extra states ("accepted", "scheduled") rank as queued.
+STATUS_RANK: Mapping[str, int] = {
+    "pending": 0,
+    "accepted": 1,
+    "scheduled": 1,
+    "queued": 1,
+    "sending": 2,
+    "sent": 3,
+    "delivered": 4,
+    "undelivered": 4,
+    "failed": 4,
+    "read": 5,
+}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

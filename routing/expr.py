@@ -20,12 +20,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from routing.models import RoutingError
-
-if TYPE_CHECKING:
-    from routing.requirements import Requirement
 
 MAX_SOURCE = 4_000
 
@@ -291,12 +287,3 @@ def render(node: Node) -> str:
     if isinstance(node, Not):
         return f"NOT {render(node.item)}"
     return render(node.item)
-
-
-def compile_requirement(source: object) -> Requirement:
-    """Compile a requirement (``routing.requirements``); raises ``ExpressionError``."""
-    # Kept here for callers that validate configuration; imported late (the compiler
-    # module imports this one).
-    from routing.requirements import compile_requirement as compile_
-
-    return compile_(source)

@@ -17,10 +17,16 @@ from typing import Any
 from sqlalchemy import select, update
 
 from config.settings import Settings
-from contract.channel import Attachment, ChannelAdapter, OutboundMessage, SendReceipt, StatusUpdate
+from contract.channel import (
+    STATUS_RANK,
+    Attachment,
+    ChannelAdapter,
+    OutboundMessage,
+    SendReceipt,
+    StatusUpdate,
+)
 from contract.errors import ChannelError
 from hub.due import DueWorker
-from hub.outbox.feedback import STATUS_RANK
 from hub.uow import Transactor, UnitOfWork
 from storage.models import (
     Conversation,

@@ -9,26 +9,14 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from config.settings import Settings
-from contract.channel import EndpointKind, StatusUpdate
+from contract.channel import STATUS_RANK, EndpointKind, StatusUpdate
 from hub.customers import identity
+from hub.outbox.delivery import enqueue
 from hub.uow import Transactor, UnitOfWork
 from storage.models import Conversation, Customer, Endpoint, Message
 
 logger = logging.getLogger(__name__)
 
-# Delivery status precedence: a report never moves a message backwards (reports race).
-STATUS_RANK = {
-    "pending": 0,
-    "accepted": 1,
-    "scheduled": 1,
-    "queued": 1,
-    "sending": 2,
-    "sent": 3,
-    "delivered": 4,
-    "undelivered": 4,
-    "failed": 4,
-    "read": 5,
-}
 # Reports for messages whose send has not stored the provider's id yet, kept at most.
 EARLY_STATUS_MAX = 10_000
 
@@ -156,7 +144,6 @@ class ProviderFeedback:
 
     async def record_auto_reply(self, *, conversation_id: int, text: str, send: bool) -> bool:
         """Store the conversation's single acknowledgement (queued in the outbox if ``send``)."""
-        from hub.outbox.delivery import enqueue  # outbox imports STATUS_RANK from here
 
         async def work(uow: UnitOfWork) -> bool:
             s = uow.session

@@ -31,7 +31,7 @@ from hub.web.middleware import METRICS
 from hub.work.offers import abandon_conversation
 from routing import events as rev
 from routing.core import Router
-from routing.expr import ExpressionError, compile_requirement
+from routing.expr import ExpressionError
 from routing.models import (
     AgentSpec,
     QueueMembership,
@@ -42,6 +42,7 @@ from routing.models import (
     Step,
     TaskSpec,
 )
+from routing.requirements import compile_requirement
 from storage.models import (
     Agent,
     AgentSkill,
