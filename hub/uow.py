@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, TypeVar, cast
 
 from sqlalchemy import Table, bindparam, insert, select, update
@@ -74,6 +75,38 @@ _BUMP_HEAD = (
     .returning(_HEAD.c.seq)
 )
 _INSERT_EVENTS = insert(cast(Table, Event.__table__))
+
+
+# An event row's columns, in the order the plain sqlite3 insert binds them.
+EVENT_COLUMNS = (
+    "seq",
+    "type",
+    "conversation_id",
+    "customer_id",
+    "agent_id",
+    "queue",
+    "channel",
+    "payload",
+    "created_at",
+)
+
+
+def event_rows(drafts: list[dict[str, Any]], last: int, now: datetime) -> list[dict[str, Any]]:
+    """The stored rows of a transaction's event drafts, every write path's one numbering.
+
+    ``last`` is the stream head after it was bumped by ``len(drafts)`` under the head row's
+    lock (so seqs are gap-free and in commit order); rows flushed since a draft was queued
+    give their ids now (``LazyId``).
+    """
+    first = last - len(drafts) + 1
+    rows = []
+    for i, draft in enumerate(drafts):
+        payload = draft["payload"]
+        for key, value in payload.items():
+            if isinstance(value, LazyId):
+                payload[key] = value.row.id
+        rows.append({"seq": first + i, "created_at": now, **draft})
+    return rows
 
 
 def _retryable(err: DBAPIError) -> bool:
@@ -147,13 +180,7 @@ class Transactor:
         conn = await uow.session.connection()
         # The head row's lock is held to commit, so seqs are gap-free and commit-ordered.
         last = (await conn.execute(_BUMP_HEAD, {"n": n})).scalar_one()
-        now = utcnow()
-        for d in uow.drafts:
-            payload = d["payload"]
-            for key, value in payload.items():
-                if isinstance(value, LazyId):
-                    payload[key] = value.row.id
-        rows = [{"seq": last - n + 1 + i, "created_at": now, **d} for i, d in enumerate(uow.drafts)]
+        rows = event_rows(uow.drafts, last, utcnow())
         # One executemany of plain rows: events are never read back into this session, and
         # building an ORM object per event cost more than storing it.
         await conn.execute(_INSERT_EVENTS, rows)

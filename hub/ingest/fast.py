@@ -28,8 +28,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from contract.channel import InboundMessage, IngestResult
 from hub.customers import identity
+from hub.ingest.rows import MESSAGE_COLUMNS, message_values, received_event
 from hub.stream import InteractionStream, StreamEvent
-from hub.uow import UnitOfWork
+from hub.uow import EVENT_COLUMNS, UnitOfWork, event_rows
 from storage.models import Conversation, Customer, Endpoint, Event, Message, utcnow
 from storage.sqlite_inline import InlineConnection
 
@@ -154,28 +155,10 @@ class Plan:
             conv = _continued(newest.get((address.kind, address.address), ()), msg)
             if conv is None:
                 return None
-            meta = dict(msg.metadata)
-            if msg.subject:
-                meta.setdefault("subject", msg.subject)
             plan.rows.append(
-                {
-                    "conversation_id": conv.id,
-                    "customer_id": conv.customer_id,
-                    "channel": msg.channel,
-                    "direction": "in",
-                    "kind": msg.kind,
-                    "author_id": None,
-                    "text": msg.text,
-                    "provider_id": msg.provider_id,
-                    "status": "received",
-                    "error_code": "",
-                    "error_message": "",
-                    "metadata": meta,
-                    "raw": msg.raw,
-                    "created_at": plan.now,
-                    "occurred_at": msg.occurred_at,
-                    "edited_at": None,
-                }
+                message_values(
+                    msg, conversation_id=conv.id, customer_id=conv.customer_id, now=plan.now
+                )
             )
             plan.fresh.append((msg, address, conv))
         return plan
@@ -186,23 +169,14 @@ class Plan:
     def events(self, message_ids: Sequence[int]) -> list[dict[str, Any]]:
         """The ``message.received`` drafts of the new rows (``UnitOfWork.emit``'s shape)."""
         return [
-            {
-                "type": "message.received",
-                "conversation_id": conv.id,
-                "customer_id": conv.customer_id,
-                "agent_id": None,
-                "queue": conv.queue,
-                "channel": msg.channel,
-                "payload": {
-                    "message_id": message_id,
-                    "kind": msg.kind,
-                    "direction": "in",
-                    "text": msg.text[:500],
-                    "endpoint": address.address,
-                    "attachments": 0,
-                    "score": None,
-                },
-            }
+            received_event(
+                msg,
+                conversation_id=conv.id,
+                customer_id=conv.customer_id,
+                queue=conv.queue,
+                endpoint=address.address,
+                message_id=message_id,
+            )
             for (msg, address, conv), message_id in zip(self.fresh, message_ids, strict=True)
         ]
 
@@ -317,44 +291,15 @@ _OPEN_SQL = (
     " JOIN endpoints AS e ON e.id = c.endpoint_id"
     " JOIN customers AS cu ON cu.id = e.customer_id"
 )
-_MESSAGE_COLUMNS = (
-    "conversation_id",
-    "customer_id",
-    "channel",
-    "direction",
-    "kind",
-    "author_id",
-    "text",
-    "provider_id",
-    "status",
-    "error_code",
-    "error_message",
-    "metadata",
-    "raw",
-    "created_at",
-    "occurred_at",
-    "edited_at",
-)
 _INSERT_SQL = (
-    f"INSERT INTO messages ({', '.join(_MESSAGE_COLUMNS)})"  # noqa: S608 - constant names
-    f" VALUES ({_marks(len(_MESSAGE_COLUMNS))})"
+    f"INSERT INTO messages ({', '.join(MESSAGE_COLUMNS)})"  # noqa: S608 - constant names
+    f" VALUES ({_marks(len(MESSAGE_COLUMNS))})"
 )
 _TOUCH_SQL = "UPDATE conversations SET last_inbound_at = ?, last_activity_at = ? WHERE id IN ({})"
 _BUMP_SQL = "UPDATE stream_head SET seq = seq + ? WHERE id = 1 RETURNING seq"
-_EVENT_COLUMNS = (
-    "seq",
-    "type",
-    "conversation_id",
-    "customer_id",
-    "agent_id",
-    "queue",
-    "channel",
-    "payload",
-    "created_at",
-)
 _EVENTS_SQL = (
-    f"INSERT INTO events ({', '.join(_EVENT_COLUMNS)})"  # noqa: S608 - constant names
-    f" VALUES ({_marks(len(_EVENT_COLUMNS))})"
+    f"INSERT INTO events ({', '.join(EVENT_COLUMNS)})"  # noqa: S608 - constant names
+    f" VALUES ({_marks(len(EVENT_COLUMNS))})"
 )
 _EVENTS = cast(Table, Event.__table__)
 
@@ -377,8 +322,8 @@ class InlineContinuation:
             # the dialect's own variant of the type, as SQLAlchemy binds it
             return column.type.dialect_impl(dialect).bind_processor(dialect)
 
-        self._message_bind = [binder(_MESSAGES.c[name]) for name in _MESSAGE_COLUMNS]
-        self._event_bind = [binder(_EVENTS.c[name]) for name in _EVENT_COLUMNS]
+        self._message_bind = [binder(_MESSAGES.c[name]) for name in MESSAGE_COLUMNS]
+        self._event_bind = [binder(_EVENTS.c[name]) for name in EVENT_COLUMNS]
         self._time = binder(_CONVERSATIONS.c.last_activity_at)
 
     async def run(self, contacts: Sequence[Contact]) -> list[IngestResult] | None:
@@ -425,7 +370,7 @@ class InlineContinuation:
         for row in plan.rows:
             values = [
                 row[name] if bind is None else bind(row[name])
-                for name, bind in zip(_MESSAGE_COLUMNS, self._message_bind, strict=True)
+                for name, bind in zip(MESSAGE_COLUMNS, self._message_bind, strict=True)
             ]
             async with db.execute(_INSERT_SQL, values) as cur:
                 assert cur.lastrowid is not None
@@ -437,33 +382,16 @@ class InlineContinuation:
         async with db.execute(_BUMP_SQL, (len(drafts),)) as cur:
             head = await cur.fetchone()
         assert head is not None
-        first = int(head[0]) - len(drafts) + 1
-        events = [
-            StreamEvent(seq=first + i, created_at=plan.now, **draft)
-            for i, draft in enumerate(drafts)
-        ]
+        rows = event_rows(drafts, int(head[0]), plan.now)
         await db.executemany(
             _EVENTS_SQL,
             [
                 [
-                    value if bind is None else bind(value)
-                    for value, bind in zip(_event_row(event), self._event_bind, strict=True)
+                    row[name] if bind is None else bind(row[name])
+                    for name, bind in zip(EVENT_COLUMNS, self._event_bind, strict=True)
                 ]
-                for event in events
+                for row in rows
             ],
         )
+        events = [StreamEvent(**row) for row in rows]
         return ids, events
-
-
-def _event_row(event: StreamEvent) -> tuple[Any, ...]:
-    return (
-        event.seq,
-        event.type,
-        event.conversation_id,
-        event.customer_id,
-        event.agent_id,
-        event.queue,
-        event.channel,
-        event.payload,
-        event.created_at,
-    )

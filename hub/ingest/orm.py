@@ -21,6 +21,7 @@ from hub.ingest.batch import BatchView, Staged, verified_identifiers
 from hub.ingest.fast import OPEN_STATES, Contact, InlineContinuation, continue_open
 from hub.ingest.media import attachment_row
 from hub.ingest.media import wake_all as wake_media
+from hub.ingest.rows import message_object, message_values, received_event
 from hub.uow import LazyId, Transactor, UnitOfWork
 from storage.models import Conversation, Customer, Endpoint, Message, utcnow
 
@@ -178,23 +179,8 @@ class Ingestor:
         customer, endpoint = resolved.customer, resolved.endpoint
         conversation, opened = await self._thread(uow, msg, resolved, referenced, view)
         now = utcnow()
-        direction = "system" if msg.kind == "csat" else "in"
-        meta = dict(msg.metadata)
-        if msg.subject:
-            meta.setdefault("subject", msg.subject)
-        row = Message(
-            conversation_id=conversation.id,
-            customer_id=customer.id,
-            channel=msg.channel,
-            direction=direction,
-            kind=msg.kind,
-            text=msg.text,
-            provider_id=msg.provider_id,
-            status="received",
-            meta=meta,
-            raw=msg.raw,
-            created_at=now,
-            occurred_at=msg.occurred_at,
+        row = message_object(
+            message_values(msg, conversation_id=conversation.id, customer_id=customer.id, now=now)
         )
         s.add(row)
         if msg.attachments:
@@ -220,19 +206,15 @@ class Ingestor:
             customer.display_name = msg.display_name[:200]
         if msg.language and not customer.language:
             customer.language = msg.language[:10]
-        uow.emit(
-            "message.received",
-            conversation_id=conversation.id,
-            customer_id=customer.id,
-            queue=conversation.queue,
-            channel=msg.channel,
-            message_id=LazyId(row),
-            kind=msg.kind,
-            direction=direction,
-            text=msg.text[:500],
-            endpoint=endpoint.address,
-            attachments=len(msg.attachments),
-            score=msg.metadata.get("score") if msg.kind == "csat" else None,
+        uow.drafts.append(
+            received_event(
+                msg,
+                conversation_id=conversation.id,
+                customer_id=customer.id,
+                queue=conversation.queue,
+                endpoint=endpoint.address,
+                message_id=LazyId(row),
+            )
         )
         result = Staged(
             customer_id=customer.id, conversation_id=conversation.id, row=row, opened=opened
