@@ -17,11 +17,10 @@ from hub.access import PERMISSIONS, allowed
 from hub.accounts.principal import BOOTSTRAP, Principal, token_hash
 from hub.web import keys
 from hub.web.api.routes import api
-from storage.models import Agent, Queue, Team
+from tests import factories
 from tests.agent_console.test_gateway import Console
 from tests.conftest import AUTH, ClientFactory
 
-PASSWORD = "correct horse battery"
 MISSING = 999_999  # ids for writes: the permission is decided before the row is looked up
 
 # Routes that are not API operations, with who may use them and how they authenticate.
@@ -56,61 +55,6 @@ class Caller:
     jar: aiohttp.CookieJar | None = None
 
 
-async def _login(client: TestClient[Any, Any], username: str) -> aiohttp.CookieJar:
-    jar = aiohttp.CookieJar(unsafe=True)
-    async with aiohttp.ClientSession(cookie_jar=jar) as session:
-        resp = await session.post(
-            client.make_url("/login"), json={"username": username, "password": PASSWORD}
-        )
-        assert resp.status == 200, await resp.text()
-    return jar
-
-
-async def _floor(client: TestClient[Any, Any]) -> dict[str, int]:
-    """Teams A and B with a queue each, their agents, a supervisor of A, an agent of no
-    team, an admin; one conversation waiting in each team's queue."""
-    hub = client.app[keys.HUB]
-    async with hub.sessions() as s, s.begin():
-        a, b = Team(name="A"), Team(name="B")
-        s.add_all([a, b])
-        await s.flush()
-        s.add_all(
-            [
-                Queue(name="qa", team_id=a.id, steps=[{"expression": "", "timeout_s": None}]),
-                Queue(name="qb", team_id=b.id, steps=[{"expression": "", "timeout_s": None}]),
-            ]
-        )
-        teams = {"A": a.id, "B": b.id}
-    ids: dict[str, int] = {}
-    for username, role, team in (
-        ("ann", "agent", "A"),
-        ("bob", "agent", "B"),
-        ("nia", "agent", None),
-        ("sam", "supervisor", "A"),
-        ("ada", "admin", None),
-    ):
-        ids[username] = await hub.users.create(username=username, password=PASSWORD, role=role)
-        if team:
-            async with hub.sessions() as s, s.begin():
-                (await s.get_one(Agent, ids[username])).team_id = teams[team]
-    for key, queue, sender in (("conv_a", "qa", "+12025550101"), ("conv_b", "qb", "+12025550202")):
-        result = await hub.ingest(
-            InboundMessage(
-                channel="api",
-                sender_kind="phone",
-                sender=sender,
-                provider_id=f"seed-{key}",
-                text=f"secret of {queue}",
-                queue=queue,
-            )
-        )
-        assert result.conversation_id is not None
-        assert result.customer_id is not None
-        ids[key] = result.conversation_id
-        ids[key.replace("conv", "cust")] = result.customer_id
-    return ids
-
-
 async def _callers(client: TestClient[Any, Any]) -> list[Caller]:
     hub = client.app[keys.HUB]
     callers = [Caller("nobody", None, {}), Caller("bootstrap", BOOTSTRAP, dict(AUTH))]
@@ -119,7 +63,7 @@ async def _callers(client: TestClient[Any, Any]) -> list[Caller]:
         principal = await hub.tokens.principal_for(secret)
         callers.append(Caller(f"token:{scope}", principal, {"Authorization": f"Bearer {secret}"}))
     for username in ("ann", "bob", "nia", "sam", "ada"):
-        jar = await _login(client, username)
+        jar = await factories.login(client, username)
         cookie = next(c.value for c in jar if c.key == "hub_session")
         principal = await hub.users.principal_for(token_hash(cookie))
         callers.append(Caller(username, principal, {}, jar))
@@ -154,7 +98,7 @@ async def test_every_route_has_a_rule_and_every_caller_gets_what_the_rule_says(
     hub_client: ClientFactory,
 ) -> None:
     client = await hub_client()
-    ids = await _floor(client)
+    ids = await factories.two_team_floor(client.app[keys.HUB])
     callers = await _callers(client)
     checked = 0
     # Ending one's sessions goes last: the callers' logins serve every other route first.
@@ -191,7 +135,7 @@ async def test_every_console_command_has_a_rule_and_every_role_gets_what_it_says
     hub_client: ClientFactory,
 ) -> None:
     client = await hub_client()
-    await _floor(client)
+    await factories.two_team_floor(client.app[keys.HUB])
     callers = [c for c in await _callers(client) if c.jar is not None]
     assert set(COMMANDS) == set(COMMAND_PERMISSIONS), "a console command has no rule"
     for caller in callers:
@@ -227,8 +171,8 @@ async def test_team_a_cannot_see_team_b_until_b_transfers_it_to_a(
 ) -> None:
     client = await hub_client(database_url=db_url)
     hub = client.app[keys.HUB]
-    ids = await _floor(client)
-    ann = await _login(client, "ann")
+    ids = await factories.two_team_floor(client.app[keys.HUB])
+    ann = await factories.login(client, "ann")
     view = await _visible_texts(client, ann)
     get = view["get"]
     assert view["search"] == [ids["cust_a"]]
@@ -259,7 +203,9 @@ async def test_team_a_cannot_see_team_b_until_b_transfers_it_to_a(
     )
     # Team B's supervisor-free floor: bob is offered and accepts it, then transfers it to A.
     bob = await hub.users.principal_for(
-        token_hash(next(c.value for c in await _login(client, "bob") if c.key == "hub_session"))
+        token_hash(
+            next(c.value for c in await factories.login(client, "bob") if c.key == "hub_session")
+        )
     )
     assert bob is not None
     assert bob.agent_id is not None
@@ -282,7 +228,7 @@ async def test_team_a_cannot_see_team_b_until_b_transfers_it_to_a(
     assert not any(e["type"] == "message.received" for e in leaked), leaked
     await console.close()
     # Team B keeps what it worked on; an agent of no team never saw either.
-    nia = await _visible_texts(client, await _login(client, "nia"))
+    nia = await _visible_texts(client, await factories.login(client, "nia"))
     assert nia["search"] == []
     assert (await nia["get"](f"/api/v1/conversations/{ids['conv_a']}"))[0] == 404
 
@@ -291,7 +237,7 @@ async def test_people_never_post_as_customers_and_tokens_only_do_their_scope(
     hub_client: ClientFactory,
 ) -> None:
     client = await hub_client()
-    await _floor(client)
+    await factories.two_team_floor(client.app[keys.HUB])
     callers = {c.name: c for c in await _callers(client)}
     body = {"from": "+12025550303", "text": "forged", "external_id": "x1"}
     for name in ("ann", "sam", "ada"):
@@ -326,7 +272,7 @@ async def test_serving_a_customer_shows_their_whole_history_across_teams(
 ) -> None:
     client = await hub_client()
     hub = client.app[keys.HUB]
-    ids = await _floor(client)
+    ids = await factories.two_team_floor(client.app[keys.HUB])
     # The customer of team B's conversation now writes on another channel into team A's queue.
     again = await hub.ingest(
         InboundMessage(
@@ -340,7 +286,7 @@ async def test_serving_a_customer_shows_their_whole_history_across_teams(
     )
     assert again.customer_id == ids["cust_b"]
     assert again.conversation_id != ids["conv_b"]
-    view = await _visible_texts(client, await _login(client, "ann"))
+    view = await _visible_texts(client, await factories.login(client, "ann"))
     status, page = await view["get"](f"/api/v1/customers/{ids['cust_b']}/history")
     assert status == 200
     assert {m["text"] for m in page["items"]} >= {"secret of qb", "hello again, by SMS"}
@@ -349,9 +295,9 @@ async def test_serving_a_customer_shows_their_whole_history_across_teams(
 async def test_a_note_for_the_team_is_read_only_by_that_team(hub_client: ClientFactory) -> None:
     client = await hub_client()
     hub = client.app[keys.HUB]
-    ids = await _floor(client)
+    ids = await factories.two_team_floor(client.app[keys.HUB])
     conv = ids["conv_a"]
-    ann, bob = await _login(client, "ann"), await _login(client, "bob")
+    ann, bob = await factories.login(client, "ann"), await factories.login(client, "bob")
     # Team A hands the conversation to bob of team B; both teams may now read it.
     await hub.work.transfer(conv, by=None, to_agent=ids["bob"])
     bob_console, _, _ = await Console.connect(client, bob)
@@ -384,10 +330,10 @@ async def test_a_note_for_the_team_is_read_only_by_that_team(hub_client: ClientF
     both = {"billing dispute, ask Ben", "called back"}
     assert await notes(bob, {}) == {"called back"}
     assert await notes(ann, {}) == both
-    assert await notes(await _login(client, "sam"), {}) == both  # team A's supervisor
+    assert await notes(await factories.login(client, "sam"), {}) == both  # team A's supervisor
     assert await notes(None, AUTH) == both
     # An agent of no team cannot write a team note.
-    nia = await _login(client, "nia")
+    nia = await factories.login(client, "nia")
     await hub.work.transfer(conv, by=None, to_agent=ids["nia"])
     async with aiohttp.ClientSession(cookie_jar=nia) as session:
         resp = await session.post(

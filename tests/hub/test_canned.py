@@ -13,9 +13,9 @@ from contract.errors import InvalidInput
 from hub.web import keys
 from hub.work.canned import Placeholders, expand, first_name
 from storage.models import Conversation, Customer
+from tests import factories
 from tests.agent_console.test_gateway import Console
 from tests.conftest import ClientFactory
-from tests.hub.test_access import _floor, _login
 
 SEEDED = {"greet", "checking", "refund", "bye"}
 
@@ -38,9 +38,9 @@ class Caller:
 
 async def _setup(hub_client: ClientFactory) -> tuple[TestClient[Any, Any], dict[str, Any]]:
     client = await hub_client()
-    ids: dict[str, Any] = dict(await _floor(client))
+    ids: dict[str, Any] = dict(await factories.two_team_floor(client.app[keys.HUB]))
     for name in ("ann", "bob", "sam", "ada"):
-        ids[name] = Caller(client, await _login(client, name))
+        ids[name] = Caller(client, await factories.login(client, name))
     hub = client.app[keys.HUB]
     async with hub.sessions() as s, s.begin():
         customer = await s.get_one(Customer, ids["cust_a"])

@@ -21,8 +21,8 @@ from hub.customers.privacy import purge_closed_before
 from hub.reports import rollup
 from hub.web import keys
 from storage.models import AuditEntry, Conversation, Event, Message, MessageAttachment, utcnow
+from tests import factories
 from tests.conftest import AUTH, ClientFactory
-from tests.hub.test_access import _floor, _login
 
 Client = TestClient[Any, Any]
 PHONE = "+15550001234"
@@ -194,10 +194,10 @@ async def test_a_team_supervisor_exports_the_whole_customer_they_see(
     hub_client: ClientFactory,
 ) -> None:
     client = await hub_client()
-    ids = await _floor(client)
+    ids = await factories.two_team_floor(client.app[keys.HUB])
     # Team B's customer merged into team A's: one person, whose whole history A may read.
     await client.app[keys.HUB].customers.merge(ids["cust_a"], ids["cust_b"], actor="test")
-    jar = await _login(client, "sam")  # supervisor of team A
+    jar = await factories.login(client, "sam")  # supervisor of team A
     async with aiohttp.ClientSession(cookie_jar=jar) as session:
         url = client.make_url(f"/api/v1/customers/{ids['cust_a']}/export")
         async with session.get(url, params={"format": "json"}) as resp:
