@@ -7,9 +7,17 @@ from datetime import timedelta
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from config.settings import Settings
-from contract.channel import EndpointKind, InboundMessage, IngestResult, StatusUpdate
+from contract.channel import (
+    ChannelAdapter,
+    EndpointKind,
+    InboundMessage,
+    IngestResult,
+    StatusUpdate,
+)
 from hub.accounts.tokens import Tokens
 from hub.accounts.users import Users
+from hub.commands import CommandLog
+from hub.console.service import ConsoleService
 from hub.customers.profiles import CustomerService
 from hub.ingest.fast import InlineContinuation
 from hub.ingest.orm import Ingestor
@@ -47,6 +55,10 @@ class Hub:
         self.tokens = Tokens(self.tx)
         self.work = WorkService(settings, self.tx)
         self.customers = CustomerService(self.tx)
+        self.commands = CommandLog(self.tx)
+        # Filled by ``create_app`` with the configured adapters, by channel.
+        self.adapters: dict[str, ChannelAdapter] = {}
+        self.console = ConsoleService(self.tx, self.adapters)
 
     async def dispose(self) -> None:
         """Close the database connections."""

@@ -84,6 +84,7 @@ def create_app(settings: Settings) -> web.Application:
     app[keys.HTTP] = holder.get
     adapters = build_adapters(ChannelContext(settings=settings, hub=hub, http=holder.get))
     app[keys.ADAPTERS] = adapters
+    hub.adapters.update(adapters)
     hub.reply_options.update(
         {name: adapter.reply_options.get(name, frozenset()) for name, adapter in adapters.items()}
     )

@@ -376,12 +376,17 @@ class ConversationGrant(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class CommandResult(Base):
-    """Idempotency record of a console command, keyed by the client's ``client_msg_id``."""
+class CommandRecord(Base):
+    """One entry of the command log: what a caller's keyed command answered (``hub.commands``).
 
-    __tablename__ = "command_results"
-    agent_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    client_msg_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    Console commands (``client_msg_id``) and REST replies (``client_msg_id`` in the body) share
+    it, so a repeated command answers as the first one did instead of acting twice."""
+
+    __tablename__ = "command_log"
+    actor: Mapped[str] = mapped_column(String(100), primary_key=True)  # e.g. "agent:7"
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    # What the key was used for; "" for entries older than this column (any command matches).
+    command: Mapped[str] = mapped_column(String(50), default="")
     result: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 

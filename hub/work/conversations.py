@@ -10,11 +10,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from config.settings import Settings
 from contract.errors import Conflict, InvalidInput, NotFound
+from hub import commands
 from hub.customers import identity
 from hub.outbox.delivery import enqueue
 from hub.uow import Transactor, UnitOfWork
 from hub.work.canned import check_close
-from storage.models import CommandResult, Conversation, Endpoint, Message, utcnow
+from storage.models import Conversation, Endpoint, Message, utcnow
 
 # Channels whose free-form replies are allowed only within 24 h of the customer's last message.
 SESSION_WINDOW_CHANNELS = {"whatsapp": 24 * 3600}
@@ -63,12 +64,20 @@ class ConversationService:
         """Store an outbound reply with its outbox row (or an internal note; with
         ``team_id`` a note only that team, its supervisors and admins may read)."""
 
+        # Console replies and notes and REST replies share one key space per person.
+        log_key = {
+            "actor": commands.agent_actor(author_id or 0),
+            "key": client_msg_id or "",
+            "command": commands.MESSAGE,
+        }
+
         async def work(uow: UnitOfWork) -> Message:
             s = uow.session
-            if client_msg_id and author_id is not None:
-                done = await s.get(CommandResult, (author_id, client_msg_id))
+            keyed = bool(client_msg_id) and author_id is not None
+            if keyed:
+                done = await commands.recall(s, **log_key)
                 if done is not None:
-                    return await s.get_one(Message, done.result["message_id"])
+                    return await s.get_one(Message, done["message_id"])
             conv = await s.get(Conversation, conversation_id)
             if conv is None:
                 raise NotFound(f"conversation {conversation_id} not found")
@@ -85,14 +94,8 @@ class ConversationService:
                 if conv.first_response_at is None:
                     conv.first_response_at = utcnow()
             conv.last_activity_at = utcnow()
-            if client_msg_id and author_id is not None:
-                s.add(
-                    CommandResult(
-                        agent_id=author_id,
-                        client_msg_id=client_msg_id,
-                        result={"message_id": row.id},
-                    )
-                )
+            if keyed:
+                commands.record(s, **log_key, result={"message_id": row.id})
             uow.emit(
                 "note.added" if note else "message.sent",
                 conversation_id=conv.id,

@@ -11,7 +11,7 @@ from agent_console.protocol import FrameType
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = (ROOT / "agent_console" / "PROTOCOL.md").read_text(encoding="utf-8")
-# Frames the client sends; the gateway reads them (checked below), the server never sends them.
+# Frames the client sends; the console reads them (checked below), the server never sends them.
 CLIENT_FRAMES = {"hello", "ping", "cmd"}
 
 
@@ -48,6 +48,8 @@ def emitted_event_patterns() -> list[re.Pattern[str]]:
     names = re.findall(r'\bemit\(\s*f?"([a-z_.{}]+)"', code)
     # ... or through a module constant: ``EVENT = "message.attachment_updated"``.
     names += re.findall(r'^[A-Z_]*EVENT[A-Z_]* = "([a-z_]+\.[a-z_]+)"', code, flags=re.MULTILINE)
+    # ... or as the type of an event row built for a bulk insert (``hub.ingest.rows``).
+    names += re.findall(r'"type": "([a-z_]+\.[a-z_]+)"', code)
     return [re.compile(re.sub(r"\\\{\w+\\\}", "[a-z_]+", re.escape(n)) + "$") for n in names]
 
 
@@ -63,8 +65,8 @@ def test_the_frame_type_literal_is_exactly_what_the_server_sends() -> None:
 
 
 def test_the_client_frames_are_the_ones_the_gateway_reads() -> None:
-    gateway = (ROOT / "agent_console" / "gateway.py").read_text(encoding="utf-8")
-    read = set(re.findall(r'get\("type"\)\s*[!=]=\s*"(\w+)"', gateway))
+    console = sources("agent_console")
+    read = set(re.findall(r'get\("type"\)\s*[!=]=\s*"(\w+)"', console))
     assert read == CLIENT_FRAMES
     assert documented_frame_types() >= CLIENT_FRAMES
 

@@ -1,4 +1,5 @@
-"""Read models the console needs: the opening snapshot and an opened conversation."""
+"""Read models of the agent console: the opening snapshot, an opened conversation, the
+agents' board, and what a connection follows (``hub.console.service`` wraps them)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub import queries
-from storage.models import Agent, Conversation, Customer, Event, Message, Offer
+from storage.models import Agent, Conversation, Customer, Event, Message, Offer, Queue
 
 OPEN = ("queued", "offered", "assigned", "wrap_up")
 
@@ -204,3 +205,44 @@ async def open_conversation(
         "history": page.model_dump(mode="json"),
         "customer_conversations": [c.model_dump(mode="json") for c in conversations],
     }
+
+
+async def involved(s: AsyncSession, agent_id: int) -> set[int]:
+    """Conversations an agent works on or has a pending offer for (their console follows them)."""
+    assigned = await s.scalars(
+        select(Conversation.id).where(
+            Conversation.assignee_id == agent_id,
+            Conversation.state.in_(("assigned", "wrap_up")),
+        )
+    )
+    offered = await s.scalars(
+        select(Offer.conversation_id).where(Offer.agent_id == agent_id, Offer.state == "pending")
+    )
+    return set(assigned.all()) | set(offered.all())
+
+
+async def team_queues(s: AsyncSession, team_ids: frozenset[int]) -> frozenset[str]:
+    """The queues of some teams (a team supervisor's floor)."""
+    rows = await s.scalars(select(Queue.name).where(Queue.team_id.in_(team_ids)))
+    return frozenset(rows.all())
+
+
+async def user_card(s: AsyncSession, agent_id: int) -> dict[str, Any]:
+    """Who the console is for, as the welcome frame shows it."""
+    agent = await s.get_one(Agent, agent_id)
+    return {
+        "id": agent.id,
+        "username": agent.username,
+        "display_name": agent.display_name,
+        "role": agent.role,
+        "state": agent.state,
+        "state_reason": agent.state_reason,
+        "language": agent.language,
+    }
+
+
+async def agent_ids(s: AsyncSession, usernames: list[str]) -> set[int]:
+    """The ids of the named users (mentions in a note)."""
+    if not usernames:
+        return set()
+    return set((await s.scalars(select(Agent.id).where(Agent.username.in_(usernames)))).all())
