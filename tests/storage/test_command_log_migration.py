@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -69,7 +70,7 @@ async def test_old_results_stay_answers_after_0007_and_go_back_on_downgrade(
     rows = await execute(
         empty_url, "SELECT actor, key, command, result FROM command_log ORDER BY key"
     )
-    got = [(r[0], r[1], r[2], r[3] if isinstance(r[3], dict) else eval_json(r[3])) for r in rows]
+    got = [(r[0], r[1], r[2], r[3] if isinstance(r[3], dict) else json.loads(r[3])) for r in rows]
     assert got == [
         ("agent:7", "m-1", "message", {"message_id": 41}),
         ("agent:7", "s-1", "", {"state": "away"}),
@@ -86,9 +87,3 @@ async def test_old_results_stay_answers_after_0007_and_go_back_on_downgrade(
         empty_url, "SELECT agent_id, client_msg_id FROM command_results ORDER BY client_msg_id"
     )
     assert [tuple(r) for r in back] == [(7, "m-1"), (9, "r-1"), (7, "s-1")]
-
-
-def eval_json(raw: str) -> Any:
-    import json
-
-    return json.loads(raw)
