@@ -230,6 +230,7 @@ class ConsoleGateway:
                     "head": head,
                     "resumed": bool(resumable and not too_old),
                     "user": opening.user,
+                    "channels": self.hub.channels.as_json(),
                 },
             )
         )

@@ -37,9 +37,10 @@ __all__ = [
     "StatusUpdate",
 ]
 
-# The identity an address belongs to. SMS, WhatsApp and voice share "phone": one person, one
-# E.164 number, whatever channel they used.
-EndpointKind = Literal["phone", "email", "telegram", "webchat", "wechat", "app", "api"]
+# The identity an address belongs to: each channel declares its own (``ChannelInfo``), so the
+# set is open. SMS, WhatsApp and voice share "phone": one person, one E.164 number, whatever
+# channel they used; the hub normalizes "phone" and "email" addresses and keeps others as sent.
+EndpointKind = str
 
 # What an inbound item is. Only "message" (and "command") opens or re-opens routed work;
 # "auto_reply" attaches to its conversation flagged; "bounce" only updates delivery status.

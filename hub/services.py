@@ -14,6 +14,7 @@ from contract.channel import (
     IngestResult,
     StatusUpdate,
 )
+from contract.info import Channels
 from hub.accounts.tokens import Tokens
 from hub.accounts.users import Users
 from hub.commands import CommandLog
@@ -33,9 +34,16 @@ class Hub:
     """Storage, stream and services wired together; implements ``contract.channel.HubPort``."""
 
     def __init__(
-        self, settings: Settings, engine: AsyncEngine, reader: AsyncEngine | None = None
+        self,
+        settings: Settings,
+        engine: AsyncEngine,
+        reader: AsyncEngine | None = None,
+        *,
+        channels: Channels | None = None,
     ) -> None:
         self.settings = settings
+        # The registered channels' facts, from the composition root (``channels.registry``).
+        self.channels = channels if channels is not None else Channels()
         self.engine = engine
         self.reader = reader or engine
         self.sessions = session_factory(engine)
@@ -50,8 +58,14 @@ class Hub:
         self.feedback = ProviderFeedback(settings, self.tx)
         # Filled by ``create_app`` from the configured adapters: what a reply may set, by channel.
         self.reply_options: dict[str, frozenset[str]] = {}
-        self.conversations = ConversationService(settings, self.tx, self.reply_options)
-        self.users = Users(self.tx, idle=timedelta(seconds=settings.session_idle_s))
+        self.conversations = ConversationService(
+            settings, self.tx, self.reply_options, channels=self.channels
+        )
+        self.users = Users(
+            self.tx,
+            idle=timedelta(seconds=settings.session_idle_s),
+            default_capacity=self.channels.default_capacity(),
+        )
         self.tokens = Tokens(self.tx)
         self.work = WorkService(settings, self.tx)
         self.customers = CustomerService(self.tx)

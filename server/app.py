@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 from aiohttp import web
 
@@ -21,6 +21,7 @@ from hub.web import middleware as hubweb
 from hub.web.api import admin as _admin  # noqa: F401 - registers routes
 from hub.web.api import audit as _audit  # noqa: F401 - registers routes
 from hub.web.api import canned as _canned  # noqa: F401 - registers routes
+from hub.web.api import inbound as _inbound  # noqa: F401 - registers routes
 from hub.web.api import me as _me  # noqa: F401 - registers routes
 from hub.web.api import privacy as _privacy  # noqa: F401 - registers routes
 from hub.web.api import reports as _reports  # noqa: F401 - registers routes
@@ -50,10 +51,12 @@ async def pauses_ctx(app: web.Application) -> AsyncIterator[None]:
         await task
 
 
-def build_adapters(ctx: ChannelContext) -> dict[str, ChannelAdapter]:
+def build_adapters(
+    ctx: ChannelContext, packages: Sequence[str] = registry.CHANNELS
+) -> dict[str, ChannelAdapter]:
     """Every configured adapter, keyed by each channel name it sends on."""
     by_channel: dict[str, ChannelAdapter] = {}
-    for factory in registry.factories():
+    for factory in registry.factories(packages):
         adapter = factory(ctx)
         if adapter is None:
             continue
@@ -64,8 +67,13 @@ def build_adapters(ctx: ChannelContext) -> dict[str, ChannelAdapter]:
     return by_channel
 
 
-def create_app(settings: Settings) -> web.Application:
-    """Build the application; resources open in ``cleanup_ctx`` when it starts."""
+def create_app(
+    settings: Settings, *, channels: Sequence[str] = registry.CHANNELS
+) -> web.Application:
+    """Build the application; resources open in ``cleanup_ctx`` when it starts.
+
+    ``channels`` are the channel packages to run (``channels.registry.CHANNELS``; a test
+    adds its own channel here)."""
     app = web.Application(
         client_max_size=settings.max_body_bytes,
         middlewares=[
@@ -78,11 +86,19 @@ def create_app(settings: Settings) -> web.Application:
     app[hubweb.METRICS] = Metrics()
     app[hubweb.METRICS_REFRESH] = hubweb.MetricsRefresh(settings.metrics_refresh_s)
     url = settings.database_url
-    hub = Hub(settings, create_engine(url), create_read_engine(url))
+    hub = Hub(
+        settings,
+        create_engine(url),
+        create_read_engine(url),
+        channels=registry.channels(channels),
+    )
     app[keys.HUB] = hub
     holder = HttpClientHolder()
     app[keys.HTTP] = holder.get
-    adapters = build_adapters(ChannelContext(settings=settings, hub=hub, http=holder.get))
+    adapters = build_adapters(ChannelContext(settings=settings, hub=hub, http=holder.get), channels)
+    undeclared = sorted(set(adapters) - {info.name for info in hub.channels})
+    if undeclared:
+        raise RuntimeError(f"channel(s) {', '.join(undeclared)} send without a ChannelInfo")
     app[keys.ADAPTERS] = adapters
     hub.adapters.update(adapters)
     hub.reply_options.update(

@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from channels import registry
 from contract.errors import ConfigError, HubError
 from hub import __version__
 
@@ -25,8 +26,10 @@ PASSTHROUGH: dict[str, tuple[str, str]] = {
     # command: (module with main(argv), one-line help)
     "simulate": ("routing.sim", "simulate the router on simulated time and compare with Erlang C"),
     "bench": ("benchmarks.cli", "run a benchmark: router, ingest, latency, history or reports"),
-    "telegram": ("channels.telegram.cli", "register or inspect the Telegram webhook"),
 }
+# Each channel's own subcommand (``hub telegram ...``), from the registry; it gets the
+# settings loader as its second argument.
+CHANNEL_COMMANDS: dict[str, tuple[str, str]] = registry.commands()
 
 
 def _settings(*, serving: bool = False, **overrides: object) -> Settings:
@@ -155,7 +158,7 @@ def cmd_token(args: argparse.Namespace) -> int:
     settings = _settings()
 
     async def run() -> int:
-        hub = Hub(settings, create_engine(settings.database_url))
+        hub = Hub(settings, create_engine(settings.database_url), channels=registry.channels())
         try:
             if args.action == "create":
                 if not args.name_or_id or not args.scope:
@@ -259,20 +262,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_token)
 
-    for name, (module, help_) in PASSTHROUGH.items():
+    for name, (module, help_) in {**PASSTHROUGH, **CHANNEL_COMMANDS}.items():
         p = sub.add_parser(name, help=help_, add_help=False)
         p.add_argument("rest", nargs=argparse.REMAINDER)
-        p.set_defaults(func=_passthrough(module))
+        p.set_defaults(func=_passthrough(module, channel=name in CHANNEL_COMMANDS))
     return parser
 
 
-def _passthrough(module: str) -> Callable[[argparse.Namespace], int]:
+def _passthrough(module: str, *, channel: bool = False) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
         try:
             mod = importlib.import_module(module)
         except ModuleNotFoundError as err:
             raise ConfigError(f"this command is not available in this build ({err.name})") from None
-        result: int = mod.main(args.rest)
+        result: int = mod.main(args.rest, _settings) if channel else mod.main(args.rest)
         return result
 
     return run
@@ -282,9 +285,11 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``hub`` console script."""
     parser = build_parser()
     raw = sys.argv[1:] if argv is None else argv
-    if raw and raw[0] in PASSTHROUGH:
+    if raw and raw[0] in PASSTHROUGH | CHANNEL_COMMANDS:
         # Hand the rest over untouched (argparse would eat the sub-command's own --help).
-        args = argparse.Namespace(func=_passthrough(PASSTHROUGH[raw[0]][0]), rest=raw[1:])
+        module = (PASSTHROUGH | CHANNEL_COMMANDS)[raw[0]][0]
+        run = _passthrough(module, channel=raw[0] in CHANNEL_COMMANDS)
+        args = argparse.Namespace(func=run, rest=raw[1:])
     else:
         args = parser.parse_args(raw)
     try:

@@ -7,12 +7,12 @@ import contextlib
 import logging
 import random
 from collections.abc import AsyncIterator, Callable
-from typing import Any
 
 import aiohttp
 from aiohttp import web
 from sqlalchemy import delete, select, update
 
+from channels import registry
 from config.settings import Settings
 from contract.channel import EndpointKind, InboundMessage
 from contract.errors import ConfigError
@@ -74,7 +74,7 @@ async def create_user(
     team: str | None = None,
 ) -> int:
     """Create one account (and its skills) in the configured database."""
-    hub = Hub(settings, create_engine(settings.database_url))
+    hub = Hub(settings, create_engine(settings.database_url), channels=registry.channels())
     try:
         agent_id = await hub.users.create(
             username=username, password=password, role=role, display_name=display_name
@@ -100,7 +100,7 @@ async def seed(settings: Settings) -> str:
             "hub demo creates logins with the published password 'demo-pass': "
             "it runs only with HUB_DEMO=true (use `hub create-user` for real accounts)"
         )
-    hub = Hub(settings, create_engine(settings.database_url))
+    hub = Hub(settings, create_engine(settings.database_url), channels=registry.channels())
     try:
         await hub.start()
         async with hub.sessions() as s:
@@ -154,7 +154,7 @@ async def seed(settings: Settings) -> str:
 
 async def deactivate_demo_accounts(settings: Settings) -> list[str]:
     """Deactivate every account ``hub demo`` created and end its sessions; their usernames."""
-    hub = Hub(settings, create_engine(settings.database_url))
+    hub = Hub(settings, create_engine(settings.database_url), channels=registry.channels())
     try:
         async with hub.sessions() as s, s.begin():
             rows = (
@@ -175,101 +175,28 @@ async def deactivate_demo_accounts(settings: Settings) -> list[str]:
 
 
 # ---------------------------------------------------------------------------- traffic
-TrafficSource = Callable[[aiohttp.ClientSession, Settings, random.Random], "asyncio.Future[None]"]
-
-API_TEXTS = (
-    "Where is my refund?",
-    "The app crashes when I open settings.",
-    "I'd like to upgrade my plan.",
-    "Can someone call me back today?",
-    "请问你们的营业时间是什么时候？",
-    "Mi pedido llegó dañado.",
-)
-
-
-async def api_inbound(
-    session: aiohttp.ClientSession, settings: Settings, rng: random.Random
-) -> None:
-    """One contact through the generic API channel."""
-    who = rng.choice(CUSTOMERS)[0] if rng.random() < 0.3 else f"+1202555{rng.randint(1000, 9999)}"
-    async with session.post(
-        f"http://127.0.0.1:{settings.http_port}/api/v1/inbound",
-        json={
-            "from": who,
-            "text": rng.choice(API_TEXTS),
-            "external_id": f"demo-{rng.getrandbits(64):x}",
-        },
-        headers={"Authorization": f"Bearer {settings.api_token_value()}"},
-    ) as resp:
-        await resp.read()
-
-
-async def email_inbound(
-    session: aiohttp.ClientSession, settings: Settings, rng: random.Random
-) -> None:
-    """One real-shaped customer mail over SMTP to the hub's listener."""
-    from channels.email.testing.simulator import random_customer_mail, send_mail
-
-    mailbox = rng.choice(sorted(settings.email_mailboxes) or ["support@localhost"])
-    raw = random_customer_mail(rng, mailbox)
-    sender = raw.split(b"\r\nFrom:", 1)[-1].split(b"\r\n", 1)[0].decode("utf-8", "replace")
-    address = sender[sender.rfind("<") + 1 : sender.rfind(">")] if "<" in sender else sender
-    await send_mail(settings.smtp_host, settings.smtp_port, raw, address.strip(), mailbox)
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-DEMO_TELEGRAM_TOKEN = "123456789:DEMO-bot-token"  # noqa: S105 - local fake only
-DEMO_TELEGRAM_SECRET = "demo-telegram-secret"  # noqa: S105 - local fake only
+# Each channel's ``testing/demo.py`` (found through the registry) brings its fake provider
+# (``overrides()`` settings and a ``provider(settings)`` context) and ``contact(...)``, one
+# simulated contact; this module only runs them.
 
 
 def provider_overrides() -> dict[str, object]:
-    """Settings pointing every channel at local provider fakes (demo mode only)."""
-    from channels.twilio_sms.testing.fake_api import DEMO_ACCOUNT_SID, DEMO_AUTH_TOKEN
-
-    return {
-        "twilio_account_sid": DEMO_ACCOUNT_SID,
-        "twilio_auth_token": DEMO_AUTH_TOKEN,
-        "twilio_api_base": f"http://127.0.0.1:{_free_port()}",
-        "telegram_bot_token": DEMO_TELEGRAM_TOKEN,
-        "telegram_secret_token": DEMO_TELEGRAM_SECRET,
-        "telegram_api_base": f"http://127.0.0.1:{_free_port()}",
-        "relay_port": _free_port(),
-    }
+    """Settings pointing every channel at its local provider fake (demo mode only)."""
+    overrides: dict[str, object] = {}
+    for demo in registry.demos().values():
+        overrides.update(demo.overrides())
+    return overrides
 
 
 async def providers_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Run the fake Twilio and Telegram APIs and a mail relay sink for the demo."""
-    from urllib.parse import urlsplit
-
-    from channels.email.testing.sink import start_sink
-    from channels.telegram.testing.fake_api import start_fake_telegram
-    from channels.telegram.testing.simulator import seed_fake
-    from channels.twilio_sms.testing.fake_api import start_fake_twilio
-
+    """Run every channel's provider fake for as long as the demo runs."""
     settings = app[keys.SETTINGS]
-    twilio, _ = await start_fake_twilio(
-        port=urlsplit(settings.twilio_api_base).port or 0,
-        account_sid=settings.twilio_account_sid,
-        auth_token=settings.twilio_auth_token.get_secret_value(),
-    )
-    telegram, _ = await start_fake_telegram(
-        settings.telegram_bot_token.get_secret_value(),
-        port=urlsplit(settings.telegram_api_base).port or 0,
-    )
-    seed_fake(telegram)
-    sink = await start_sink(port=settings.relay_port)
-    logger.info("demo providers: fake Twilio, fake Telegram, mail sink on %s", settings.relay_port)
-    yield
-    await sink.stop()
-    await telegram.stop()
-    await twilio.close()
+    async with contextlib.AsyncExitStack() as stack:
+        for package, demo in registry.demos().items():
+            if hasattr(demo, "provider"):
+                await stack.enter_async_context(demo.provider(settings))
+                logger.info("demo provider of %s running", package)
+        yield
 
 
 def traffic_ctx(*, rate: float) -> Callable[[web.Application], AsyncIterator[None]]:
@@ -277,18 +204,14 @@ def traffic_ctx(*, rate: float) -> Callable[[web.Application], AsyncIterator[Non
 
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         settings = app[keys.SETTINGS]
-        sources: list[Any] = [api_inbound]
         adapters = app[keys.ADAPTERS]
-        if "sms" in adapters:
-            from channels.twilio_sms.testing.simulator import demo_traffic
-
-            sources.append(demo_traffic)
-        if "telegram" in adapters:
-            from channels.telegram.testing.simulator import telegram_inbound
-
-            sources.append(telegram_inbound)
-        if "email" in adapters and settings.smtp_enabled:
-            sources.append(email_inbound)
+        running = set(adapters)
+        sources = [
+            demo
+            for package, demo in registry.demos().items()
+            if running & {info.name for info in registry.channels([package])}
+        ]
+        known = [address for address, _, _ in CUSTOMERS]
         rng = random.Random()  # noqa: S311 - demo traffic
 
         async def loop() -> None:
@@ -297,9 +220,9 @@ def traffic_ctx(*, rate: float) -> Callable[[web.Application], AsyncIterator[Non
                 while True:
                     source = rng.choice(sources)
                     try:
-                        await source(session, settings, rng)
+                        await source.contact(session, settings, rng, known)
                     except Exception:
-                        logger.exception("demo traffic source %s failed", source.__name__)
+                        logger.exception("demo traffic of %s failed", source.__name__)
                     await asyncio.sleep(rng.expovariate(rate))
 
         task = asyncio.create_task(loop(), name="demo-traffic")

@@ -1,6 +1,6 @@
 // Shared state of the console page and small helpers used by every panel.
 import { byTestId, h } from "/static/dom.js";
-import { channelName, t } from "/static/i18n.js";
+import { t } from "/static/i18n.js";
 
 export const app = {
   client: null, // ProtocolClient
@@ -13,55 +13,6 @@ export const app = {
   current: null, // the open conversation, see conversation.js
   skewMs: 0, // client clock minus server clock, estimated from live events
 };
-
-// Reply channels an endpoint kind can be reached on (voice cannot carry a text reply).
-export const CHANNELS_BY_KIND = {
-  phone: ["sms", "whatsapp"],
-  email: ["email"],
-  telegram: ["telegram"],
-  webchat: ["webchat"],
-  wechat: ["wechat"],
-  app: ["app"],
-  api: ["api"],
-};
-
-// Channels that accept free text only inside a customer-service window (the server refuses
-// otherwise; see hub/conversations.py).
-export const SESSION_WINDOW_CHANNELS = { whatsapp: 24 * 3600 };
-
-// Channels that show a typing indicator to the customer (the server forwards `typing`).
-export const TYPING_CHANNELS = new Set(["telegram", "webchat", "whatsapp", "wechat", "app"]);
-
-// First-response targets in seconds until the server announces its own (see report).
-export const SLA_TARGET_S = { email: 4 * 3600, api: 600, default: 120 };
-
-const BADGE = {
-  sms: "SMS",
-  mms: "MMS",
-  whatsapp: "WA",
-  email: "MAIL",
-  telegram: "TG",
-  webchat: "CHAT",
-  voice: "CALL",
-  wechat: "WX",
-  app: "APP",
-  api: "API",
-};
-
-/** A small coloured channel badge. */
-export function channelBadge(channel, { withName = false } = {}) {
-  const known = channel in BADGE;
-  return h(
-    "span",
-    {
-      class: `ch-badge ch-${known ? channel : "other"}`,
-      title: channelName(channel),
-      "data-channel": channel,
-      "data-testid": "channel-badge",
-    },
-    withName ? channelName(channel) : BADGE[channel] || String(channel || "?").slice(0, 4).toUpperCase(),
-  );
-}
 
 /** Server time now, corrected for the clock difference. */
 export function serverNow() {

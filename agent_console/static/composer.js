@@ -1,8 +1,9 @@
 // The composer under the timeline: reply or internal note, channel picker, canned
 // responses (a picker and "/" search), typing indicator to the customer, Ctrl+Enter to send.
-import { CHANNELS_BY_KIND, SESSION_WINDOW_CHANNELS, TYPING_CHANNELS, app, command, notify } from "/static/app.js";
+import { app, command, notify } from "/static/app.js";
+import { channelName, replyChannels, sessionWindow, showsTyping } from "/static/channels.js";
 import { byTestId, fill, h } from "/static/dom.js";
-import { channelName, t } from "/static/i18n.js";
+import { t } from "/static/i18n.js";
 import { patchConversation } from "/static/lists.js";
 import { readonlyReason, renderAll, renderReadonly, showStored } from "/static/conversation.js";
 
@@ -229,11 +230,11 @@ function replyTargets() {
     },
   ];
   for (const ep of customer.endpoints || []) {
-    for (const channel of CHANNELS_BY_KIND[ep.kind] || []) {
+    for (const channel of replyChannels(ep.kind)) {
       if (channel === conv.channel && ep.kind === own.kind && ep.address === own.address) continue;
       const optedOut = (ep.opted_out || []).includes(channel) || (ep.opted_out || []).includes("all");
       // Free text on WhatsApp needs the customer's own recent WhatsApp message in this thread.
-      const windowClosed = channel in SESSION_WINDOW_CHANNELS && channel !== conv.channel;
+      const windowClosed = sessionWindow(channel) !== null && channel !== conv.channel;
       const flags = [
         optedOut ? t("composer.opted_out") : null,
         ep.undeliverable ? t("composer.undeliverable") : null,
@@ -273,7 +274,7 @@ function selectedChannel() {
 
 function sendTyping() {
   if (!app.current || byTestId("composer").dataset.mode === "note" || readonlyReason()) return;
-  if (!TYPING_CHANNELS.has(selectedChannel())) return;
+  if (!showsTyping(selectedChannel())) return;
   const now = Date.now();
   if (now - lastTypingSent < 4000) return;
   lastTypingSent = now;

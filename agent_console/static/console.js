@@ -1,6 +1,7 @@
 // Entry point of the agent console: wires the protocol client to the panels, keeps the
 // agent state and connection indicator, and owns the keyboard shortcuts.
 import { app, command, getJson, notify, toast } from "/static/app.js";
+import { setChannels } from "/static/channels.js";
 import { byTestId, fill, h, typingInField } from "/static/dom.js";
 import { applyI18n, bindLanguageSelect, duration, t } from "/static/i18n.js";
 import {
@@ -105,6 +106,7 @@ function renderConn(detail) {
 
 // ------------------------------------------------------------------ protocol wiring
 function onWelcome(data) {
+  setChannels(data.channels);
   app.me = data.user;
   byTestId("user-name").textContent = data.user.display_name || data.user.username;
   byTestId("user-name").title = `${data.user.username} · ${data.user.role}`;

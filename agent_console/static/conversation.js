@@ -1,6 +1,7 @@
 // Center column: the open conversation (header, unified timeline, live updates); the
 // composer below it lives in composer.js.
-import { agentName, app, channelBadge, command, notify } from "/static/app.js";
+import { agentName, app, command, notify } from "/static/app.js";
+import { channelBadge } from "/static/channels.js";
 import { byTestId, fill, h } from "/static/dom.js";
 import { t } from "/static/i18n.js";
 import { renderConversations, summaryFrom, upsertConversation } from "/static/lists.js";

@@ -242,16 +242,6 @@ const CATALOG = {
     "time.ms": "{m}m {s}s",
     "time.hm": "{h}h {m}m",
     "time.d": "{d}d {h}h",
-    "channel.sms": "SMS",
-    "channel.mms": "MMS",
-    "channel.whatsapp": "WhatsApp",
-    "channel.email": "Email",
-    "channel.telegram": "Telegram",
-    "channel.webchat": "Web chat",
-    "channel.voice": "Voice",
-    "channel.wechat": "WeChat",
-    "channel.app": "App",
-    "channel.api": "API",
     "kind.phone": "Phone",
     "kind.email": "Email",
     "kind.telegram": "Telegram",
@@ -499,16 +489,6 @@ const CATALOG = {
     "time.ms": "{m}分{s}秒",
     "time.hm": "{h}小时{m}分",
     "time.d": "{d}天{h}小时",
-    "channel.sms": "短信",
-    "channel.mms": "彩信",
-    "channel.whatsapp": "WhatsApp",
-    "channel.email": "邮件",
-    "channel.telegram": "Telegram",
-    "channel.webchat": "网页聊天",
-    "channel.voice": "电话",
-    "channel.wechat": "微信",
-    "channel.app": "应用",
-    "channel.api": "API",
     "kind.phone": "电话号码",
     "kind.email": "邮箱",
     "kind.telegram": "Telegram",
@@ -599,10 +579,6 @@ export function bindLanguageSelect(select) {
 }
 
 /** A channel's display name. */
-export function channelName(channel) {
-  const key = `channel.${channel}`;
-  return has(key) ? t(key) : channel || "?";
-}
 
 /** A short duration: 42s, 3m 05s, 2h 10m, 1d 4h. */
 export function duration(totalSeconds) {

@@ -1,8 +1,6 @@
 // Left column: ringing offers and the agent's conversation list (unread counts, SLA timers).
 import {
-  SLA_TARGET_S,
   app,
-  channelBadge,
   command,
   getJson,
   notify,
@@ -11,7 +9,8 @@ import {
   toast,
 } from "/static/app.js";
 import { byTestId, clear, fill, h } from "/static/dom.js";
-import { channelName, duration, t } from "/static/i18n.js";
+import { channelBadge, channelName, firstResponseTarget } from "/static/channels.js";
+import { duration, t } from "/static/i18n.js";
 import { startRinging, stopRinging } from "/static/ring.js";
 
 // ------------------------------------------------------------------ offers
@@ -314,7 +313,7 @@ function slaInfo(c) {
   if (c.first_response_at === null) since = c.waiting_since || c.created_at;
   else if (c.unread > 0) since = c.awaitingSince || c.last_activity_at;
   if (!since) return null;
-  const target = SLA_TARGET_S[c.channel] ?? SLA_TARGET_S.default;
+  const target = firstResponseTarget(c.channel);
   const elapsed = (serverNow() - Date.parse(since)) / 1000;
   const level = elapsed >= target ? "breach" : elapsed >= target / 2 ? "warn" : "ok";
   return { elapsed, level };

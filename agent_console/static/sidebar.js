@@ -1,8 +1,9 @@
 // Right column: the customer profile (editable) and the conversation actions
 // (transfer, labels, priority, wrap-up with disposition, close).
-import { app, channelBadge, command, getJson, notify, toast } from "/static/app.js";
+import { app, command, getJson, notify, toast } from "/static/app.js";
+import { channelBadge, channelName, endpointKindName } from "/static/channels.js";
 import { byTestId, fill, h } from "/static/dom.js";
-import { channelName, clock, has, t } from "/static/i18n.js";
+import { clock, has, t } from "/static/i18n.js";
 import { patchConversation } from "/static/lists.js";
 import { readonlyReason, renderAll, setCustomer } from "/static/conversation.js";
 import { dispositionRequired, fillDispositions } from "/static/dispositions.js";
@@ -67,7 +68,7 @@ function renderProfile(customer) {
       h(
         "li",
         { class: "endpoint", "data-testid": "endpoint", "data-kind": ep.kind },
-        h("span", { class: "ep-kind" }, has(`kind.${ep.kind}`) ? t(`kind.${ep.kind}`) : ep.kind),
+        h("span", { class: "ep-kind" }, endpointKindName(ep.kind)),
         h("span", { class: "ep-address", "data-testid": "endpoint-address" }, ep.address),
         h(
           "span",

@@ -2,7 +2,8 @@
 // from /ws/supervisor events (PROTOCOL.md), charts and staffing from the report API.
 // Data is only ever placed with textContent and attributes (dom.js), never as HTML.
 import { byTestId, clear, fill, h } from "/static/dom.js";
-import { applyI18n, bindLanguageSelect, channelName, currentLang, duration, t } from "/static/i18n.js";
+import { channelBadge, channelName, setChannels } from "/static/channels.js";
+import { applyI18n, bindLanguageSelect, currentLang, duration, t } from "/static/i18n.js";
 import { applySupervisorI18n, st } from "/static/supervisor-i18n.js";
 import { ProtocolClient, agentSocketUrl } from "/static/ws.js";
 
@@ -79,10 +80,6 @@ function customerName(c) {
 function agentName(id) {
   const a = S.agents.get(id);
   return a ? a.display_name || a.username : id ? `#${id}` : "—";
-}
-
-function channelBadge(channel) {
-  return h("span", { class: `ch-badge ch-${channel || "other"}`, title: channelName(channel) }, channelName(channel));
 }
 
 function stateLabel(state) {
@@ -262,7 +259,7 @@ function tile(r, kind) {
   return h(
     "article",
     { class: `tile${r.waiting ? " has-waiting" : ""}`, "data-testid": `${kind}-tile`, "data-key": r.key },
-    h("header", { class: "tile-head" }, kind === "channel" ? channelBadge(r.key) : h("span", { class: "tile-name" }, name)),
+    h("header", { class: "tile-head" }, kind === "channel" ? channelBadge(r.key, { withName: true }) : h("span", { class: "tile-name" }, name)),
     h(
       "div",
       { class: "tile-main" },
@@ -359,7 +356,7 @@ function updateConversationRow(row, c) {
   const cells = row.children;
   cells[1].textContent = customerName(c);
   if (cells[2].dataset.channel !== c.channel) {
-    fill(cells[2], channelBadge(c.channel));
+    fill(cells[2], channelBadge(c.channel, { withName: true }));
     cells[2].dataset.channel = c.channel;
   }
   cells[3].textContent = c.queue || "—";
@@ -453,7 +450,7 @@ function updateAgentRow(row, a) {
     fill(
       cells[3],
       byChannel.size
-        ? [...byChannel].map(([ch, n]) => h("span", { class: "load", "data-testid": "agent-load" }, channelBadge(ch), h("b", {}, String(n))))
+        ? [...byChannel].map(([ch, n]) => h("span", { class: "load", "data-testid": "agent-load" }, channelBadge(ch, { withName: true }), h("b", {}, String(n))))
         : h("span", { class: "muted" }, "—"),
     );
     cells[3].dataset.key = key;
@@ -918,6 +915,7 @@ function start() {
   client.addEventListener("status", (e) => renderConn(e.detail));
   client.addEventListener("welcome", (e) => {
     S.me = e.detail.user;
+    setChannels(e.detail.channels);
     byTestId("user-name").textContent = S.me.display_name || S.me.username;
   });
   client.addEventListener("snapshot", (e) => onSnapshot(e.detail));

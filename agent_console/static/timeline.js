@@ -1,9 +1,10 @@
 // The unified history of a customer across channels: messages, calls, voicemails, notes,
 // CSAT, plus conversation events seen live. Items are keyed (m:<message id>, e:<seq>) so a
 // message that arrives both from history and from an event is shown once.
-import { agentName, app, channelBadge, command } from "/static/app.js";
+import { agentName, app, command } from "/static/app.js";
+import { channelBadge, channelName } from "/static/channels.js";
 import { h } from "/static/dom.js";
-import { channelName, clock, dayLabel, has, t } from "/static/i18n.js";
+import { clock, dayLabel, has, t } from "/static/i18n.js";
 
 const STATUS_ICON = {
   pending: "◷",

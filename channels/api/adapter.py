@@ -1,4 +1,7 @@
-"""The API channel adapter: inbound over REST; outbound POSTed to a callback or polled."""
+"""The API channel adapter: outbound POSTed to a callback or left for the client to poll.
+
+Inbound is the hub's own REST route ``POST /api/v1/inbound`` (``hub.web.api.inbound``):
+integrations authenticate with the hub's tokens, so there is no provider webhook here."""
 
 from __future__ import annotations
 
@@ -7,9 +10,10 @@ from collections.abc import Mapping, Sequence
 import aiohttp
 from aiohttp import web
 
-from channels.api.webhook import CHANNEL, make_handler
 from contract.channel import ChannelContext, OutboundMessage, SendReceipt
 from contract.errors import ChannelError
+
+CHANNEL = "api"
 
 
 class ApiChannelAdapter:
@@ -23,7 +27,7 @@ class ApiChannelAdapter:
         self.callback_url: str = ctx.settings.api_callback_url
 
     def routes(self) -> Sequence[web.AbstractRouteDef]:
-        return [make_handler(self.ctx.hub, self.ctx.settings.default_phone_region)]
+        return []
 
     async def start(self) -> None:
         return None

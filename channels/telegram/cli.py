@@ -15,6 +15,7 @@ from channels.telegram.adapter import make_bot
 from channels.telegram.const import HANDLED_UPDATES, SECRET_TOKEN_RE, WEBHOOK_PATH
 from contract.errors import ConfigError
 
+HELP = "register or inspect the Telegram webhook"
 PROG = "hub telegram"
 
 
@@ -129,11 +130,12 @@ async def _run(command: Command, args: argparse.Namespace, settings: Any) -> str
         await request.shutdown()
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``hub telegram``; errors are printed as one line."""
-    args = build_parser().parse_args(argv)
-    from config.settings import load_settings
+def main(argv: list[str] | None, load_settings: Callable[[], Any]) -> int:
+    """Entry point of ``hub telegram``; errors are printed as one line.
 
+    ``load_settings`` is the hub's settings loader, called only once the arguments parsed
+    (so ``--help`` works without any configuration)."""
+    args = build_parser().parse_args(argv)
     try:
         settings = load_settings()
         print(asyncio.run(_run(args.run, args, settings)))
@@ -146,7 +148,3 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{PROG}: Telegram call failed: {type(err).__name__}: {detail}", file=sys.stderr)
         return 1
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

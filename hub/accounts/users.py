@@ -42,9 +42,17 @@ HASH_QUEUE = 32
 class Users:
     """Create users, log in and out, resolve sessions."""
 
-    def __init__(self, tx: Transactor, *, idle: timedelta = timedelta(hours=8)) -> None:
+    def __init__(
+        self,
+        tx: Transactor,
+        *,
+        idle: timedelta = timedelta(hours=8),
+        default_capacity: Mapping[str, int] | None = None,
+    ) -> None:
         self.tx = tx
         self.idle = idle
+        # A new agent's capacity per channel (the registered channels' defaults).
+        self.default_capacity = dict(default_capacity or {})
         self.throttle = LoginThrottle()
         self._hash_slots = asyncio.Semaphore(HASH_QUEUE)
 
@@ -79,16 +87,7 @@ class Users:
                 role=role,
                 password_hash=pw_hash,
                 demo=demo,
-                capacity=capacity
-                or {
-                    "voice": 1,
-                    "sms": 3,
-                    "whatsapp": 3,
-                    "telegram": 3,
-                    "webchat": 3,
-                    "email": 5,
-                    "api": 3,
-                },
+                capacity=capacity or dict(self.default_capacity),
             )
             uow.session.add(agent)
             await uow.session.flush()

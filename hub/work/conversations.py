@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from config.settings import Settings
 from contract.errors import Conflict, InvalidInput, NotFound
+from contract.info import Channels
 from hub import commands
 from hub.customers import identity
 from hub.outbox.delivery import enqueue
@@ -18,19 +19,6 @@ from hub.work.canned import check_close
 from storage.models import Conversation, Endpoint, Message, utcnow
 
 # Channels whose free-form replies are allowed only within 24 h of the customer's last message.
-SESSION_WINDOW_CHANNELS = {"whatsapp": 24 * 3600}
-# Which endpoint kinds each channel can deliver to (for "answer a voicemail by SMS").
-CHANNEL_ENDPOINT_KIND = {
-    "sms": "phone",
-    "whatsapp": "phone",
-    "voice": "phone",
-    "email": "email",
-    "telegram": "telegram",
-    "webchat": "webchat",
-    "wechat": "wechat",
-    "app": "app",
-    "api": "api",
-}
 
 
 class ConversationService:
@@ -41,9 +29,12 @@ class ConversationService:
         settings: Settings,
         tx: Transactor,
         reply_options: Mapping[str, frozenset[str]] | None = None,
+        *,
+        channels: Channels | None = None,
     ) -> None:
         self.settings = settings
         self.tx = tx
+        self.channels = channels if channels is not None else Channels()
         self.reply_options: Mapping[str, frozenset[str]] = (
             {} if reply_options is None else reply_options
         )
@@ -139,7 +130,8 @@ class ConversationService:
     ) -> Message:
         s = uow.session
         channel = channel or conv.channel
-        if channel not in CHANNEL_ENDPOINT_KIND:
+        info = self.channels.get(channel)
+        if info is None or not info.replies:
             raise InvalidInput(f"unknown channel {channel!r}")
         endpoint = await self._target_endpoint(s, conv, channel, endpoint_ref)
         if channel in endpoint.opted_out:
@@ -159,12 +151,12 @@ class ConversationService:
                 f"reply option(s) {', '.join(map(repr, refused))[:200]} may not be set on "
                 f"{channel}; allowed: {allowed}"
             )
-        window = SESSION_WINDOW_CHANNELS.get(channel)
+        window = info.session_window_s
         if window and "template_sid" not in opts:
             last = conv.last_inbound_at if channel == conv.channel else None
             if last is None or (utcnow() - last).total_seconds() > window:
                 raise Conflict(
-                    f"outside the {channel} 24-hour customer-service window: "
+                    f"outside the {channel} {window // 3600}-hour customer-service window: "
                     "send an approved template instead of free text"
                 )
         meta: dict[str, Any] = {"options": opts} if opts else {}
@@ -185,7 +177,7 @@ class ConversationService:
     async def _target_endpoint(
         self, s: AsyncSession, conv: Conversation, channel: str, endpoint_ref: str | None
     ) -> Endpoint:
-        kind = CHANNEL_ENDPOINT_KIND[channel]
+        kind = self.channels.endpoint_kind(channel)
         if endpoint_ref:
             ref_kind, _, address = endpoint_ref.partition(":")
             norm = identity.normalize(

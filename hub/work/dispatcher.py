@@ -25,6 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contract.errors import Conflict, HubError, InvalidInput, NotFound
+from contract.info import Channels
 from hub.stream import StreamEvent, StreamLagged
 from hub.web import keys
 from hub.web.middleware import METRICS
@@ -33,7 +34,10 @@ from routing import events as rev
 from routing.core import Router
 from routing.expr import ExpressionError
 from routing.models import (
+    DEFAULT_CHANNELS,
+    MESSAGE_POOL,
     AgentSpec,
+    ChannelRule,
     QueueMembership,
     QueueSpec,
     RouterConfig,
@@ -139,6 +143,32 @@ async def account_owner(s: AsyncSession, customer_id: int) -> int | None:
     return await s.scalar(select(Agent.id).where(Agent.username == owner, Agent.active))
 
 
+def channel_rules(channels: Channels) -> dict[str, ChannelRule]:
+    """The router's per-channel capacity rules, from the registered channels' media.
+
+    Voice interrupts anything and nothing interrupts it; message channels share one pool
+    and interleave; email waits for both (``routing.models`` explains the defaults, which
+    stay for channel names no registered channel declares).
+    """
+    rules = dict(DEFAULT_CHANNELS)
+    voice = {info.name for info in channels if info.media == "voice"} | {"voice"}
+    message = {info.name for info in channels if info.media == "message"}
+    for info in channels:
+        if info.media == "voice":
+            rules[info.name] = ChannelRule(capacity=info.capacity)
+        elif info.media == "message":
+            rules[info.name] = ChannelRule(
+                capacity=info.capacity,
+                interruptible_by=frozenset((message - {info.name}) | voice),
+                pool=MESSAGE_POOL,
+            )
+        else:
+            rules[info.name] = ChannelRule(
+                capacity=info.capacity, interruptible_by=frozenset(voice | message)
+            )
+    return rules
+
+
 class Dispatcher:
     """Runs the router for this hub process."""
 
@@ -152,6 +182,7 @@ class Dispatcher:
                 wrap_up_s=settings.wrap_up_s,
                 not_responding_state=settings.not_responding_state,
                 not_responding_reason="missed offer",
+                channels=channel_rules(hub.channels),
             )
         )
         self.queues: dict[str, int | None] = {}  # name -> team id

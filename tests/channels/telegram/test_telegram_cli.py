@@ -8,6 +8,7 @@ import pytest
 
 from channels.telegram.cli import main
 from channels.telegram.testing.fake_api import FakeTelegram
+from config.settings import load_settings
 from tests.channels.telegram.conftest import SECRET, TOKEN
 
 
@@ -23,7 +24,7 @@ def env(monkeypatch: pytest.MonkeyPatch, fake_telegram: tuple[FakeTelegram, str]
 
 async def run(argv: list[str]) -> int:
     # main() runs its own event loop (asyncio.run), so it runs in a thread beside the fake.
-    return await asyncio.to_thread(main, argv)
+    return await asyncio.to_thread(main, argv, load_settings)
 
 
 async def test_set_webhook_registers_url_secret_and_handled_types(
@@ -90,7 +91,7 @@ async def test_rejected_token_is_one_line_without_the_token(
 
 def test_help_names_the_command(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as info:
-        main(["--help"])
+        main(["--help"], load_settings)
     assert info.value.code == 0
     out = capsys.readouterr().out
     assert out.startswith("usage: hub telegram")
