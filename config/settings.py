@@ -32,7 +32,11 @@ class Settings(BaseSettings):
     """Every setting of the hub; frozen once built."""
 
     model_config = SettingsConfigDict(
-        env_prefix="HUB_", frozen=True, extra="forbid", toml_file=DEFAULT_TOML
+        env_prefix="HUB_",
+        frozen=True,
+        extra="forbid",
+        toml_file=DEFAULT_TOML,
+        env_nested_delimiter="__",
     )
 
     database_url: str = "sqlite+aiosqlite:///var/hub.db"
@@ -45,6 +49,10 @@ class Settings(BaseSettings):
     metrics_token: SecretStr = SecretStr("")
     metrics_refresh_s: float = Field(default=5.0, ge=0)
     demo: bool = False
+    # Each channel folder's own section, ``[channels.<name>]`` in TOML or
+    # ``HUB_CHANNELS__<NAME>__<KEY>``; the channel validates it with its own typed model
+    # (its README documents the keys), so a new channel needs no field here.
+    channels: dict[str, dict[str, Any]] = Field(default_factory=dict, repr=False)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     max_body_bytes: int = Field(default=1_048_576, gt=0)
