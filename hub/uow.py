@@ -13,6 +13,8 @@ from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from hub.events import HubEvent
+from hub.events import LazyId as LazyId
 from hub.stream import InteractionStream, StreamEvent
 from storage.models import Event, StreamHead, utcnow
 
@@ -23,17 +25,6 @@ T = TypeVar("T")
 _RETRY_SQLSTATES = {"40001", "40P01"}
 
 
-@dataclass(frozen=True, slots=True)
-class LazyId:
-    """An event payload value that becomes ``row.id`` once the row is flushed.
-
-    Lets a unit of work queue events for rows it has not flushed yet, so many inserts of
-    one transaction go to the database as one multi-row statement.
-    """
-
-    row: Any
-
-
 @dataclass(slots=True)
 class UnitOfWork:
     """A session plus the events the work will append when it commits."""
@@ -42,29 +33,9 @@ class UnitOfWork:
     drafts: list[dict[str, Any]] = field(default_factory=list)
     after_commit: list[Callable[[], None]] = field(default_factory=list)
 
-    def emit(
-        self,
-        type_: str,
-        *,
-        conversation_id: int | None = None,
-        customer_id: int | None = None,
-        agent_id: int | None = None,
-        queue: str = "",
-        channel: str = "",
-        **payload: Any,
-    ) -> None:
-        """Queue an event; it gets its seq and is stored at commit."""
-        self.drafts.append(
-            {
-                "type": type_,
-                "conversation_id": conversation_id,
-                "customer_id": customer_id,
-                "agent_id": agent_id,
-                "queue": queue,
-                "channel": channel,
-                "payload": payload,
-            }
-        )
+    def emit(self, event: HubEvent) -> None:
+        """Queue a typed event; it gets its seq and is stored at commit."""
+        self.drafts.append(event.to_draft())
 
 
 _HEAD = cast(Table, StreamHead.__table__)

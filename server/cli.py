@@ -11,6 +11,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from channels import registry
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
 
     from config.settings import Settings
 
+PROTOCOL_DOC = Path(__file__).resolve().parents[1] / "agent_console" / "PROTOCOL.md"
 PASSTHROUGH: dict[str, tuple[str, str]] = {
     # command: (module with main(argv), one-line help)
     "simulate": ("routing.sim", "simulate the router on simulated time and compare with Erlang C"),
@@ -194,6 +196,23 @@ def _skill(spec: str) -> tuple[str, float]:
         raise ConfigError(f"--skill {spec!r}: expected NAME=LEVEL, e.g. billing=4") from None
 
 
+def cmd_events_doc(args: argparse.Namespace) -> int:
+    """Write the event table of agent_console/PROTOCOL.md from hub/events.py (or --check it)."""
+    from hub.events import with_doc_table
+
+    path = Path(args.path)
+    text = path.read_text(encoding="utf-8")
+    fresh = with_doc_table(text)
+    if args.check:
+        if fresh != text:
+            print(f"{path}: the event table is out of date; run `hub events-doc`")
+            return 1
+        return 0
+    path.write_text(fresh, encoding="utf-8")
+    print(f"{path}: event table written")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hub",
@@ -261,6 +280,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="what the token may do; repeatable (create)",
     )
     p.set_defaults(func=cmd_token)
+
+    p = sub.add_parser(
+        "events-doc",
+        help="write PROTOCOL.md's event table from hub/events.py",
+        description=cmd_events_doc.__doc__,
+    )
+    p.add_argument("--check", action="store_true", help="only check it is up to date")
+    p.add_argument("path", nargs="?", default=str(PROTOCOL_DOC), help="the protocol document")
+    p.set_defaults(func=cmd_events_doc)
 
     for name, (module, help_) in {**PASSTHROUGH, **CHANNEL_COMMANDS}.items():
         p = sub.add_parser(name, help=help_, add_help=False)

@@ -17,6 +17,7 @@ from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contract.errors import Conflict, Forbidden, InvalidInput, Throttled
+from hub import events
 from hub.accounts.principal import Principal, token_hash
 from hub.audit import record
 from hub.uow import Transactor, UnitOfWork
@@ -91,7 +92,7 @@ class Users:
             )
             uow.session.add(agent)
             await uow.session.flush()
-            uow.emit("agent.created", agent_id=agent.id, username=username, role=role)
+            uow.emit(events.AgentCreated(agent_id=agent.id, username=username, role=role))
             return agent.id
 
         return await self.tx.run(work)
@@ -163,7 +164,7 @@ class Users:
                 return
             username = await uow.session.scalar(select(Agent.username).where(Agent.id == row[0]))
             _audit(uow, username or "?", "logout", row[0], address)
-            uow.emit("agent.sessions_ended", agent_id=row[0], session_hashes=[hashed])
+            uow.emit(events.AgentSessionsEnded(agent_id=row[0], session_hashes=[hashed]))
 
         await self.tx.run(work)
 
@@ -261,7 +262,7 @@ class Users:
                 .all()
             )
             _audit(uow, agent.username, "password.change", agent_id, address)
-            uow.emit("agent.sessions_ended", agent_id=agent_id, session_hashes=list(others))
+            uow.emit(events.AgentSessionsEnded(agent_id=agent_id, session_hashes=list(others)))
 
         await self.tx.run(work)
 
@@ -293,7 +294,7 @@ async def end_sessions(uow: UnitOfWork, agent_id: int) -> None:
     """End every login session of a user; their open consoles close at once (the gateway
     follows ``agent.sessions_ended``)."""
     await uow.session.execute(delete(UserSession).where(UserSession.agent_id == agent_id))
-    uow.emit("agent.sessions_ended", agent_id=agent_id, all=True)
+    uow.emit(events.AgentSessionsEnded(agent_id=agent_id, all=True))
 
 
 def check_agent_change(

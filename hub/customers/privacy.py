@@ -28,6 +28,7 @@ from sqlalchemy.orm import undefer
 from contract.errors import Conflict, NotFound
 from hub import queries
 from hub.audit import record
+from hub.events import CustomerUpdated
 from hub.uow import Transactor, UnitOfWork
 from hub.web import keys
 from hub.web.api.schemas import ConversationOut, CustomerOut, MessageOut, Model
@@ -447,10 +448,11 @@ async def erase_customer(tx: Transactor, customer_id: int, *, actor: str, ip: st
         )
         await s.flush()
         uow.emit(
-            "customer.updated",
-            customer_id=customer_id,
-            actor=actor,
-            changes={"display_name": "", "language": "", "tags": [], "attributes": {}},
+            CustomerUpdated(
+                customer_id=customer_id,
+                actor=actor,
+                changes={"display_name": "", "language": "", "tags": [], "attributes": {}},
+            )
         )
         return ErasedOut(
             customer_id=customer_id,

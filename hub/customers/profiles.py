@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import select, update
 
 from contract.errors import Conflict, InvalidInput, NotFound
+from hub import events
 from hub.audit import record
 from hub.uow import Transactor, UnitOfWork
 from storage.models import AuditEntry, Conversation, Customer, Endpoint, Message
@@ -100,11 +101,9 @@ async def merge_customers(
     )
     await s.flush()
     uow.emit(
-        "customer.merged",
-        customer_id=survivor.id,
-        absorbed_id=absorbed.id,
-        actor=actor,
-        audit_id=audit.id,
+        events.CustomerMerged(
+            customer_id=survivor.id, absorbed_id=absorbed.id, actor=actor, audit_id=audit.id
+        )
     )
     return audit.id
 
@@ -142,7 +141,7 @@ class CustomerService:
                     value = str(value).strip()[: 200 if key == "display_name" else 10]
                 setattr(customer, key, value)
                 clean[key] = value
-            uow.emit("customer.updated", customer_id=customer.id, actor=actor, changes=clean)
+            uow.emit(events.CustomerUpdated(customer_id=customer.id, actor=actor, changes=clean))
 
         await self.tx.run(work)
 
@@ -193,7 +192,7 @@ class CustomerService:
                 if flag not in c.flags:
                     c.flags = [*c.flags, flag]
             uow.emit(
-                "customer.conflict", customer_id=a.id, other_customer_id=b.id, detail=conflicts
+                events.CustomerConflict(customer_id=a.id, other_customer_id=b.id, detail=conflicts)
             )
             return conflicts
 
@@ -251,11 +250,9 @@ class CustomerService:
                 details={"merge_audit_id": audit.id, "restored_id": absorbed.id},
             )
             uow.emit(
-                "customer.unmerged",
-                customer_id=survivor.id,
-                restored_id=absorbed.id,
-                actor=actor,
-                audit_id=audit.id,
+                events.CustomerUnmerged(
+                    customer_id=survivor.id, restored_id=absorbed.id, actor=actor, audit_id=audit.id
+                )
             )
             return survivor.id
 

@@ -167,7 +167,7 @@ class Plan:
         return sorted({conv.id for _, _, conv in self.fresh})
 
     def events(self, message_ids: Sequence[int]) -> list[dict[str, Any]]:
-        """The ``message.received`` drafts of the new rows (``UnitOfWork.emit``'s shape)."""
+        """The ``message.received`` drafts of the new rows (``UnitOfWork.drafts``' shape)."""
         return [
             received_event(
                 msg,
@@ -176,7 +176,7 @@ class Plan:
                 queue=conv.queue,
                 endpoint=address.address,
                 message_id=message_id,
-            )
+            ).to_draft()
             for (msg, address, conv), message_id in zip(self.fresh, message_ids, strict=True)
         ]
 

@@ -20,13 +20,13 @@ from sqlalchemy import select, update
 from config.settings import Settings
 from contract.channel import Attachment, AttachmentSource, ChannelAdapter
 from contract.errors import ChannelError, Conflict, NotFound
+from hub import events
 from hub.due import DueWorker
 from hub.uow import Transactor, UnitOfWork
 from storage.models import Message, MessageAttachment, utcnow
 
 logger = logging.getLogger(__name__)
 
-EVENT = "message.attachment_updated"
 URL = "/api/v1/attachments/{id}"
 BATCH = 32
 CONCURRENCY = 8
@@ -79,18 +79,19 @@ def attachment_row(att: Attachment, message_id: int, settings: Settings) -> Mess
 def announce(uow: UnitOfWork, row: MessageAttachment, msg: Message) -> None:
     """The event that tells consoles an attachment of ``msg`` changed state."""
     uow.emit(
-        EVENT,
-        conversation_id=msg.conversation_id,
-        customer_id=msg.customer_id,
-        channel=msg.channel,
-        message_id=msg.id,
-        attachment_id=row.id,
-        state=row.state,
-        content_type=row.content_type,
-        filename=row.filename,
-        size=row.size,
-        error=row.error,
-        url=attachment_url(row.id) if row.state == "fetched" else None,
+        events.MessageAttachmentUpdated(
+            conversation_id=msg.conversation_id,
+            customer_id=msg.customer_id,
+            channel=msg.channel,
+            message_id=msg.id,
+            attachment_id=row.id,
+            state=row.state,
+            content_type=row.content_type,
+            filename=row.filename,
+            size=row.size,
+            error=row.error,
+            url=attachment_url(row.id) if row.state == "fetched" else None,
+        )
     )
 
 

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from config.settings import Settings
 from contract.channel import InboundMessage, IngestResult
 from contract.errors import InvalidInput
+from hub import events
 from hub.customers import identity
 from hub.customers.profiles import merge_customers
 from hub.ingest.batch import BatchView, Staged, verified_identifiers
@@ -206,7 +207,7 @@ class Ingestor:
             customer.display_name = msg.display_name[:200]
         if msg.language and not customer.language:
             customer.language = msg.language[:10]
-        uow.drafts.append(
+        uow.emit(
             received_event(
                 msg,
                 conversation_id=conversation.id,
@@ -242,12 +243,13 @@ class Ingestor:
             row.text = msg.text
             row.edited_at = utcnow()
             uow.emit(
-                "message.edited",
-                conversation_id=row.conversation_id,
-                customer_id=row.customer_id,
-                channel=row.channel,
-                message_id=row.id,
-                text=msg.text[:500],
+                events.MessageEdited(
+                    conversation_id=row.conversation_id,
+                    customer_id=row.customer_id,
+                    channel=row.channel,
+                    message_id=row.id,
+                    text=msg.text[:500],
+                )
             )
         return IngestResult(
             customer_id=row.customer_id,
@@ -276,11 +278,12 @@ class Ingestor:
             if owner_id is not None:
                 customer = await s.get_one(Customer, owner_id)
                 uow.emit(
-                    "customer.linked",
-                    customer_id=customer.id,
-                    channel=msg.channel,
-                    endpoint=f"{address.kind}:{address.address}",
-                    reason="verified identifier",
+                    events.CustomerLinked(
+                        customer_id=customer.id,
+                        channel=msg.channel,
+                        endpoint=f"{address.kind}:{address.address}",
+                        reason="verified identifier",
+                    )
                 )
             else:
                 customer = Customer(display_name=(msg.display_name or "")[:200])
@@ -288,7 +291,7 @@ class Ingestor:
                     customer.language = msg.language[:10]
                 s.add(customer)
                 await s.flush()
-                uow.emit("customer.created", customer_id=customer.id, channel=msg.channel)
+                uow.emit(events.CustomerCreated(customer_id=customer.id, channel=msg.channel))
             endpoint = Endpoint(
                 customer_id=customer.id,
                 kind=address.kind,
@@ -310,10 +313,11 @@ class Ingestor:
                 s.add(added)
                 view.add_endpoint(added, customer)
                 uow.emit(
-                    "customer.endpoint_added",
-                    customer_id=customer.id,
-                    endpoint=f"{norm.kind}:{norm.address}",
-                    verified=True,
+                    events.CustomerEndpointAdded(
+                        customer_id=customer.id,
+                        endpoint=f"{norm.kind}:{norm.address}",
+                        verified=True,
+                    )
                 )
             elif other.customer_id != customer.id:
                 customer = await self._same_person(uow, customer, other, norm, view)
@@ -356,7 +360,7 @@ class Ingestor:
             flag["detail"] = "; ".join(merged)
         if flag not in customer.flags:
             customer.flags = [*customer.flags, flag]
-            uow.emit("customer.conflict", customer_id=customer.id, flag=flag)
+            uow.emit(events.CustomerConflict(customer_id=customer.id, flag=flag))
         return customer
 
     # ---------------------------------------------------------------- threading
@@ -453,12 +457,13 @@ class Ingestor:
             conv.waiting_since = utcnow()
             conv.assignee_id = None
             uow.emit(
-                "conversation.reopened",
-                conversation_id=conv.id,
-                customer_id=conv.customer_id,
-                queue=conv.queue,
-                channel=conv.channel,
-                priority=conv.priority,
+                events.ConversationReopened(
+                    conversation_id=conv.id,
+                    customer_id=conv.customer_id,
+                    queue=conv.queue,
+                    channel=conv.channel,
+                    priority=conv.priority,
+                )
             )
             return conv, True
         return conv, False
@@ -489,13 +494,14 @@ class Ingestor:
         uow.session.add(conv)
         await uow.session.flush()
         uow.emit(
-            "conversation.created",
-            conversation_id=conv.id,
-            customer_id=conv.customer_id,
-            queue=conv.queue,
-            channel=conv.channel,
-            priority=conv.priority,
-            language=msg.language or resolved.customer.language,
-            segment=resolved.customer.segment,
+            events.ConversationCreated(
+                conversation_id=conv.id,
+                customer_id=conv.customer_id,
+                queue=conv.queue,
+                channel=conv.channel,
+                priority=conv.priority,
+                language=msg.language or resolved.customer.language,
+                segment=resolved.customer.segment,
+            )
         )
         return conv

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from contract.channel import InboundMessage
+from hub.events import LazyId, MessageReceived
 from storage.models import Message
 
 # The message row's columns, in the order the plain sqlite3 insert binds them.
@@ -78,26 +79,22 @@ def received_event(
     customer_id: int,
     queue: str,
     endpoint: str,
-    message_id: Any,
-) -> dict[str, Any]:
-    """The contact's ``message.received`` event draft (``UnitOfWork.drafts``' shape).
+    message_id: int | LazyId,
+) -> MessageReceived:
+    """The contact's ``message.received`` event, the one builder of every ingest path.
 
     ``message_id`` may be a ``LazyId`` while the row is not flushed yet.
     """
-    return {
-        "type": "message.received",
-        "conversation_id": conversation_id,
-        "customer_id": customer_id,
-        "agent_id": None,
-        "queue": queue,
-        "channel": msg.channel,
-        "payload": {
-            "message_id": message_id,
-            "kind": msg.kind,
-            "direction": direction_of(msg),
-            "text": msg.text[:500],
-            "endpoint": endpoint,
-            "attachments": len(msg.attachments),
-            "score": msg.metadata.get("score") if msg.kind == "csat" else None,
-        },
-    }
+    return MessageReceived(
+        conversation_id=conversation_id,
+        customer_id=customer_id,
+        queue=queue,
+        channel=msg.channel,
+        message_id=message_id,
+        kind=msg.kind,
+        direction=direction_of(msg),
+        text=msg.text[:500],
+        endpoint=endpoint,
+        attachments=len(msg.attachments),
+        score=msg.metadata.get("score") if msg.kind == "csat" else None,
+    )

@@ -26,6 +26,7 @@ from contract.channel import (
     StatusUpdate,
 )
 from contract.errors import ChannelError
+from hub import events
 from hub.due import DueWorker
 from hub.uow import Transactor, UnitOfWork
 from storage.models import (
@@ -223,13 +224,14 @@ class OutboxSender(DueWorker):
             if receipt.metadata:
                 msg.meta = {**msg.meta, "provider": dict(receipt.metadata)}
             uow.emit(
-                "message.status",
-                conversation_id=msg.conversation_id,
-                customer_id=msg.customer_id,
-                channel=msg.channel,
-                message_id=msg.id,
-                status=msg.status,
-                provider_id=receipt.provider_id,
+                events.MessageStatus(
+                    conversation_id=msg.conversation_id,
+                    customer_id=msg.customer_id,
+                    channel=msg.channel,
+                    message_id=msg.id,
+                    status=msg.status,
+                    provider_id=receipt.provider_id,
+                )
             )
 
         await self.tx.run(work)
@@ -264,14 +266,15 @@ class OutboxSender(DueWorker):
             msg.error_message = str(err)[:500]
             logger.error("outbox item %s dead after %s attempts: %s", item_id, row.attempts, err)
             uow.emit(
-                "message.status",
-                conversation_id=msg.conversation_id,
-                customer_id=msg.customer_id,
-                channel=msg.channel,
-                message_id=msg.id,
-                status="failed",
-                error_code=msg.error_code,
-                error_message=msg.error_message,
+                events.MessageStatus(
+                    conversation_id=msg.conversation_id,
+                    customer_id=msg.customer_id,
+                    channel=msg.channel,
+                    message_id=msg.id,
+                    status="failed",
+                    error_code=msg.error_code,
+                    error_message=msg.error_message,
+                )
             )
 
         await self.tx.run(work)

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from config.settings import Settings
 from contract.channel import STATUS_RANK, EndpointKind, StatusUpdate
+from hub import events
 from hub.customers import identity
 from hub.outbox.delivery import enqueue
 from hub.uow import Transactor, UnitOfWork
@@ -59,14 +60,15 @@ class ProviderFeedback:
             if update_.error_message:
                 row.error_message = update_.error_message[:500]
             uow.emit(
-                "message.status",
-                conversation_id=row.conversation_id,
-                customer_id=row.customer_id,
-                channel=row.channel,
-                message_id=row.id,
-                status=row.status,
-                error_code=row.error_code,
-                error_message=row.error_message,
+                events.MessageStatus(
+                    conversation_id=row.conversation_id,
+                    customer_id=row.customer_id,
+                    channel=row.channel,
+                    message_id=row.id,
+                    status=row.status,
+                    error_code=row.error_code,
+                    error_message=row.error_message,
+                )
             )
             return True
 
@@ -111,11 +113,12 @@ class ProviderFeedback:
                 ep.opted_out = sorted(wanted)
                 await uow.session.flush()
                 uow.emit(
-                    "customer.consent",
-                    customer_id=ep.customer_id,
-                    channel=channel,
-                    endpoint=f"{norm.kind}:{norm.address}",
-                    opted_out=opted_out,
+                    events.CustomerConsent(
+                        customer_id=ep.customer_id,
+                        channel=channel,
+                        endpoint=f"{norm.kind}:{norm.address}",
+                        opted_out=opted_out,
+                    )
                 )
 
         await self.tx.run(work)
@@ -134,10 +137,11 @@ class ProviderFeedback:
             customer_id = result.scalar_one_or_none()
             if customer_id is not None:
                 uow.emit(
-                    "customer.undeliverable",
-                    customer_id=customer_id,
-                    endpoint=f"{norm.kind}:{norm.address}",
-                    reason=reason[:300],
+                    events.CustomerUndeliverable(
+                        customer_id=customer_id,
+                        endpoint=f"{norm.kind}:{norm.address}",
+                        reason=reason[:300],
+                    )
                 )
 
         await self.tx.run(work)
@@ -171,13 +175,14 @@ class ProviderFeedback:
             if send:
                 enqueue(uow, row)
             uow.emit(
-                "message.sent",
-                conversation_id=conv.id,
-                customer_id=conv.customer_id,
-                channel=conv.channel,
-                message_id=row.id,
-                kind="auto_reply",
-                text=text[:500],
+                events.MessageSent(
+                    conversation_id=conv.id,
+                    customer_id=conv.customer_id,
+                    channel=conv.channel,
+                    message_id=row.id,
+                    kind="auto_reply",
+                    text=text[:500],
+                )
             )
             return True
 

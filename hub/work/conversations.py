@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from config.settings import Settings
 from contract.errors import Conflict, InvalidInput, NotFound
 from contract.info import Channels
-from hub import commands
+from hub import commands, events
 from hub.customers import identity
 from hub.outbox.delivery import enqueue
 from hub.uow import Transactor, UnitOfWork
@@ -88,17 +88,18 @@ class ConversationService:
             if keyed:
                 commands.record(s, **log_key, result={"message_id": row.id})
             uow.emit(
-                "note.added" if note else "message.sent",
-                conversation_id=conv.id,
-                customer_id=conv.customer_id,
-                agent_id=author_id,
-                queue=conv.queue,
-                channel=row.channel,
-                message_id=row.id,
-                text=text[:500],
-                mentions=row.meta.get("mentions", []),
-                visibility=row.meta.get("visibility", "all"),
-                team_id=row.meta.get("team_id"),
+                (events.NoteAdded if note else events.MessageSent)(
+                    conversation_id=conv.id,
+                    customer_id=conv.customer_id,
+                    agent_id=author_id,
+                    queue=conv.queue,
+                    channel=row.channel,
+                    message_id=row.id,
+                    text=text[:500],
+                    mentions=row.meta.get("mentions", []),
+                    visibility=row.meta.get("visibility", "all"),
+                    team_id=row.meta.get("team_id"),
+                )
             )
             return row
 
@@ -218,13 +219,14 @@ class ConversationService:
             conv.closed_at = utcnow()
             conv.disposition = disposition[:100]
             uow.emit(
-                "conversation.closed",
-                conversation_id=conv.id,
-                customer_id=conv.customer_id,
-                agent_id=agent_id,
-                queue=conv.queue,
-                channel=conv.channel,
-                disposition=conv.disposition,
+                events.ConversationClosed(
+                    conversation_id=conv.id,
+                    customer_id=conv.customer_id,
+                    agent_id=agent_id,
+                    queue=conv.queue,
+                    channel=conv.channel,
+                    disposition=conv.disposition,
+                )
             )
 
         await self.tx.run(work)

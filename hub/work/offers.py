@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from config.settings import Settings
 from contract.errors import Conflict, InvalidInput, NotFound
+from hub import events
 from hub.audit import record
 from hub.uow import Transactor, UnitOfWork
 from storage.models import (
@@ -81,19 +82,20 @@ class WorkService:
                 .limit(1)
             )
             uow.emit(
-                "offer.created",
-                conversation_id=conv.id,
-                customer_id=conv.customer_id,
-                agent_id=agent_id,
-                queue=conv.queue,
-                channel=conv.channel,
-                offer_id=offer.id,
-                expires_at=offer.expires_at.isoformat(),
-                customer_name=customer.display_name,
-                segment=customer.segment,
-                priority=conv.priority,
-                preview=(preview or "")[:200],
-                preferred=preferred,
+                events.OfferCreated(
+                    conversation_id=conv.id,
+                    customer_id=conv.customer_id,
+                    agent_id=agent_id,
+                    queue=conv.queue,
+                    channel=conv.channel,
+                    offer_id=offer.id,
+                    expires_at=offer.expires_at.isoformat(),
+                    customer_name=customer.display_name,
+                    segment=customer.segment,
+                    priority=conv.priority,
+                    preview=(preview or "")[:200],
+                    preferred=preferred,
+                )
             )
             return offer.id
 
@@ -140,8 +142,8 @@ class WorkService:
                 "channel": conv.channel,
             }
             wait = (now - (conv.waiting_since or conv.created_at)).total_seconds()
-            uow.emit("offer.accepted", offer_id=offer.id, **common)
-            uow.emit("conversation.assigned", wait_s=round(wait, 3), **common)
+            uow.emit(events.OfferAccepted(offer_id=offer.id, **common))
+            uow.emit(events.ConversationAssigned(wait_s=round(wait, 3), **common))
             return conv.id
 
         return await self.tx.run(work)
@@ -174,10 +176,10 @@ class WorkService:
                 "queue": conv.queue,
                 "channel": conv.channel,
             }
-            uow.emit(f"offer.{outcome}", offer_id=offer.id, reason=reason, **common)
+            uow.emit(events.OFFER_ENDED[outcome](offer_id=offer.id, reason=reason, **common))
             if conv.state == "offered":
                 conv.state = "queued"
-                uow.emit("conversation.queued", reason=f"offer {outcome}", **common)
+                uow.emit(events.ConversationQueued(reason=f"offer {outcome}", **common))
             if outcome == "expired":
                 agent = await uow.session.get_one(Agent, offer.agent_id)
                 if agent.state == "available":
@@ -192,11 +194,9 @@ class WorkService:
         agent.state_reason = reason[:100]
         agent.state_since = utcnow()
         uow.emit(
-            "agent.state_changed",
-            agent_id=agent.id,
-            state=state,
-            reason=agent.state_reason,
-            previous=previous,
+            events.AgentStateChanged(
+                agent_id=agent.id, state=state, reason=agent.state_reason, previous=previous
+            )
         )
 
     async def set_state(self, agent_id: int, state: str, reason: str = "") -> str:
@@ -281,20 +281,19 @@ class WorkService:
                 conv.assignee_id = to_agent
                 conv.state = "assigned"
                 uow.emit(
-                    "conversation.transferred",
-                    agent_id=by,
-                    queue=conv.queue,
-                    from_agent=previous,
-                    to_agent=to_agent,
-                    note=note[:500],
-                    **common,
+                    events.ConversationTransferred(
+                        agent_id=by,
+                        queue=conv.queue,
+                        from_agent=previous,
+                        to_agent=to_agent,
+                        note=note[:500],
+                        **common,
+                    )
                 )
                 uow.emit(
-                    "conversation.assigned",
-                    agent_id=to_agent,
-                    queue=conv.queue,
-                    transfer=True,
-                    **common,
+                    events.ConversationAssigned(
+                        agent_id=to_agent, queue=conv.queue, transfer=True, **common
+                    )
                 )
             else:
                 assert to_queue is not None
@@ -302,20 +301,19 @@ class WorkService:
                 conv.assignee_id = None
                 conv.state = "queued"
                 uow.emit(
-                    "conversation.transferred",
-                    agent_id=by,
-                    queue=to_queue,
-                    from_agent=previous,
-                    to_queue=to_queue,
-                    note=note[:500],
-                    **common,
+                    events.ConversationTransferred(
+                        agent_id=by,
+                        queue=to_queue,
+                        from_agent=previous,
+                        to_queue=to_queue,
+                        note=note[:500],
+                        **common,
+                    )
                 )
                 uow.emit(
-                    "conversation.queued",
-                    agent_id=previous,
-                    queue=to_queue,
-                    reason="transfer",
-                    **common,
+                    events.ConversationQueued(
+                        agent_id=previous, queue=to_queue, reason="transfer", **common
+                    )
                 )
 
         await self.tx.run(work)
@@ -331,12 +329,13 @@ class WorkService:
                 raise Conflict(f"conversation is {conv.state}, not assigned")
             conv.state = "wrap_up"
             uow.emit(
-                "conversation.wrap_up",
-                conversation_id=conv.id,
-                customer_id=conv.customer_id,
-                agent_id=conv.assignee_id,
-                queue=conv.queue,
-                channel=conv.channel,
+                events.ConversationWrapUp(
+                    conversation_id=conv.id,
+                    customer_id=conv.customer_id,
+                    agent_id=conv.assignee_id,
+                    queue=conv.queue,
+                    channel=conv.channel,
+                )
             )
 
         await self.tx.run(work)
@@ -358,13 +357,14 @@ class WorkService:
             for name, value in changes.items():
                 setattr(conv, name, value)
             uow.emit(
-                "conversation.updated",
-                conversation_id=conv.id,
-                agent_id=by,
-                customer_id=conv.customer_id,
-                queue=conv.queue,
-                channel=conv.channel,
-                **changes,
+                events.ConversationUpdated(
+                    conversation_id=conv.id,
+                    agent_id=by,
+                    customer_id=conv.customer_id,
+                    queue=conv.queue,
+                    channel=conv.channel,
+                    **changes,
+                )
             )
 
         await self.tx.run(work)
@@ -393,13 +393,14 @@ async def abandon_conversation(tx: Transactor, conversation_id: int, reason: str
         conv.closed_at = now
         wait = (now - (conv.waiting_since or conv.created_at)).total_seconds()
         uow.emit(
-            "conversation.abandoned",
-            conversation_id=conv.id,
-            customer_id=conv.customer_id,
-            queue=conv.queue,
-            channel=conv.channel,
-            reason=reason,
-            wait_s=round(wait, 3),
+            events.ConversationAbandoned(
+                conversation_id=conv.id,
+                customer_id=conv.customer_id,
+                queue=conv.queue,
+                channel=conv.channel,
+                reason=reason,
+                wait_s=round(wait, 3),
+            )
         )
         return True
 

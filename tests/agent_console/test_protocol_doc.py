@@ -1,5 +1,6 @@
-"""PROTOCOL.md promises only what the server sends: every frame and event type it lists as
-server -> client is built somewhere in the code (a documented-but-never-sent type fails)."""
+"""PROTOCOL.md promises only what the server sends: every frame type it lists as server ->
+client is built somewhere in the code, and its events are exactly ``hub.events``' (the table
+is generated from the module; a type or payload field the module lacks fails)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import typing
 from pathlib import Path
 
 from agent_console.protocol import FrameType
+from hub import events
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = (ROOT / "agent_console" / "PROTOCOL.md").read_text(encoding="utf-8")
@@ -41,16 +43,27 @@ def documented_event_types() -> set[str]:
     return set(re.findall(r"`([a-z_]+\.[a-z_]+)`", section))
 
 
-def emitted_event_patterns() -> list[re.Pattern[str]]:
-    """Event types appended to the stream (``uow.emit("type", ...)``); an f-string's
-    placeholder stands for any word (``offer.{outcome}``)."""
-    code = sources("hub", "agent_console", "channels")
-    names = re.findall(r'\bemit\(\s*f?"([a-z_.{}]+)"', code)
-    # ... or through a module constant: ``EVENT = "message.attachment_updated"``.
-    names += re.findall(r'^[A-Z_]*EVENT[A-Z_]* = "([a-z_]+\.[a-z_]+)"', code, flags=re.MULTILINE)
-    # ... or as the type of an event row built for a bulk insert (``hub.ingest.rows``).
-    names += re.findall(r'"type": "([a-z_]+\.[a-z_]+)"', code)
-    return [re.compile(re.sub(r"\\\{\w+\\\}", "[a-z_]+", re.escape(n)) + "$") for n in names]
+def emitted_event_classes() -> set[type[events.HubEvent]]:
+    """Event classes the hub builds: named outside ``hub/events.py`` (or an offer's ending)."""
+    code = "\n".join(
+        p.read_text(encoding="utf-8")
+        for pkg in ("hub", "agent_console")
+        for p in sorted((ROOT / pkg).rglob("*.py"))
+        if p != ROOT / "hub" / "events.py"
+    )
+    named = {cls for cls in events.EVENT_TYPES.values() if re.search(rf"\b{cls.__name__}\b", code)}
+    if "OFFER_ENDED[" in code:
+        named |= {cls for cls in events.EVENT_TYPES.values() if cls in events.OFFER_ENDED.values()}
+    return named
+
+
+def documented_payload_fields() -> dict[str, set[str]]:
+    """Fields the prose names as an event's payload: a type, then "(payload" and names."""
+    section = DOC[DOC.index("## Events (server") : DOC.index(events.DOC_BEGIN)]
+    found: dict[str, set[str]] = {}
+    for type_, names in re.findall(r"`([a-z_]+\.[a-z_]+)`\s*\(payload:?([^)]*)\)", section):
+        found.setdefault(type_, set()).update(re.findall(r"`([a-z_]+)`", names))
+    return found
 
 
 def test_every_server_frame_in_the_protocol_is_one_the_server_sends() -> None:
@@ -71,12 +84,29 @@ def test_the_client_frames_are_the_ones_the_gateway_reads() -> None:
     assert documented_frame_types() >= CLIENT_FRAMES
 
 
-def test_every_event_type_in_the_protocol_is_one_the_hub_emits() -> None:
+def test_the_event_table_is_the_one_generated_from_hub_events() -> None:
+    assert events.with_doc_table(DOC) == DOC, "run `hub events-doc` after changing hub/events.py"
+    table = DOC[DOC.index(events.DOC_BEGIN) : DOC.index(events.DOC_END)]
+    assert set(re.findall(r"^\| `([a-z_]+\.[a-z_]+)`", table, flags=re.MULTILINE)) == set(
+        events.EVENT_TYPES
+    )
+
+
+def test_every_event_type_and_payload_field_the_protocol_names_exists() -> None:
     documented = documented_event_types()
     assert {"offer.created", "message.received", "conversation.closed"} <= documented
-    patterns = emitted_event_patterns()
-    never_emitted = {t for t in documented if not any(p.match(t) for p in patterns)}
-    assert not never_emitted, f"PROTOCOL.md lists events nothing emits: {never_emitted}"
+    unknown = documented - set(events.EVENT_TYPES)
+    assert not unknown, f"PROTOCOL.md names event types hub.events lacks: {unknown}"
+    fields = documented_payload_fields()
+    assert {"offer.created", "message.status", "message.attachment_updated"} <= set(fields)
+    for type_, names in fields.items():
+        known = set(events.EVENT_TYPES[type_].PAYLOAD_FIELDS) | set(events.ENVELOPE)
+        assert names <= known, f"PROTOCOL.md: {type_} has no field {names - known}"
+
+
+def test_every_event_type_is_one_the_hub_emits() -> None:
+    never_emitted = set(events.EVENT_TYPES.values()) - emitted_event_classes()
+    assert not never_emitted, f"event types nothing emits: {never_emitted}"
 
 
 def test_the_customer_typing_frame_is_not_promised_until_a_channel_reports_typing() -> None:

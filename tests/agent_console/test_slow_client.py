@@ -15,6 +15,7 @@ from aiohttp.test_utils import TestClient
 
 from agent_console.gateway import GATEWAY
 from agent_console.sender import OUTBOX_LIMIT
+from hub.events import CustomerUpdated
 from hub.services import Hub
 from hub.uow import UnitOfWork
 from hub.web import keys
@@ -71,7 +72,7 @@ async def flood(hub: Hub, n: int) -> None:
 
     async def work(uow: UnitOfWork) -> None:
         for _ in range(n):
-            uow.emit("customer.updated", actor="flood", changes={})
+            uow.emit(CustomerUpdated(actor="flood", changes={}))
 
     await hub.tx.run(work)
 

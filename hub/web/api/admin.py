@@ -7,7 +7,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contract.errors import Forbidden, InvalidInput, NotFound
-from hub import queries
+from hub import events, queries
 from hub.access import ensure_customer
 from hub.accounts.users import (
     check_agent_change,
@@ -185,7 +185,7 @@ async def create_agent(request: web.Request) -> web.Response:
         agent = await uow.session.get_one(Agent, agent_id)
         agent.team_id = await _team_id(uow.session, body.team)
         await set_agent_skills(uow.session, agent_id, {k.name: k.proficiency for k in body.skills})
-        uow.emit("agent.updated", agent_id=agent_id)
+        uow.emit(events.AgentUpdated(agent_id=agent_id))
 
     await hub.tx.run(work)
     out = await hub.tx.read(lambda s: _agent_out_by_id(s, agent_id))
@@ -250,7 +250,7 @@ async def patch_agent(request: web.Request) -> web.Response:
             await set_agent_skills(
                 uow.session, agent_id, {k.name: k.proficiency for k in body.skills}
             )
-        uow.emit("agent.updated", agent_id=agent_id)
+        uow.emit(events.AgentUpdated(agent_id=agent_id))
 
     await hub.tx.run(work)
     if body.state is not None:
@@ -337,7 +337,7 @@ async def put_queue(request: web.Request) -> web.Response:
             details={"name": name, **body.model_dump(mode="json")},
             ip=request.remote or "",
         )
-        uow.emit("queue.updated", queue=name)
+        uow.emit(events.QueueUpdated(queue=name))
 
     await hub.tx.run(work)
 

@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contract.errors import Conflict, InvalidInput, NotFound
+from hub import events
 from hub.access import ensure_conversation, sees_everything
 from hub.accounts.principal import Principal
 from hub.audit import record
@@ -511,7 +512,7 @@ async def put_disposition_required(request: web.Request) -> web.Response:
             details={"queue": name, "required": body.required},
             ip=_ip(request),
         )
-        uow.emit("queue.updated", queue=name)
+        uow.emit(events.QueueUpdated(queue=name))
         team = await s.scalar(select(Team.name).where(Team.id == queue.team_id))
         return QueueDispositions(name=name, team=team, required=body.required)
 
