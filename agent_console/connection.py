@@ -7,9 +7,16 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from agent_console.sender import Outbox
+from hub import events
 from hub.access import reads_note
 from hub.accounts.principal import Principal
 from hub.stream import StreamEvent
+
+# Events that make the conversation the agent's to follow, and the ends of an offer.
+_TAKEN = frozenset({events.OfferCreated.TYPE, events.ConversationAssigned.TYPE})
+_OFFER_ENDED = frozenset(
+    {events.OfferRejected.TYPE, events.OfferExpired.TYPE, events.OfferRescinded.TYPE}
+)
 
 
 @dataclass(eq=False)
@@ -36,7 +43,7 @@ class Connection:
 
     def sees(self, event: StreamEvent) -> bool:
         """Visibility rule; also tracks which conversations this agent is involved in."""
-        if event.type == "note.added" and not reads_note(self.principal, event.payload):
+        if event.type == events.NoteAdded.TYPE and not reads_note(self.principal, event.payload):
             return False  # a note for another team
         conv = event.conversation_id
         if self.supervisor:
@@ -49,13 +56,17 @@ class Connection:
                 return False
             return not is_content(event)
         mine = event.agent_id == self.agent_id
-        if conv is not None and mine and event.type in ("offer.created", "conversation.assigned"):
+        if conv is not None and mine and event.type in _TAKEN:
             self.follow(conv)
         visible = mine or (conv is not None and conv in self.conversations)
-        if conv is not None and not mine and event.type == "conversation.assigned":
+        if conv is not None and not mine and event.type == events.ConversationAssigned.TYPE:
             # The conversation went to someone else (transfer): stop following it.
             self.unfollow(conv)
-        ended = event.type in ("offer.rejected", "offer.expired", "offer.rescinded")
+        ended = event.type in (
+            events.OfferRejected.TYPE,
+            events.OfferExpired.TYPE,
+            events.OfferRescinded.TYPE,
+        )
         if ended and mine and conv is not None:
             self.unfollow(conv)
         return visible

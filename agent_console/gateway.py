@@ -24,6 +24,7 @@ from agent_console.pages import same_origin
 from agent_console.presence import Presence
 from agent_console.protocol import HEARTBEAT_S, RESUME_LIMIT, Frame, frame
 from agent_console.sender import OUTBOX_LIMIT, SEND_STALL_S, FrameTexts, Outbox, Resync
+from hub import events
 from hub.console.service import Opening
 from hub.stream import StreamEvent, StreamLagged
 from hub.web import keys
@@ -293,7 +294,7 @@ class ConsoleGateway:
 
 GATEWAY: web.AppKey[ConsoleGateway] = web.AppKey("console_gateway")
 # The event the hub emits when a user's sessions end (``payload``: ``all`` or the hashes).
-SESSIONS_ENDED = "agent.sessions_ended"
+SESSIONS_ENDED = events.AgentSessionsEnded.TYPE
 SESSION_ENDED_CODE = 4401
 
 

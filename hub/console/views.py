@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hub import queries
+from hub import events, queries
 from storage.models import Agent, Conversation, Customer, Event, Message, Offer, Queue
 
 OPEN = ("queued", "offered", "assigned", "wrap_up")
@@ -98,7 +98,7 @@ async def offers_for(s: AsyncSession, agent_id: int) -> list[dict[str, Any]]:
             select(Event.payload)
             .where(
                 Event.conversation_id == conv.id,
-                Event.type == "offer.created",
+                Event.type == events.OfferCreated.TYPE,
                 Event.agent_id == agent_id,
             )
             .order_by(Event.seq.desc())

@@ -8,23 +8,25 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from hub import events
+
 SLOT_S = 900  # contacts are grouped by 15-minute arrival slots; every UTC offset is a multiple
-ARRIVALS = frozenset({"conversation.created", "conversation.reopened"})
+ARRIVALS = frozenset({events.ConversationCreated.TYPE, events.ConversationReopened.TYPE})
 BOT_KINDS = frozenset({"auto_reply", "bulk"})
 COMPLAINT = "complaint"
 # Event types the fold reads; everything else (offers, statuses, customers) is irrelevant.
 FOLDED = (
-    "conversation.created",
-    "conversation.reopened",
-    "conversation.assigned",
-    "conversation.transferred",
-    "conversation.wrap_up",
-    "conversation.closed",
-    "conversation.abandoned",
-    "conversation.updated",
-    "message.sent",
-    "message.received",
-    "agent.state_changed",
+    events.ConversationCreated.TYPE,
+    events.ConversationReopened.TYPE,
+    events.ConversationAssigned.TYPE,
+    events.ConversationTransferred.TYPE,
+    events.ConversationWrapUp.TYPE,
+    events.ConversationClosed.TYPE,
+    events.ConversationAbandoned.TYPE,
+    events.ConversationUpdated.TYPE,
+    events.MessageSent.TYPE,
+    events.MessageReceived.TYPE,
+    events.AgentStateChanged.TYPE,
 )
 
 
@@ -154,7 +156,7 @@ class Folder:
 
     def apply(self, ev: EventRecord) -> None:
         t = ev.at.timestamp()
-        if ev.type == "agent.state_changed":
+        if ev.type == events.AgentStateChanged.TYPE:
             if ev.agent_id is not None:
                 self._state(ev.agent_id, str(ev.payload.get("state") or ""), t, ev.seq)
             return
@@ -174,7 +176,7 @@ class Folder:
                 )
             )
             return
-        if ev.type == "conversation.assigned" and ev.agent_id is not None:
+        if ev.type == events.ConversationAssigned.TYPE and ev.agent_id is not None:
             self._release(conv, t, "reassigned")
             self._open_handle(conv, ev, t)
         contact = self.current.get(conv)
@@ -247,15 +249,15 @@ class Folder:
 
     # -- handles and agent time
     def _handles_only(self, ev: EventRecord, conv: int, t: float) -> None:
-        if ev.type == "conversation.transferred":
+        if ev.type == events.ConversationTransferred.TYPE:
             self._release(conv, t, "transfer")
-        elif ev.type == "conversation.wrap_up":
+        elif ev.type == events.ConversationWrapUp.TYPE:
             handle = self.handles.get(conv)
             if handle is not None and handle.ended_at is None:
                 handle.ended_at = t
                 handle.outcome = "wrap_up"
                 self.changed_handles[id(handle)] = handle
-        elif ev.type in ("conversation.closed", "conversation.abandoned"):
+        elif ev.type in (events.ConversationClosed.TYPE, events.ConversationAbandoned.TYPE):
             self._release(conv, t, "closed")
 
     def _open_handle(self, conv: int, ev: EventRecord, t: float) -> None:
@@ -322,14 +324,14 @@ class Folder:
 
 
 _CONTACT_HANDLERS = {
-    "conversation.assigned": Folder._assigned,
-    "conversation.transferred": Folder._transferred,
-    "conversation.wrap_up": Folder._wrap_up,
-    "conversation.closed": Folder._closed,
-    "conversation.abandoned": Folder._abandoned,
-    "conversation.updated": Folder._updated,
-    "message.sent": Folder._sent,
-    "message.received": Folder._received,
+    events.ConversationAssigned.TYPE: Folder._assigned,
+    events.ConversationTransferred.TYPE: Folder._transferred,
+    events.ConversationWrapUp.TYPE: Folder._wrap_up,
+    events.ConversationClosed.TYPE: Folder._closed,
+    events.ConversationAbandoned.TYPE: Folder._abandoned,
+    events.ConversationUpdated.TYPE: Folder._updated,
+    events.MessageSent.TYPE: Folder._sent,
+    events.MessageReceived.TYPE: Folder._received,
 }
 
 

@@ -33,6 +33,7 @@ from sqlalchemy import (
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from hub import events
 from hub import reports as r
 from hub.web import keys
 from storage.models import (
@@ -186,8 +187,8 @@ FOLDED_EVENTS = (
     )
     .where(
         or_(
-            Event.type.not_in(("message.received", "message.sent")),
-            and_(Event.type == "message.sent", Event.agent_id.is_not(None)),
+            Event.type.not_in((events.MessageReceived.TYPE, events.MessageSent.TYPE)),
+            and_(Event.type == events.MessageSent.TYPE, Event.agent_id.is_not(None)),
             Event.payload["kind"].as_string() == "csat",
         )
     )

@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from contract.errors import Conflict, HubError, InvalidInput, NotFound
 from contract.info import Channels
+from hub import events
 from hub.stream import StreamEvent, StreamLagged
 from hub.web import keys
 from hub.web.middleware import METRICS
@@ -64,6 +65,11 @@ if TYPE_CHECKING:
     from hub.services import Hub
 
 logger = logging.getLogger(__name__)
+# Hub event types the router bridge reacts to alike.
+_ARRIVALS = frozenset({events.ConversationCreated.TYPE, events.ConversationReopened.TYPE})
+_OFFER_GONE = frozenset({events.OfferExpired.TYPE, events.OfferRescinded.TYPE})
+_ENDED = frozenset({events.ConversationClosed.TYPE, events.ConversationAbandoned.TYPE})
+_AGENT_CHANGED = frozenset({events.AgentCreated.TYPE, events.AgentUpdated.TYPE})
 
 LANGUAGE_PREFIX = "lang:"
 # Agents serve their own team's queues first and other queues as overflow.
@@ -124,7 +130,7 @@ async def served_by(
     )
     rows = await s.scalars(
         select(Event.agent_id)
-        .where(Event.conversation_id.in_(recent), Event.type == "conversation.assigned")
+        .where(Event.conversation_id.in_(recent), Event.type == events.ConversationAssigned.TYPE)
         .order_by(Event.seq.desc())
         .limit(LAST_AGENT_CONVERSATIONS)
     )
@@ -388,7 +394,7 @@ class Dispatcher:
         r = self.router
         conv = e.conversation_id
         try:
-            if e.type in ("conversation.created", "conversation.reopened") and conv is not None:
+            if e.type in _ARRIVALS and conv is not None:
                 if self._has_task(conv):
                     return []
                 self._know_queue(e.queue)
@@ -407,28 +413,29 @@ class Dispatcher:
                     async with self.hub.sessions() as s:
                         spec = await self._with_preferences(s, spec, e.customer_id, self._state_of)
                 return r.add_task(spec, now)
-            if e.type == "offer.accepted" and conv is not None and e.agent_id is not None:
+            if e.type == events.OfferAccepted.TYPE and conv is not None and e.agent_id is not None:
                 self._forget_offer(int(e.payload["offer_id"]))
                 return r.accept(conv, e.agent_id, now)
-            if e.type == "offer.rejected" and conv is not None and e.agent_id is not None:
+            if e.type == events.OfferRejected.TYPE and conv is not None and e.agent_id is not None:
                 self._forget_offer(int(e.payload["offer_id"]))
                 return r.reject(conv, e.agent_id, now)
-            if e.type in ("offer.expired", "offer.rescinded"):
+            if e.type in _OFFER_GONE:
                 self._forget_offer(int(e.payload["offer_id"]))
                 return []
-            if e.type == "conversation.queued" and conv is not None:
+            if e.type == events.ConversationQueued.TYPE and conv is not None:
                 return await self._requeued(conv, e, now)
-            if e.type == "conversation.assigned" and e.payload.get("transfer") and conv:
+            if e.type == events.ConversationAssigned.TYPE and e.payload.get("transfer") and conv:
                 return await self._resync(conv)
-            if e.type == "conversation.wrap_up" and conv is not None and self._has_task(conv):
+            wrap_up = e.type == events.ConversationWrapUp.TYPE
+            if wrap_up and conv is not None and self._has_task(conv):
                 return r.complete_task(conv, now)
-            if e.type in ("conversation.closed", "conversation.abandoned") and conv is not None:
+            if e.type in _ENDED and conv is not None:
                 return self._closed(conv, now)
-            if e.type == "agent.state_changed" and e.agent_id is not None:
+            if e.type == events.AgentStateChanged.TYPE and e.agent_id is not None:
                 return self._state(e.agent_id, str(e.payload.get("state")), e, now)
-            if e.type in ("agent.created", "agent.updated") and e.agent_id is not None:
+            if e.type in _AGENT_CHANGED and e.agent_id is not None:
                 return await self._reload_agent(e.agent_id, now)
-            if e.type == "queue.updated":
+            if e.type == events.QueueUpdated.TYPE:
                 return await self._reload_queue(e.queue, now)
         except RoutingError as err:
             logger.info("router out of step on %s (%s); resyncing", e.type, err)
