@@ -161,8 +161,8 @@ _RELEVANT_SQL = (
     # payload as text: orjson decodes it twice as fast as the driver's json codec.
     "SELECT seq, type, created_at, conversation_id, agent_id, queue, channel, payload::text "
     "FROM events WHERE seq > $1 AND seq <= $2 AND type = ANY($3::text[]) "
-    "AND (type NOT IN ('message.received', 'message.sent') "
-    "OR (type = 'message.sent' AND agent_id IS NOT NULL) OR payload->>'kind' = 'csat') "
+    "AND (type NOT IN ($4, $5) "
+    "OR (type = $5 AND agent_id IS NOT NULL) OR payload->>'kind' = 'csat') "
     "ORDER BY seq"
 )
 
@@ -208,7 +208,14 @@ async def _asyncpg(session: AsyncSession) -> Any | None:
 async def _read_events(session: AsyncSession, last: int, upto: int) -> list[r.EventRecord]:
     pg = await _asyncpg(session)
     if pg is not None:
-        rows = await pg.fetch(_RELEVANT_SQL, last, upto, list(r.FOLDED))
+        rows = await pg.fetch(
+            _RELEVANT_SQL,
+            last,
+            upto,
+            list(r.FOLDED),
+            events.MessageReceived.TYPE,
+            events.MessageSent.TYPE,
+        )
         return [
             r.EventRecord(
                 seq=row[0],

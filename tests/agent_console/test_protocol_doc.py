@@ -10,6 +10,7 @@ from pathlib import Path
 
 from agent_console.protocol import FrameType
 from hub import events
+from server import cli
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = (ROOT / "agent_console" / "PROTOCOL.md").read_text(encoding="utf-8")
@@ -90,6 +91,15 @@ def test_the_event_table_is_the_one_generated_from_hub_events() -> None:
     assert set(re.findall(r"^\| `([a-z_]+\.[a-z_]+)`", table, flags=re.MULTILINE)) == set(
         events.EVENT_TYPES
     )
+
+
+def test_the_events_doc_command_finds_the_table_up_to_date(tmp_path: Path) -> None:
+    assert cli.main(["events-doc", "--check"]) == 0
+    stale = tmp_path / "PROTOCOL.md"
+    stale.write_text(DOC.replace("| `queue.updated` |", "| `queue.renamed` |"), encoding="utf-8")
+    assert cli.main(["events-doc", "--check", str(stale)]) == 1
+    assert cli.main(["events-doc", str(stale)]) == 0
+    assert stale.read_text(encoding="utf-8") == DOC
 
 
 def test_every_event_type_and_payload_field_the_protocol_names_exists() -> None:
