@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from agent_console.connection import Connection
-from agent_console.protocol import MUTATING, SELF_IDEMPOTENT, Frame, frame
+from agent_console.protocol import MUTATING, SELF_IDEMPOTENT, SESSION_ENDED_CODE, Frame, frame
 from contract.errors import Conflict, Forbidden, HubError, InvalidInput, NotFound
 from hub.access import allowed
 from hub.commands import agent_actor
@@ -26,6 +27,10 @@ logger = logging.getLogger(__name__)
 
 # How long an ack may wait for the fan-out to queue the command's own events.
 SETTLE_S = 0.5
+# How often a console's commands re-check its login: a person who works only in the
+# console keeps the session alive (``HUB_SESSION_IDLE_S`` counts from the last use), and a
+# session that ended or went idle stops taking commands even if its close event was missed.
+SESSION_CHECK_S = 60.0
 
 _ERROR_CODES: list[tuple[type[HubError], str]] = [
     (InvalidInput, "invalid_input"),
@@ -95,6 +100,10 @@ class CommandRunner:
         if not isinstance(cmid, str) or not cmid or len(cmid) > 100:
             self._error(conn, cmid, "invalid_input", "client_msg_id is required")
             return
+        if not await self._session_alive(conn):
+            # The close code tells the page to log in again (as when a logout closes it).
+            conn.out.close_soon(SESSION_ENDED_CODE, b"session ended; log in again")
+            return
         try:
             result = await self._execute(conn, cmid, name, args)
         except HubError as err:
@@ -107,6 +116,15 @@ class CommandRunner:
             return
         await self.console.settled(self.console.hub.stream.last_seq, SETTLE_S)
         self.console.push(conn, frame("ack", {"client_msg_id": cmid, "result": result}))
+
+    async def _session_alive(self, conn: Connection) -> bool:
+        """Whether the console's login still holds; refreshes its last use (once a minute)."""
+        hashed = conn.principal.session_hash
+        now = time.monotonic()
+        if hashed is None or now - conn.session_checked_at < SESSION_CHECK_S:
+            return True
+        conn.session_checked_at = now
+        return await self.console.hub.users.principal_for(hashed) is not None
 
     async def _execute(self, conn: Connection, cmid: str, name: Any, args: Any) -> dict[str, Any]:
         handler = self.commands.get(name) if isinstance(name, str) else None

@@ -33,6 +33,8 @@ class Connection:
     viewing: set[int] = field(default_factory=set)
     monitoring: set[int] = field(default_factory=set)  # followed read-only (supervisors)
     last_seq: int = 0
+    # When the commanding side last checked the login behind this socket (monotonic s).
+    session_checked_at: float = 0.0
     # A team supervisor's queues (set with the first snapshot); None: the whole floor.
     queues: frozenset[str] | None = None
 

@@ -22,7 +22,7 @@ from agent_console.commands import COMMAND_PERMISSIONS, COMMANDS
 from agent_console.connection import Connection, is_content
 from agent_console.pages import same_origin
 from agent_console.presence import Presence
-from agent_console.protocol import HEARTBEAT_S, RESUME_LIMIT, Frame, frame
+from agent_console.protocol import HEARTBEAT_S, RESUME_LIMIT, SESSION_ENDED_CODE, Frame, frame
 from agent_console.sender import OUTBOX_LIMIT, SEND_STALL_S, FrameTexts, Outbox, Resync
 from hub import events
 from hub.console.service import Opening
@@ -295,7 +295,6 @@ class ConsoleGateway:
 GATEWAY: web.AppKey[ConsoleGateway] = web.AppKey("console_gateway")
 # The event the hub emits when a user's sessions end (``payload``: ``all`` or the hashes).
 SESSIONS_ENDED = events.AgentSessionsEnded.TYPE
-SESSION_ENDED_CODE = 4401
 
 
 async def gateway_ctx(app: web.Application) -> AsyncIterator[None]:

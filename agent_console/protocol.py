@@ -7,6 +7,8 @@ from typing import Any, Literal, TypedDict
 PROTOCOL_VERSION = 1
 RESUME_LIMIT = 5000
 HEARTBEAT_S = 15.0
+# The close code of a console whose login ended (logged out, deactivated, idle, expired).
+SESSION_ENDED_CODE = 4401
 
 FrameType = Literal[
     "welcome",

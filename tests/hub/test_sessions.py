@@ -210,3 +210,40 @@ def test_the_idle_limit_is_a_setting_of_eight_hours_by_default() -> None:
     assert load_settings(require_api_token=False, session_idle_s=60).session_idle_s == 60
     with pytest.raises(ConfigError, match="HUB_SESSION_IDLE_S"):
         load_settings(require_api_token=False, session_idle_s=0)
+
+
+async def test_console_commands_keep_a_login_alive_and_an_idle_one_closes_the_console(
+    hub_client: ClientFactory, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Check the login on every command (the console checks it once a minute).
+    monkeypatch.setattr("agent_console.commanding.SESSION_CHECK_S", 0.0)
+    client = await hub_client(database_url=db_url, session_idle_s=300)
+    hub = client.app[keys.HUB]
+    await make_agent(client, "ann")
+    jar = await login(client, "ann")
+    hashed = _hash(client, jar)
+    console, _, _ = await Console.connect(client, jar)
+
+    async def seen_at(ago_s: float | None = None) -> Any:
+        async with hub.sessions() as s, s.begin():
+            if ago_s is not None:
+                await s.execute(
+                    update(UserSession)
+                    .where(UserSession.token_hash == hashed)
+                    .values(last_seen_at=utcnow() - timedelta(seconds=ago_s))
+                )
+            return await s.scalar(
+                select(UserSession.last_seen_at).where(UserSession.token_hash == hashed)
+            )
+
+    # Working only in the console (no page loads) counts as using the login.
+    await seen_at(200)
+    assert (await console.cmd("agents"))["type"] == "ack"
+    assert utcnow() - await seen_at() < timedelta(seconds=5)
+    # Idle past the limit with the socket still open: the next command is not run and the
+    # console is closed as a logout closes it.
+    await seen_at(301)
+    await console.ws.send_json(
+        {"v": 1, "type": "cmd", "data": {"client_msg_id": "late", "name": "agents", "args": {}}}
+    )
+    assert await _closed_within(console, 2.0) == SESSION_ENDED_CODE
