@@ -24,9 +24,10 @@ from contextlib import asynccontextmanager
 import aiohttp
 
 from benchmarks.common import write_result
-from benchmarks.procs import ROOT, free_port, hub_process, wait_ready
+from benchmarks.procs import ROOT, hub_process, wait_ready
 from channels.twilio_sms.testing.fake_api import DEMO_ACCOUNT_SID, DEMO_AUTH_TOKEN
 from channels.twilio_sms.testing.simulator import signed_inbound
+from contract.testing import free_port
 
 WARMUP = 200
 

@@ -1,4 +1,4 @@
-"""Small helpers the channels' fakes and demos share (never used by production code)."""
+"""Small helpers for fakes, demos, benchmarks and tests (never used by production code)."""
 
 from __future__ import annotations
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import socket
 from email import message_from_bytes, policy
 from pathlib import Path
 
@@ -15,18 +14,13 @@ from channels.email.testing.simulator import send_mail
 from channels.email.testing.sink import start_sink
 from channels.telegram.testing.fake_api import start_fake_telegram
 from channels.telegram.testing.simulator import post_update, text_update
+from contract.testing import free_port
 from tests.browser.conftest import PageFactory
 from tests.conftest import AUTH, ClientFactory
 
 PASSWORD = "password-ann"
 MAILBOX = "support@support.example.com"
 CUSTOMER = "dana@example.net"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def console_agent(page: Page, client: object, base: str) -> None:

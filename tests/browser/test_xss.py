@@ -20,7 +20,6 @@ import asyncio
 import base64
 import html
 import re
-import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -44,6 +43,7 @@ from channels.twilio_sms.testing.fake_api import (
     start_fake_twilio,
 )
 from channels.twilio_sms.testing.simulator import post_inbound
+from contract.testing import free_port
 from hub.web import keys
 from tests.browser.conftest import ContextPageFactory, PageFactory
 from tests.conftest import AUTH, ClientFactory
@@ -130,12 +130,6 @@ SHOWS_TEXT = """
 ([selector, text, exact]) => [...document.querySelectorAll(selector)].some(
   (el) => exact ? el.textContent === text : el.textContent.includes(text))
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

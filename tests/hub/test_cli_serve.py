@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -13,14 +12,10 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from contract.testing import free_port
+
 HUB = [sys.executable, "-m", "server.cli"]
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def hub_env(database_url: str, port: int) -> dict[str, str]:

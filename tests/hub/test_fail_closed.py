@@ -8,7 +8,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.hub.test_cli_serve import HUB, free_port, hub_env
+from contract.testing import free_port
+from tests.hub.test_cli_serve import HUB, hub_env
 
 
 def _run(

@@ -10,7 +10,6 @@ every time; any failure prints Schemathesis' report with a curl line per failing
 from __future__ import annotations
 
 import asyncio
-import socket
 import sys
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from contract.testing import free_port
 from server.app import create_app
 from tests.conftest import API_TOKEN, AUTH, make_settings
 
@@ -30,12 +30,6 @@ CHECKS = (
     "response_schema_conformance",
 )
 RUN_TIMEOUT_S = 240
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def _seed(http: aiohttp.ClientSession, base: str) -> None:
@@ -81,7 +75,7 @@ async def _agent_cookie(http: aiohttp.ClientSession, base: str) -> str:
 async def test_every_operation_answers_within_its_documented_responses(
     caller: str, aiohttp_server: Any, sqlite_url: str, tmp_path: Path
 ) -> None:
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     app = create_app(make_settings(sqlite_url, public_url=base))
     await aiohttp_server(app, host="127.0.0.1", port=port)

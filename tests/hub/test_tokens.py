@@ -11,11 +11,12 @@ import aiohttp
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from contract.testing import free_port
 from hub.web import keys
 from storage.models import ApiToken, AuditEntry
 from tests.agent_console.test_gateway import login, make_agent
 from tests.conftest import AUTH, ClientFactory
-from tests.hub.test_cli_serve import HUB, free_port, hub_env
+from tests.hub.test_cli_serve import HUB, hub_env
 
 
 async def _token(client: Any, name: str, *scopes: str) -> tuple[int, dict[str, str]]:

@@ -14,11 +14,12 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from contract.testing import free_port
 from hub.web import keys
 from storage.models import AuditEntry, UserSession, utcnow
 from tests.agent_console.test_gateway import PASSWORD, Console, login, make_agent
 from tests.conftest import AUTH, ClientFactory
-from tests.hub.test_cli_serve import HUB, free_port, hub_env
+from tests.hub.test_cli_serve import HUB, hub_env
 
 
 async def test_a_revoked_token_gets_401_on_its_next_call(
