@@ -24,6 +24,7 @@ CHANNELS: tuple[str, ...] = (
     "channels.twilio_sms",
     "channels.email",
     "channels.telegram",
+    "channels.twilio_voice",
 )
 
 

@@ -63,6 +63,9 @@ class Settings(BaseSettings):
 
     offer_timeout_s: float = Field(default=30, gt=0)
     wrap_up_s: float = Field(default=30, ge=0)
+    # A caller who hung up after waiting at least this long gets a callback task.
+    callback_on_abandon: bool = True
+    callback_min_wait_s: float = Field(default=10, ge=0)
     not_responding_state: Literal["away", "offline"] = "away"
     offline_grace_s: float = Field(default=20, ge=0)
     vip_priority: int = 10

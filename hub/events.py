@@ -465,6 +465,30 @@ class MessageAttachmentUpdated(HubEvent):
     url: str | None
 
 
+# ---------------------------------------------------------------- calls
+@_event
+class CallConnected(HubEvent):
+    """A caller (or a callback's customer) is talking to the envelope's agent."""
+
+    TYPE = "call.connected"
+    call_sid: str
+    direction: str
+    wait_s: int | None
+
+
+@_event
+class CallEnded(HubEvent):
+    """A call's outcome is decided: answered, abandoned, voicemail, callback_requested, ..."""
+
+    TYPE = "call.ended"
+    call_sid: str
+    direction: str
+    outcome: str
+    wait_s: int | None
+    talk_s: int | None
+    duration_s: int | None
+
+
 # ---------------------------------------------------------------- the protocol document
 DOC_BEGIN = "<!-- event-types:begin (generated from hub/events.py by `hub events-doc`) -->"
 DOC_END = "<!-- event-types:end -->"

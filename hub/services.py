@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -15,6 +16,7 @@ from contract.channel import (
     StatusUpdate,
 )
 from contract.info import Channels
+from contract.voice import CallControl, CallerInfo, CallFact, CallView, EnqueueRequest, QueuePlace
 from hub.accounts.tokens import Tokens
 from hub.accounts.users import Users
 from hub.commands import CommandLog
@@ -25,13 +27,15 @@ from hub.ingest.orm import Ingestor
 from hub.outbox.feedback import ProviderFeedback
 from hub.stream import InteractionStream, StreamEvent
 from hub.uow import Transactor, events_between, head_seq
+from hub.voice.calls import CallService
 from hub.work.conversations import ConversationService
 from hub.work.offers import WorkService
 from storage.db import session_factory
 
 
 class Hub:
-    """Storage, stream and services wired together; implements ``contract.channel.HubPort``."""
+    """Storage, stream and services wired together; implements ``contract.channel.HubPort``
+    and ``contract.voice.CallPort``."""
 
     def __init__(
         self,
@@ -73,6 +77,8 @@ class Hub:
         # Filled by ``create_app`` with the configured adapters, by channel.
         self.adapters: dict[str, ChannelAdapter] = {}
         self.console = ConsoleService(self.tx, self.adapters)
+        self.calls = CallService(settings, self.tx, self.ingestor, on_end_leg=self._end_leg)
+        self._leg_tasks: set[asyncio.Task[None]] = set()
 
     async def dispose(self) -> None:
         """Close the database connections."""
@@ -113,3 +119,29 @@ class Hub:
         return await self.feedback.record_auto_reply(
             conversation_id=conversation_id, text=text, send=send
         )
+
+    # CallPort (contract.voice)
+    async def call_started(
+        self, *, channel: str, call_sid: str, from_number: str, to_number: str
+    ) -> CallerInfo:
+        return await self.calls.started(
+            channel=channel, call_sid=call_sid, from_number=from_number, to_number=to_number
+        )
+
+    async def call_enqueued(self, request: EnqueueRequest) -> CallView:
+        return await self.calls.enqueued(request)
+
+    async def queue_place(self, *, channel: str, call_sid: str) -> QueuePlace:
+        return await self.calls.place(channel=channel, call_sid=call_sid)
+
+    async def call_fact(self, fact: CallFact) -> CallView:
+        return await self.calls.fact(fact)
+
+    def _end_leg(self, channel: str, call_sid: str) -> None:
+        """Hang up a leg nobody needs any more (after the commit that decided so)."""
+        adapter: object = self.adapters.get(channel)
+        if not isinstance(adapter, CallControl):
+            return
+        task = asyncio.create_task(adapter.end_leg(channel=channel, call_sid=call_sid))
+        self._leg_tasks.add(task)
+        task.add_done_callback(self._leg_tasks.discard)

@@ -16,6 +16,7 @@ from contract.channel import ChannelAdapter, ChannelContext
 from hub.customers.privacy import retention_ctx
 from hub.reports.rollup import rollup_ctx
 from hub.services import Hub
+from hub.voice.bridge import call_bridge_ctx
 from hub.web import keys
 from hub.web import middleware as hubweb
 from hub.web.api import admin as _admin  # noqa: F401 - registers routes
@@ -122,6 +123,7 @@ def create_app(
     app.cleanup_ctx.append(http_ctx(holder))
     app.cleanup_ctx.append(adapters_ctx)
     app.cleanup_ctx.append(dispatcher_ctx)
+    app.cleanup_ctx.append(call_bridge_ctx)
     app.cleanup_ctx.append(outbox_ctx)
     app.cleanup_ctx.append(media_ctx)
     app.cleanup_ctx.append(retention_ctx)

@@ -110,6 +110,8 @@ class Agent(Base):
     # Created by ``hub demo`` with the documented password: the hub refuses to serve while
     # one is active outside demo mode (no hash check of every password at start).
     demo: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Where the hub rings the agent for a call they accept: E.164 number or ``sip:`` address.
+    phone: Mapped[str] = mapped_column(String(200), default="", server_default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -389,6 +391,43 @@ class CommandRecord(Base):
     command: Mapped[str] = mapped_column(String(50), default="")
     result: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Call(Base):
+    """One phone call: an inbound caller's leg (IVR, queue, bridge) or a callback we placed.
+
+    Providers report a call's facts in any order and more than once; ``hub.voice`` folds each
+    fact in idempotently and decides the outcome once (``facts`` keeps what was applied)."""
+
+    __tablename__ = "calls"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    call_sid: Mapped[str] = mapped_column(String(64), unique=True)
+    channel: Mapped[str] = mapped_column(String(20))
+    direction: Mapped[str] = mapped_column(String(10))  # inbound / callback
+    # ivr / queued / connecting / talking / ended
+    state: Mapped[str] = mapped_column(String(20), default="ivr")
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)
+    conversation_id: Mapped[int | None] = mapped_column(ForeignKey("conversations.id"), index=True)
+    from_number: Mapped[str] = mapped_column(String(200), default="")
+    to_number: Mapped[str] = mapped_column(String(200), default="")
+    language: Mapped[str] = mapped_column(String(10), default="")
+    queue: Mapped[str] = mapped_column(String(100), default="")
+    ivr: Mapped[list[Any]] = mapped_column(default=list)  # the caller's menu choices, in order
+    exit: Mapped[str] = mapped_column(String(20), default="")  # voicemail / callback
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id"), index=True)
+    agent_leg: Mapped[str] = mapped_column(String(64), default="")
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    enqueued_at: Mapped[datetime | None] = mapped_column()
+    answered_at: Mapped[datetime | None] = mapped_column()
+    ended_at: Mapped[datetime | None] = mapped_column()
+    wait_s: Mapped[int | None] = mapped_column(Integer)
+    talk_s: Mapped[int | None] = mapped_column(Integer)
+    duration_s: Mapped[int | None] = mapped_column(Integer)
+    # answered / abandoned / voicemail / callback_requested / ivr_hangup / no_answer
+    outcome: Mapped[str] = mapped_column(String(20), default="", index=True)
+    summary_id: Mapped[int | None] = mapped_column(BigId)  # the history entry describing it
+    recording: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    facts: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
 
 class ReportContact(Base):

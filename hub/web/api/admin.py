@@ -123,6 +123,7 @@ async def _agent_out(s: AsyncSession, agent: Agent) -> AgentOut:
         state_since=agent.state_since,
         skills=[SkillLevel(name=n, proficiency=p) for n, p in skills],
         capacity={k: int(v) for k, v in agent.capacity.items()},
+        phone=agent.phone,
         active=agent.active,
     )
 
@@ -229,6 +230,8 @@ async def patch_agent(request: web.Request) -> web.Response:
             agent.team_id = await _team_id(uow.session, body.team)
         if body.capacity is not None:
             agent.capacity = dict(body.capacity)
+        if body.phone is not None:
+            agent.phone = body.phone
         if body.role is not None:
             agent.role = body.role
         if body.active is not None:

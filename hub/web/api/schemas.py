@@ -226,6 +226,13 @@ class AgentPatch(Model):
     team: Name | None = None
     skills: list[SkillLevel] | None = None
     capacity: Capacity | None = Field(default=None, description=CAPACITY_DOC)
+    phone: str | None = Field(
+        default=None,
+        max_length=200,
+        pattern=r"^(|\+[1-9]\d{6,14}|sips?:[^\s@]+@[^\s]+)$",
+        description="where an accepted call rings the agent: E.164 number or sip: address "
+        "('' clears it)",
+    )
     active: bool | None = None
     role: Literal["agent", "supervisor", "admin"] | None = Field(
         default=None, description="only admins make or unmake admins; the user logs in again"
@@ -245,6 +252,7 @@ class AgentOut(Model):
     state_since: datetime
     skills: list[SkillLevel]
     capacity: dict[str, int]
+    phone: str
     active: bool
 
 
