@@ -48,7 +48,11 @@ class TwilioVoiceAdapter:
         self.public_url = str(ctx.settings.public_url).rstrip("/")
         self.api_base = settings.api_base.rstrip("/")
         self.max_recording_bytes: int = ctx.settings.attachment_max_bytes
-        self._auth = aiohttp.BasicAuth(settings.account_sid, settings.auth_token.get_secret_value())
+        self._auth = {
+            "Authorization": aiohttp.encode_basic_auth(
+                settings.account_sid, settings.auth_token.get_secret_value()
+            )
+        }
         self.webhooks = VoiceWebhooks(
             settings=settings,
             hub=cast(VoiceHub, ctx.hub),
@@ -81,7 +85,7 @@ class TwilioVoiceAdapter:
             async with self.ctx.http().post(
                 self.api_base + path,
                 data=fields,
-                auth=self._auth,
+                headers=self._auth,
                 timeout=aiohttp.ClientTimeout(total=REST_TIMEOUT_S),
             ) as resp:
                 body = await resp.read()
@@ -145,7 +149,7 @@ class TwilioVoiceAdapter:
         try:
             async with self.ctx.http().get(
                 target,
-                auth=self._auth,
+                headers=self._auth,
                 timeout=aiohttp.ClientTimeout(total=RECORDING_TIMEOUT_S),
                 allow_redirects=False,
             ) as resp:

@@ -344,7 +344,24 @@ class CallService:
             await self._caller_status(uow, call, fact)
         elif kind == "status" and fact.leg == "agent":
             await self._agent_status(uow, call, fact)
+        self._missed_call_due(call)
         await self._write_summary(uow, call)
+
+    def _missed_call_due(self, call: Call) -> None:
+        """A caller who hung up after waiting long enough is owed a callback.
+
+        Decided on the provider's own queue time (the Enqueue action's), whichever order it
+        and the status callback arrive in."""
+        if (
+            call.outcome == "abandoned"
+            and call.direction == "inbound"
+            and call.conversation_id is not None
+            and CALLBACK_DUE not in call.facts
+            and self.settings.callback_on_abandon
+            and any(k.startswith("queue_result:") for k in call.facts)
+            and (call.wait_s or 0) >= self.settings.callback_min_wait_s
+        ):
+            call.facts = {**call.facts, CALLBACK_DUE: "missed"}
 
     async def _connected(self, uow: UnitOfWork, call: Call, wait_s: int | None) -> None:
         if call.answered_at is not None or call.outcome:
@@ -514,13 +531,6 @@ class CallService:
             if call.agent_leg and self.on_end_leg is not None:
                 leg, channel, end = call.agent_leg, call.channel, self.on_end_leg
                 uow.after_commit.append(lambda: end(channel, leg))
-            if (
-                call.direction == "inbound"
-                and call.conversation_id is not None
-                and self.settings.callback_on_abandon
-                and (call.wait_s or 0) >= self.settings.callback_min_wait_s
-            ):
-                call.facts = {**call.facts, CALLBACK_DUE: "missed"}
         elif outcome == "callback_requested":
             await self._close_conversation(
                 uow, call, abandoned=False, disposition="callback requested"

@@ -21,6 +21,7 @@ from contract.errors import InvalidInput, NotFound
 from hub import reports as r
 from hub.reports import rollup
 from hub.reports import sql as rs
+from hub.voice.kpi import VoiceKpis, call_rows, voice_kpis
 from hub.web import keys
 from hub.web.api.openapi import Param, json_response
 from hub.web.api.routes import api, as_int
@@ -291,6 +292,28 @@ async def report_summary(request: web.Request) -> web.Response:
         for row in report.rows
     ]
     return csv_response("summary", header, lines)
+
+
+@api.route(
+    "GET",
+    "/api/v1/reports/voice",
+    access="reports.read",
+    summary="Phone KPIs from the calls' provider-reported times: queued, answered, "
+    "abandoned, callbacks, voicemails, ASA, abandonment rate, service level, AHT",
+    tag="reports",
+    responses={200: VoiceKpis},
+    query={k: COMMON[k] for k in ("from", "to", "tz", "queue", "team", "channel", "thresholds")},
+)
+async def report_voice(request: web.Request) -> web.Response:
+    async with request.app[keys.HUB].read_sessions() as s:
+        _, thresholds = await rs.load_context(s)
+        spec = await _spec(request, s, thresholds)
+        rows = []
+        for queue in sorted(spec.queues) if spec.queues is not None else [None]:
+            rows += await call_rows(
+                s, since=spec.start, until=spec.end, queue=queue, channel=spec.channel
+            )
+    return json_response(voice_kpis(rows, spec.thresholds))
 
 
 @api.route(
