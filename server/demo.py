@@ -113,11 +113,14 @@ async def seed(settings: Settings) -> str:
             teams = {t.name: t.id for t in (await s.scalars(select(Team))).all()}
             for name, team, steps, selection in QUEUES:
                 s.add(Queue(name=name, team_id=teams[team], steps=steps, selection=selection))
-        for username, name, team, skills in AGENTS:
+        for i, (username, name, team, skills) in enumerate(AGENTS, start=1):
             agent_id = await hub.users.create(
                 username=username, password=DEMO_PASSWORD, display_name=name, demo=True
             )
             await _set_skills(hub, agent_id, dict(skills), team)
+            async with hub.sessions() as s, s.begin():
+                # Where the demo's phone calls ring (the local Twilio answers for them).
+                (await s.get_one(Agent, agent_id)).phone = f"+1555010{i:04d}"
         await hub.users.create(
             username="supervisor",
             password=DEMO_PASSWORD,
@@ -183,8 +186,14 @@ async def deactivate_demo_accounts(settings: Settings) -> list[str]:
 def provider_overrides() -> dict[str, object]:
     """Settings pointing every channel at its local provider fake (demo mode only)."""
     overrides: dict[str, object] = {}
+    sections: dict[str, object] = {}
     for demo in registry.demos().values():
-        overrides.update(demo.overrides())
+        mine = dict(demo.overrides())
+        # Channel sections ([channels.<name>]) merge; every other setting is one channel's.
+        sections.update(mine.pop("channels", None) or {})
+        overrides.update(mine)
+    if sections:
+        overrides["channels"] = sections
     return overrides
 
 
