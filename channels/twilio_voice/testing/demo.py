@@ -88,7 +88,8 @@ def _callee(number: str) -> Callee:
 def script(rng: random.Random) -> Script:
     """One caller's behaviour: menus, then stay, hang up, voicemail or callback."""
     language = rng.choice(["1", "1", "1", "2"])
-    option: str | Speech = rng.choice(["1", "2", "3", Speech("billing"), Speech("invoice")])
+    options: list[str | Speech] = ["1", "2", "3", Speech("billing"), Speech("invoice")]
+    option = rng.choice(options)
     roll = rng.random()
     if roll < 0.55:
         return Script(inputs=[language, option], talk_s=rng.uniform(30, 150))
