@@ -290,7 +290,10 @@ class CallService:
 
         async def work(uow: UnitOfWork) -> CallView:
             s = uow.session
-            call = await s.scalar(select(Call).where(Call.call_sid == fact.call_sid))
+            # Locked: Twilio posts a call's status and its queue result concurrently.
+            call = await s.scalar(
+                select(Call).where(Call.call_sid == fact.call_sid).with_for_update()
+            )
             if call is None:
                 if fact.leg != "caller":
                     return CallView(

@@ -3,6 +3,7 @@ record, one ``call.ended``, one history entry (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from typing import Any
 
@@ -186,3 +187,22 @@ async def test_a_status_for_a_call_never_seen_is_recorded_without_failing(hub: H
         )
     )
     assert other.state == "unknown"
+
+
+async def test_facts_posted_at_the_same_moment_are_all_applied(hub: Hub) -> None:
+    """Twilio sends the status callback, the Enqueue action and the Dial action in parallel:
+    on PostgreSQL they run in concurrent transactions and none may overwrite another's."""
+    sids = [await queued_call(hub, caller=f"+4477009002{i:02d}") for i in range(5)]
+    for sid in sids:
+        await hub.call_fact(CallFact(channel="voice", call_sid=sid, kind="connecting", wait_s=12))
+    await asyncio.gather(*(hub.call_fact(f) for sid in sids for f in answered_facts(sid) * 2))
+    for sid in sids:
+        got = await record(hub, sid)
+        assert (got["outcome"], got["wait"], got["talk"], got["duration"]) == (
+            "answered",
+            12,
+            64,
+            80,
+        )
+        assert got["ended_events"] == 1
+        assert len(got["summaries"]) == 1

@@ -363,3 +363,28 @@ async def test_unknown_menu_or_reference_is_a_400(voice_hub: VoiceFactory, param
     assert (
         await vh.post("/webhooks/twilio/voice/agent-dial-action?call=x", call_params(sid))
     ).status == 400
+
+
+async def test_a_vip_caller_waits_with_priority(voice_hub: VoiceFactory) -> None:
+    vh = await voice_hub(voice_section(languages=["en"]))
+    regular, vip = new_call_sid(), new_call_sid()
+    await enqueue(vh, regular, "+447700900301")
+    known = await factories.contact(vh.hub, "+447700900302", "hello", display_name="Vera VIP")
+    async with vh.hub.sessions() as s, s.begin():
+        customer = await s.get(Customer, known.customer_id)
+        assert customer is not None
+        customer.segment = "vip"
+    await enqueue(vh, vip, "+447700900302")
+    async with vh.hub.sessions() as s:
+        call = await s.scalar(select(Call).where(Call.call_sid == vip))
+        assert call is not None
+        conv = await s.get(Conversation, call.conversation_id)
+        assert conv is not None
+        assert conv.priority == vh.hub.settings.vip_priority
+    # Announced ahead of the caller who was there first.
+    wait = (
+        await vh.post(
+            "/webhooks/twilio/voice/queue-wait?lang=en", call_params(vip, "+447700900302")
+        )
+    ).twiml()
+    assert "number 1 in the queue" in " ".join(s.text or "" for s in wait.iter("Say"))
