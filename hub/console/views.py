@@ -9,7 +9,7 @@ from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub import events, queries
-from storage.models import Agent, Conversation, Customer, Event, Message, Offer, Queue
+from storage.models import Agent, Call, Conversation, Customer, Event, Message, Offer, Queue
 
 OPEN = ("queued", "offered", "assigned", "wrap_up")
 
@@ -112,6 +112,7 @@ async def offers_for(s: AsyncSession, agent_id: int) -> list[dict[str, Any]]:
                 if created.get("offer_id") == offer.id
                 else None,
                 "conversation_id": conv.id,
+                "customer_id": conv.customer_id,
                 "expires_at": offer.expires_at.isoformat(),
                 "channel": conv.channel,
                 "queue": conv.queue,
@@ -204,6 +205,32 @@ async def open_conversation(
         "customer": customer.model_dump(mode="json"),
         "history": page.model_dump(mode="json"),
         "customer_conversations": [c.model_dump(mode="json") for c in conversations],
+        "call": await latest_call(s, conversation_id),
+    }
+
+
+async def latest_call(s: AsyncSession, conversation_id: int) -> dict[str, Any] | None:
+    """The conversation's latest phone call (None without one): the console's call bar
+    rebuilds itself from it after a reload."""
+    call = await s.scalar(
+        select(Call)
+        .where(Call.conversation_id == conversation_id)
+        .order_by(Call.id.desc())
+        .limit(1)
+    )
+    if call is None:
+        return None
+    return {
+        "call_sid": call.call_sid,
+        "direction": call.direction,
+        "state": call.state,
+        "outcome": call.outcome,
+        "agent_id": call.agent_id,
+        "wait_s": call.wait_s,
+        "talk_s": call.talk_s,
+        "duration_s": call.duration_s,
+        "answered_at": call.answered_at.isoformat() if call.answered_at else None,
+        "ended_at": call.ended_at.isoformat() if call.ended_at else None,
     }
 
 
