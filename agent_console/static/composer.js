@@ -1,7 +1,7 @@
 // The composer under the timeline: reply or internal note, channel picker, canned
 // responses (a picker and "/" search), typing indicator to the customer, Ctrl+Enter to send.
 import { app, command, notify } from "/static/app.js";
-import { channelName, replyChannels, sessionWindow, showsTyping } from "/static/channels.js";
+import { channelInfo, channelName, replyChannels, sessionWindow, showsTyping } from "/static/channels.js";
 import { byTestId, fill, h } from "/static/dom.js";
 import { t } from "/static/i18n.js";
 import { patchConversation } from "/static/lists.js";
@@ -217,19 +217,34 @@ export function renderCanned() {
   select.hidden = app.canned.length === 0;
 }
 
-/** The reply targets: the conversation's own channel first, then the customer's other endpoints. */
+/** Whether the conversation's own channel carries written replies (a phone call does not). */
+function ownChannelReplies() {
+  const info = channelInfo(app.current.conversation.channel);
+  return !info || info.replies !== false;
+}
+
+/**
+ * The reply targets: the conversation's own channel first, then the customer's other
+ * endpoints. A channel that takes no written reply (a call, a voicemail) is never offered;
+ * its conversation is answered on the customer's other channels, the same number first.
+ */
 function replyTargets() {
   const { conversation: conv, customer } = app.current;
   const own = conv.endpoint || {};
-  const targets = [
-    {
-      value: "",
-      label: t("composer.via_default", { channel: channelName(conv.channel), address: own.address || "" }),
-      channel: conv.channel,
-      disabled: false,
-    },
-  ];
-  for (const ep of customer.endpoints || []) {
+  const targets = ownChannelReplies()
+    ? [
+        {
+          value: "",
+          label: t("composer.via_default", { channel: channelName(conv.channel), address: own.address || "" }),
+          channel: conv.channel,
+          disabled: false,
+        },
+      ]
+    : [];
+  const endpoints = [...(customer.endpoints || [])].sort(
+    (a, b) => Number(b.kind === own.kind && b.address === own.address) - Number(a.kind === own.kind && a.address === own.address),
+  );
+  for (const ep of endpoints) {
     for (const channel of replyChannels(ep.kind)) {
       if (channel === conv.channel && ep.kind === own.kind && ep.address === own.address) continue;
       const optedOut = (ep.opted_out || []).includes(channel) || (ep.opted_out || []).includes("all");
@@ -255,11 +270,17 @@ export function renderChannelPicker() {
   const select = byTestId("channel-select");
   const previous = select.value;
   const targets = replyTargets();
+  if (!targets.length) {
+    fill(select, h("option", { value: "", disabled: true, "data-channel": "" }, t("composer.no_written_reply")));
+    select.value = "";
+    return;
+  }
   fill(
     select,
     targets.map((tg) => h("option", { value: tg.value, disabled: tg.disabled, "data-channel": tg.channel }, tg.label)),
   );
-  select.value = targets.some((tg) => tg.value === previous && !tg.disabled) ? previous : "";
+  const usable = targets.filter((tg) => !tg.disabled);
+  select.value = usable.some((tg) => tg.value === previous) ? previous : (usable[0] || targets[0]).value;
 }
 
 function selectedChannel() {
@@ -299,6 +320,10 @@ export async function send() {
   if (!note) {
     const target = byTestId("channel-select").value;
     if (target) Object.assign(args, JSON.parse(target));
+    else if (!ownChannelReplies()) {
+      errorBox.textContent = t("composer.no_written_reply");
+      return;
+    }
   }
   const btn = byTestId("reply-send");
   sending = true;

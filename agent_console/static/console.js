@@ -36,6 +36,7 @@ import { initMentions } from "/static/mentions.js";
 import { initSidebar, renderSidebar } from "/static/sidebar.js";
 import { ProtocolClient, agentSocketUrl } from "/static/ws.js";
 import { unlockAudioOnGesture } from "/static/ring.js";
+import { applyCallEvent, renderCallBar, tickCalls } from "/static/phone.js";
 
 const STATE_OPTIONS = [
   ["available", "", "state.available"],
@@ -152,7 +153,7 @@ function onEvent(ev) {
       // The snapshot is the truth for what is still pending; a replayed offer it does not
       // list has ended since.
       if (mine && (!ev.replayed || app.offers.has(p.offer_id))) {
-        addOffer({ ...p, conversation_id: conv, channel: ev.channel || p.channel, queue: ev.queue, at: ev.at }, { receivedAt: ev.replayed ? null : Date.now() });
+        addOffer({ ...p, conversation_id: conv, customer_id: ev.customer_id, channel: ev.channel || p.channel, queue: ev.queue, at: ev.at }, { receivedAt: ev.replayed ? null : Date.now() });
       }
       break;
     case "offer.accepted":
@@ -243,6 +244,7 @@ function onEvent(ev) {
     default:
       break;
   }
+  if (applyCallEvent(ev) && app.current && app.current.id === conv) renderCallBar();
   applyEvent(ev);
 }
 
@@ -392,7 +394,10 @@ function start() {
   client.addEventListener("viewing", (e) => setViewers(e.detail));
   client.addEventListener("mention", (e) => onMention(e.detail));
   client.start();
-  setInterval(tick, 1000);
+  setInterval(() => {
+    tick();
+    tickCalls();
+  }, 1000);
   // For end-to-end tests and support: read-only handles on the live state.
   window.hubConsole = { app, client, notify, duration };
 }

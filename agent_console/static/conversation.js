@@ -4,9 +4,10 @@ import { agentName, app, command, notify } from "/static/app.js";
 import { channelBadge } from "/static/channels.js";
 import { byTestId, fill, h } from "/static/dom.js";
 import { t } from "/static/i18n.js";
-import { renderConversations, summaryFrom, upsertConversation } from "/static/lists.js";
+import { patchConversation, renderConversations, summaryFrom, upsertConversation } from "/static/lists.js";
 import { Timeline } from "/static/timeline.js";
 import { initComposer, renderChannelPicker, setMode } from "/static/composer.js";
+import { renderCallBar, setStoredCall } from "/static/phone.js";
 
 let timeline = null;
 let openSeq = 0; // guards against an older `open` answer overwriting a newer one
@@ -54,6 +55,7 @@ export async function openConversation(conversationId, { preview = "", focus = f
   };
   if (!keepTimeline) timeline.reset();
   for (const msg of result.history?.items || []) timeline.upsertMessage(msg);
+  setStoredCall(conversationId, result.call);
   // Keep the list entry in step with what the server just said.
   const conv = result.conversation;
   if (conv.assignee_id === app.me?.id && (conv.state === "assigned" || conv.state === "wrap_up")) {
@@ -94,6 +96,7 @@ export function renderAll(opts = {}) {
   if (!app.current) return;
   renderHeader();
   renderViewers();
+  renderCallBar();
   renderChannelPicker();
   renderReadonly();
   timeline.render(opts);
@@ -209,7 +212,8 @@ export function applyEvent(ev) {
       }
       // Events carry at most 500 characters and only an attachment count: read the full
       // items when they matter.
-      if ((p.attachments || 0) > 0 || (p.text || "").length >= 500) refreshLatest();
+      // A call's entry is drawn from its figures (metadata), which events do not carry.
+      if ((p.attachments || 0) > 0 || (p.text || "").length >= 500 || p.kind === "call") refreshLatest();
       break;
     }
     case "message.status":
@@ -219,9 +223,15 @@ export function applyEvent(ev) {
         error_message: p.error_message || undefined,
       });
       break;
-    case "message.edited":
+    case "message.edited": {
+      // A voicemail's transcription replaces its placeholder: the list's preview follows.
+      const before = (timeline.message(p.message_id)?.text || "").slice(0, 140);
+      const listed = app.conversations.get(ev.conversation_id);
+      if (listed && before && listed.preview === before) patchConversation(ev.conversation_id, { preview: (p.text || "").slice(0, 140) });
       timeline.patchMessage(p.message_id, { text: p.text, edited_at: ev.at });
+      if (timeline.message(p.message_id)?.kind === "call") refreshLatest();
       break;
+    }
     case "conversation.updated":
       if (!sameConv) return;
       if (p.labels) cur.conversation.labels = p.labels;

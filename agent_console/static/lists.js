@@ -12,6 +12,7 @@ import { byTestId, clear, fill, h } from "/static/dom.js";
 import { channelBadge, channelName, firstResponseTarget } from "/static/channels.js";
 import { duration, t } from "/static/i18n.js";
 import { startRinging, stopRinging } from "/static/ring.js";
+import { callerNumber, callTitle, forgetPops, isCallChannel, screenPop } from "/static/phone.js";
 
 // ------------------------------------------------------------------ offers
 /** Remember an offer (from the snapshot or an offer.created event). */
@@ -155,7 +156,7 @@ export function renderOffers({ force = false } = {}) {
           "div",
           { class: "offer-item-top" },
           channelBadge(o.channel),
-          h("span", { class: "offer-item-name" }, o.customer_name || t("convs.unknown_customer", { id: o.conversation_id })),
+          h("span", { class: "offer-item-name" }, o.customer_name || callerNumber(o) || t("convs.unknown_customer", { id: o.conversation_id })),
           h("span", { class: "countdown", "data-deadline": o.deadline }, t("offers.expires", { n: secondsLeft(o) })),
         ),
         h("div", { class: "offer-item-preview" }, o.preview || ""),
@@ -169,6 +170,7 @@ export function renderOffers({ force = false } = {}) {
 }
 
 function renderRing() {
+  forgetPops(new Set([...app.offers.values()].map((x) => x.conversation_id)));
   const layer = byTestId("ring-layer");
   const o = ringingOffer();
   if (!o) {
@@ -178,10 +180,20 @@ function renderRing() {
     return;
   }
   const total = Math.max(1, o.deadline - (o.shownAt || (o.shownAt = Date.now())));
+  const call = isCallChannel(o.channel);
+  // A call is answered by voice: the agent reads who calls and their last contacts before
+  // picking up (the screen pop), instead of a message preview.
+  const body = call
+    ? [screenPop(o, () => offerMeta({ ...o, segment: o.segment === "vip" ? "" : o.segment }))]
+    : [
+        h("div", { class: "ring-customer", "data-testid": "offer-customer" }, o.customer_name || t("convs.unknown_customer", { id: o.conversation_id })),
+        offerMeta(o),
+        o.preview ? h("blockquote", { class: "ring-preview", "data-testid": "offer-preview" }, o.preview) : null,
+      ];
   const card = h(
     "div",
     {
-      class: "ring-card",
+      class: `ring-card ${call ? "ring-call" : ""}`,
       role: "alertdialog",
       "aria-live": "assertive",
       "data-testid": "offer",
@@ -193,12 +205,10 @@ function renderRing() {
       { class: "ring-head" },
       h("span", { class: "ring-pulse", "aria-hidden": "true" }),
       channelBadge(o.channel),
-      h("span", { class: "ring-title" }, t("offers.incoming", { channel: channelName(o.channel) })),
+      h("span", { class: "ring-title", "data-testid": "offer-title" }, call ? callTitle(o) : t("offers.incoming", { channel: channelName(o.channel) })),
       h("span", { class: "countdown ring-countdown", "data-testid": "offer-countdown", "data-deadline": o.deadline }, t("offers.expires", { n: secondsLeft(o) })),
     ),
-    h("div", { class: "ring-customer", "data-testid": "offer-customer" }, o.customer_name || t("convs.unknown_customer", { id: o.conversation_id })),
-    offerMeta(o),
-    o.preview ? h("blockquote", { class: "ring-preview", "data-testid": "offer-preview" }, o.preview) : null,
+    body,
     offerButtons(o, true),
     h("div", { class: "ring-bar" }, h("div", { class: "ring-bar-fill", "data-deadline": o.deadline, "data-total": total })),
     app.offers.size > 1 ? h("div", { class: "muted small" }, t("offers.more", { n: app.offers.size - 1 })) : null,
@@ -309,7 +319,8 @@ export function orderedConversations() {
 
 function slaInfo(c) {
   let since = null;
-  if (c.state === "wrap_up") return null;
+  // A call on the agent's screen is being answered by voice: the call bar times it.
+  if (c.state === "wrap_up" || isCallChannel(c.channel)) return null;
   if (c.first_response_at === null) since = c.waiting_since || c.created_at;
   else if (c.unread > 0) since = c.awaitingSince || c.last_activity_at;
   if (!since) return null;
@@ -361,7 +372,7 @@ export function renderConversations() {
           "div",
           { class: "conv-item-bottom" },
           h("span", { class: "conv-item-preview" }, c.preview || c.subject || ""),
-          c.unread
+          c.unread && !isCallChannel(c.channel)
             ? h("span", { class: "unread", "data-testid": "unread-count", title: t("convs.unread", { n: c.unread }) }, String(c.unread))
             : null,
         ),

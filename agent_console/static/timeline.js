@@ -5,6 +5,7 @@ import { agentName, app, command } from "/static/app.js";
 import { channelBadge, channelName } from "/static/channels.js";
 import { h } from "/static/dom.js";
 import { clock, dayLabel, has, t } from "/static/i18n.js";
+import { callEntry } from "/static/phone.js";
 
 const STATUS_ICON = {
   pending: "◷",
@@ -195,8 +196,14 @@ function authorOf(msg) {
   return agentName(msg.author_id);
 }
 
+// A voicemail: the caller's recording (played here) and its transcription as the text.
+function isVoicemail(msg) {
+  return msg.direction === "in" && Number.isFinite(Number(msg.metadata?.call?.recording_duration_s));
+}
+
 function kindLabel(msg) {
   if (msg.direction === "note") return t(msg.kind === "transfer_note" ? "tl.transfer_note" : "tl.note");
+  if (isVoicemail(msg)) return t("tl.voicemail");
   if (msg.kind && msg.kind !== "message" && has(`tl.${msg.kind}`)) return t(`tl.${msg.kind}`);
   return null;
 }
@@ -314,7 +321,7 @@ function csatNode(msg) {
 }
 
 function durationNode(msg) {
-  const secs = Number(msg.metadata?.duration ?? msg.metadata?.duration_s);
+  const secs = Number(msg.metadata?.duration ?? msg.metadata?.duration_s ?? msg.metadata?.call?.recording_duration_s);
   if (!Number.isFinite(secs) || secs <= 0) return null;
   const m = Math.floor(secs / 60);
   return h("span", { class: "muted small" }, `${m}:${String(Math.round(secs % 60)).padStart(2, "0")}`);
@@ -334,10 +341,26 @@ function renderItem(item, currentConv, timeline) {
   const kind = kindLabel(msg);
   const other = msg.conversation_id !== currentConv;
   const atts = msg.attachments || [];
+  if (msg.kind === "call") {
+    // A phone call is not something said: one line with its outcome and figures.
+    return h(
+      "li",
+      {
+        class: `tl-item dir-system kind-call ${other ? "other-conv" : ""}`,
+        "data-testid": "timeline-item",
+        "data-message-id": msg.id,
+        "data-seq": item.seq ?? "",
+        "data-channel": msg.channel,
+        "data-direction": direction,
+        "data-conversation-id": msg.conversation_id,
+      },
+      callEntry(msg),
+    );
+  }
   return h(
     "li",
     {
-      class: `tl-item dir-${direction} kind-${msg.kind || "message"} ${other ? "other-conv" : ""}`,
+      class: `tl-item dir-${direction} kind-${msg.kind || "message"} ${isVoicemail(msg) ? "kind-voicemail" : ""} ${other ? "other-conv" : ""}`,
       "data-testid": "timeline-item",
       "data-message-id": msg.id,
       "data-seq": item.seq ?? "",
