@@ -489,6 +489,18 @@ class CallEnded(HubEvent):
     duration_s: int | None
 
 
+@_event
+class CallUpdated(HubEvent):
+    """A later report completed an ended call's figures (talk time, duration)."""
+
+    TYPE = "call.updated"
+    call_sid: str
+    outcome: str
+    wait_s: int | None
+    talk_s: int | None
+    duration_s: int | None
+
+
 # ---------------------------------------------------------------- the protocol document
 DOC_BEGIN = "<!-- event-types:begin (generated from hub/events.py by `hub events-doc`) -->"
 DOC_END = "<!-- event-types:end -->"

@@ -190,6 +190,10 @@ export function applyCallEvent(ev) {
         talk_s: p.talk_s ?? null,
       });
       return true;
+    case "call.updated":
+      // Later reports completed the figures (the talk time comes with the agent's hang-up).
+      setCall(conv, { sid: p.call_sid, phase: "ended", outcome: p.outcome || "", wait_s: p.wait_s ?? null, talk_s: p.talk_s ?? null });
+      return true;
     case "conversation.queued":
       if (p.reason === "agent_no_answer" && calls.get(conv)?.phase === "ringing") {
         calls.set(conv, { ...calls.get(conv), phase: "missed" });

@@ -644,6 +644,20 @@ class CallService:
                 row.meta = meta
                 row.edited_at = utcnow()
                 uow.emit(
+                    events.CallUpdated(
+                        conversation_id=call.conversation_id,
+                        customer_id=call.customer_id,
+                        agent_id=call.agent_id,
+                        queue=call.queue,
+                        channel=call.channel,
+                        call_sid=call.call_sid,
+                        outcome=call.outcome,
+                        wait_s=call.wait_s,
+                        talk_s=call.talk_s,
+                        duration_s=call.duration_s,
+                    )
+                )
+                uow.emit(
                     events.MessageEdited(
                         conversation_id=row.conversation_id,
                         customer_id=row.customer_id,
