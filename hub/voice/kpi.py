@@ -37,7 +37,7 @@ class CallRow:
     talk_s: int | None
 
 
-class ServiceLevel(BaseModel):
+class VoiceServiceLevel(BaseModel):
     threshold_s: float
     service_level: float | None = Field(description="removed within the threshold / queued")
     answered_within: float | None = Field(description="answered within / answered")
@@ -53,7 +53,7 @@ class VoiceKpis(BaseModel):
     abandonment_rate: float | None
     aht_s: float | None
     longest_wait_answered_s: int | None
-    service_levels: list[ServiceLevel]
+    service_levels: list[VoiceServiceLevel]
 
 
 def _mean(values: Sequence[int]) -> float | None:
@@ -71,7 +71,7 @@ def voice_kpis(rows: Iterable[CallRow], thresholds: Sequence[float] = (20.0,)) -
     for t in thresholds:
         removed = sum(1 for r in queued if (r.wait_s or 0) <= t)
         levels.append(
-            ServiceLevel(
+            VoiceServiceLevel(
                 threshold_s=t,
                 service_level=removed / len(queued) if queued else None,
                 answered_within=sum(1 for w in answered if w <= t) / len(answered)

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from aiohttp.test_utils import TestClient
+from pydantic import BaseModel
 
+from hub.web.api.openapi import ApiRegistry
 from tests.conftest import AUTH, ClientFactory
 
 
@@ -230,3 +233,31 @@ async def test_openapi_documents_every_status_and_media_type_a_handler_sends(
     assert queue["schema"]["type"] == "string"
     summary = doc["paths"]["/api/v1/reports/summary"]["get"]["responses"]["200"]
     assert set(summary["content"]) == {"application/json", "text/csv"}
+
+
+def test_two_models_of_one_name_cannot_share_a_component() -> None:
+    """The phone KPIs' first ``ServiceLevel`` silently replaced the reports' one: the document
+    then described the reports wrongly (Schemathesis found it). Now building it fails."""
+
+    def one() -> type[BaseModel]:
+        class Level(BaseModel):
+            a: int
+
+        return Level
+
+    def other() -> type[BaseModel]:
+        class Level(BaseModel):
+            b: str
+
+        return Level
+
+    registry = ApiRegistry()
+
+    async def first(request: Any) -> Any: ...
+
+    async def second(request: Any) -> Any: ...
+
+    registry.route("GET", "/a", summary="a", tag="t", responses={200: one()})(first)
+    registry.route("GET", "/b", summary="b", tag="t", responses={200: other()})(second)
+    with pytest.raises(ValueError, match="'Level'"):
+        registry.openapi(title="t", version="1")

@@ -160,10 +160,16 @@ class ApiRegistry:
         """The OpenAPI 3.1 document of every registered operation."""
         schemas: dict[str, Any] = {}
 
+        def put(name: str, schema: Any) -> None:
+            # Two models of one name would silently share (and break) one component.
+            if schemas.setdefault(name, schema) != schema:
+                raise ValueError(f"two different schemas are named {name!r} in the API")
+
         def ref(model: type[BaseModel]) -> dict[str, str]:
             schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
-            schemas.update(schema.pop("$defs", {}))
-            schemas[model.__name__] = schema
+            for name, nested in schema.pop("$defs", {}).items():
+                put(name, nested)
+            put(model.__name__, schema)
             return {"$ref": f"#/components/schemas/{model.__name__}"}
 
         paths: dict[str, Any] = {}
