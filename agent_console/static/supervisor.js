@@ -8,11 +8,22 @@ import { applySupervisorI18n, st } from "/static/supervisor-i18n.js";
 import { ProtocolClient, agentSocketUrl } from "/static/ws.js";
 
 const WAITING = new Set(["queued", "offered"]);
+// A call's talk is over with its outcome (call.ended), the agent's wrap-up, or the work leaving
+// the agent (requeued after their phone rang out, closed, abandoned while connecting).
+const TALK_OVER = new Set(["call.ended", "conversation.wrap_up", "conversation.queued", "conversation.closed", "conversation.abandoned"]);
 const OPEN = new Set(["queued", "offered", "assigned", "wrap_up"]);
 const AGENT_STATES = ["available", "away", "offline"];
 // Reports are re-read now and then (live figures come from events); jitter spreads 50 pages.
 const REFRESH_MS = 60000;
 const SVG = "http://www.w3.org/2000/svg";
+// The phone panel re-reads today's call figures every minute and after calls end, at most
+// every 5 s. The provider reports a call's end in several requests posted together (queue
+// result, dial result with the talk time, status), so a hang-up brings call.ended and then
+// call.updated with the late figures: the settle delay makes one re-read of them all.
+const PHONE_REFRESH_MS = 60000;
+const PHONE_MIN_GAP_MS = 5000;
+const PHONE_SETTLE_MS = 1500;
+const DEFAULT_THRESHOLD_S = 20;
 const TZ = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
 
 const S = {
@@ -26,6 +37,9 @@ const S = {
   base: { queue: null, channel: null }, // today's figures from the report API
   occupancy: new Map(), // agent id -> occupancy today
   monitor: null, // {id, log: [...]}
+  voice: new Set(), // channels whose media is "voice" (the welcome frame's facts)
+  talking: new Set(), // conversation ids whose caller talks to an agent
+  phone: { kpis: null, loadedAt: 0, timer: null, failed: false, request: 0 }, // /reports/voice
   skewMs: null, // client clock minus server clock (minimum seen on live events)
   asOf: null,
 };
@@ -168,6 +182,13 @@ function applyEvent(ev) {
       S.convs.delete(id);
       break;
     }
+    case "call.connected":
+      if (id !== null && id !== undefined) S.talking.add(id);
+      break;
+    case "call.ended":
+    case "call.updated":
+      schedulePhoneRefresh();
+      break;
     case "agent.state_changed": {
       const a = S.agents.get(ev.agent_id);
       if (a) Object.assign(a, { state: p.state, state_reason: p.reason || "", state_since: ev.at });
@@ -189,6 +210,7 @@ function applyEvent(ev) {
     default:
       break;
   }
+  if (TALK_OVER.has(ev.type)) S.talking.delete(id);
   if (S.monitor && id === S.monitor.id) monitorEvent(ev);
 }
 
@@ -288,6 +310,100 @@ function renderTiles() {
   byTestId("queue-tiles-empty").hidden = queues.length > 0;
   fill(byTestId("channel-tiles"), liveFigures("channel").map((r) => tile(r, "channel")));
   renderStaffingLive();
+}
+
+// ------------------------------------------------------------------ phone
+function setVoiceChannels(list) {
+  S.voice = new Set((list || []).filter((info) => info.media === "voice").map((info) => info.name));
+  const panel = byTestId("phone-panel");
+  const wasHidden = panel.hidden;
+  panel.hidden = S.voice.size === 0;
+  if (wasHidden && !panel.hidden) loadPhone();
+}
+
+function phoneLive() {
+  let waiting = 0;
+  let oldest = null;
+  for (const c of S.convs.values()) {
+    if (!S.voice.has(c.channel) || !WAITING.has(c.state)) continue;
+    waiting += 1;
+    const since = Date.parse(c.waiting_since || c.created_at);
+    if (!Number.isNaN(since) && (oldest === null || since < oldest)) oldest = since;
+  }
+  const onCall = new Set();
+  for (const id of S.talking) {
+    const c = S.convs.get(id);
+    if (c && c.state === "assigned" && c.assignee_id) onCall.add(c.assignee_id);
+  }
+  return { waiting, longest: oldest === null ? null : Math.max(0, (now() - oldest) / 1000), onCall };
+}
+
+function count(x) {
+  return typeof x === "number" ? String(x) : "–";
+}
+
+function meanSecs(x) {
+  return typeof x === "number" ? duration(Math.round(x)) : "–";
+}
+
+function renderPhone() {
+  const panel = byTestId("phone-panel");
+  if (panel.hidden) return;
+  const live = phoneLive();
+  byTestId("phone-waiting").textContent = String(live.waiting);
+  byTestId("phone-now").classList.toggle("has-waiting", live.waiting > 0);
+  byTestId("phone-longest").textContent = live.longest === null ? "–" : duration(live.longest);
+  byTestId("phone-longest-fig").classList.toggle("warn", live.longest !== null && live.longest > DEFAULT_THRESHOLD_S);
+  const onCall = byTestId("phone-on-call");
+  onCall.textContent = String(live.onCall.size);
+  const names = [...live.onCall].map(agentName).sort().join(", ");
+  if (names) onCall.parentElement.title = st("sup.phone.on_call_title", { names });
+  else onCall.parentElement.removeAttribute("title");
+
+  const k = S.phone.kpis;
+  const level = k ? (k.service_levels || []).find((l) => l.threshold_s === DEFAULT_THRESHOLD_S) || k.service_levels?.[0] : null;
+  const threshold = level ? level.threshold_s : DEFAULT_THRESHOLD_S;
+  byTestId("phone-answered").textContent = count(k?.answered);
+  byTestId("phone-abandoned").textContent = count(k?.abandoned);
+  byTestId("phone-callbacks").textContent = count(k?.callbacks_requested);
+  byTestId("phone-voicemails").textContent = count(k?.voicemails);
+  byTestId("phone-asa").textContent = meanSecs(k?.asa_s);
+  byTestId("phone-abandon-rate").textContent = pct(k?.abandonment_rate);
+  byTestId("phone-aht").textContent = meanSecs(k?.aht_s);
+  const sl = level ? level.service_level : null;
+  byTestId("phone-sl").textContent = pct(sl);
+  byTestId("phone-sl-label").textContent = st("sup.phone.sl", { t: threshold });
+  const slFig = byTestId("phone-sl-fig");
+  slFig.title = st("sup.phone.sl_title", { t: threshold });
+  slFig.classList.remove("good", "fair", "poor");
+  if (sl !== null && sl !== undefined) slFig.classList.add(sl >= 0.8 ? "good" : sl >= 0.6 ? "fair" : "poor");
+}
+
+async function loadPhone() {
+  if (!S.voice.size) return;
+  clearTimeout(S.phone.timer);
+  S.phone.timer = null;
+  S.phone.loadedAt = Date.now();
+  const request = ++S.phone.request;
+  try {
+    const kpis = await getJson("/api/v1/reports/voice", reportParams({ thresholds: String(DEFAULT_THRESHOLD_S) }));
+    if (request !== S.phone.request) return; // a later read is under way
+    S.phone.kpis = kpis;
+    S.phone.failed = false;
+  } catch (err) {
+    if (request !== S.phone.request) return;
+    // Said once, not every minute while the failure lasts.
+    if (!S.phone.failed) toast(st("sup.load_failed", { what: st("sup.phone.figures"), detail: err.message }), "error");
+    S.phone.failed = true;
+  }
+  renderPhone();
+}
+
+/** A call ended or its figures grew: re-read today's figures soon (settled, at most every 5 s). */
+function schedulePhoneRefresh() {
+  if (!S.voice.size || S.phone.timer !== null) return;
+  const at = Math.max(Date.now() + PHONE_SETTLE_MS, S.phone.loadedAt + PHONE_MIN_GAP_MS);
+  S.phone.timer = setTimeout(loadPhone, at - Date.now());
 }
 
 // ------------------------------------------------------------------ conversations
@@ -865,6 +981,9 @@ function onSnapshot(data) {
     S.episodes.set(c.id, { answered: !WAITING.has(c.state), arrivedAt: Date.parse(c.waiting_since || c.created_at) });
   }
   S.agents = new Map((data.agents || []).map((a) => [a.id, { ...a }]));
+  // The snapshot does not say whether an assigned call is still ringing the agent's phone or
+  // already talking: both count as on a call until call.ended or wrap-up says otherwise.
+  S.talking = new Set([...S.convs.values()].filter((c) => S.voice.has(c.channel) && c.state === "assigned").map((c) => c.id));
   renderAll();
 }
 
@@ -879,6 +998,7 @@ function scheduleRender() {
 }
 
 function renderAll() {
+  renderPhone();
   renderTiles();
   renderConversations();
   renderAgents();
@@ -905,7 +1025,10 @@ function start() {
     await fetch("/logout", { method: "POST", credentials: "same-origin" }).catch(() => {});
     location.assign("/login");
   });
-  byTestId("refresh").addEventListener("click", () => refreshReports());
+  byTestId("refresh").addEventListener("click", () => {
+    refreshReports();
+    loadPhone();
+  });
   byTestId("monitor-close").addEventListener("click", closeMonitor);
   byTestId("staffing-form").addEventListener("submit", calculateStaffing);
   byTestId("staffing-queue").addEventListener("change", onStaffingQueue);
@@ -916,10 +1039,14 @@ function start() {
   client.addEventListener("welcome", (e) => {
     S.me = e.detail.user;
     setChannels(e.detail.channels);
+    setVoiceChannels(e.detail.channels);
     byTestId("user-name").textContent = S.me.display_name || S.me.username;
   });
   client.addEventListener("snapshot", (e) => onSnapshot(e.detail));
-  client.addEventListener("resync", () => refreshReports());
+  client.addEventListener("resync", () => {
+    refreshReports();
+    loadPhone();
+  });
   client.addEventListener("event", (e) => {
     applyEvent(e.detail);
     scheduleRender();
@@ -928,6 +1055,7 @@ function start() {
   loadQueues().then(refreshReports);
   setInterval(renderAll, 1000); // waits and times in state tick
   setInterval(refreshReports, REFRESH_MS + Math.random() * 10000);
+  setInterval(loadPhone, PHONE_REFRESH_MS);
 }
 
 start();
