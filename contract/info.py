@@ -33,6 +33,9 @@ class ChannelInfo:
     typing: bool = False  # the customer sees a typing indicator
     replies: bool = True  # an agent can answer in text on it (a phone call cannot)
     first_response_s: int = 120  # the console's default first-response target
+    # Work the agent starts towards the customer (a callback to place), not a customer
+    # waiting on the line: dashboards count it apart from callers waiting.
+    outbound: bool = False
     labels: Mapping[str, str] = field(default_factory=dict)  # language -> name
 
     def as_json(self) -> dict[str, Any]:
@@ -49,6 +52,7 @@ class ChannelInfo:
             "typing": self.typing,
             "replies": self.replies,
             "first_response_s": self.first_response_s,
+            "outbound": self.outbound,
         }
 
 

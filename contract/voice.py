@@ -63,6 +63,8 @@ class EnqueueRequest:
     choices: tuple[str, ...]  # the menu choices, readable ("English", "Billing")
     priority: int | None = None
     occurred_at: datetime | None = None
+    # The channel of the callback task a missed or requested call leaves (None: ``channel``).
+    callback_channel: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -117,7 +119,8 @@ class CallOrder:
     channel: str
     conversation_id: int
     kind: Literal["queued", "callback"]
-    # The waiting caller's leg ("queued"); "" for a callback, which the adapter places.
+    # The waiting caller's leg ("queued"), or the hub's key of a callback attempt (its
+    # status and dial reports name it).
     call_sid: str
     agent_id: int
     agent_address: str  # E.164 number or sip: address

@@ -22,7 +22,10 @@ export function channelInfo(channel) {
 export function channelName(channel) {
   const info = byName.get(channel);
   if (!info) return channel || "?";
-  return (info.labels && info.labels[currentLang()]) || info.label || channel;
+  // Channels declare names by language ("zh"); the console's language may carry a region.
+  const lang = currentLang();
+  const labels = info.labels || {};
+  return labels[lang] || labels[lang.split("-")[0]] || info.label || channel;
 }
 
 /** An endpoint kind's name: the catalog's, else the name of a channel that reaches it. */

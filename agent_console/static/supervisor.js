@@ -38,6 +38,7 @@ const S = {
   occupancy: new Map(), // agent id -> occupancy today
   monitor: null, // {id, log: [...]}
   voice: new Set(), // channels whose media is "voice" (the welcome frame's facts)
+  outbound: new Set(), // of those, the ones whose work the agent starts (callbacks)
   talking: new Set(), // conversation ids whose caller talks to an agent
   phone: { kpis: null, loadedAt: 0, timer: null, failed: false, request: 0 }, // /reports/voice
   skewMs: null, // client clock minus server clock (minimum seen on live events)
@@ -314,7 +315,10 @@ function renderTiles() {
 
 // ------------------------------------------------------------------ phone
 function setVoiceChannels(list) {
-  S.voice = new Set((list || []).filter((info) => info.media === "voice").map((info) => info.name));
+  const voice = (list || []).filter((info) => info.media === "voice");
+  S.voice = new Set(voice.map((info) => info.name));
+  // Callback tasks are work for an agent to start, not callers waiting on the line.
+  S.outbound = new Set(voice.filter((info) => info.outbound).map((info) => info.name));
   const panel = byTestId("phone-panel");
   const wasHidden = panel.hidden;
   panel.hidden = S.voice.size === 0;
@@ -323,9 +327,14 @@ function setVoiceChannels(list) {
 
 function phoneLive() {
   let waiting = 0;
+  let callbacks = 0;
   let oldest = null;
   for (const c of S.convs.values()) {
     if (!S.voice.has(c.channel) || !WAITING.has(c.state)) continue;
+    if (S.outbound.has(c.channel)) {
+      callbacks += 1;
+      continue;
+    }
     waiting += 1;
     const since = Date.parse(c.waiting_since || c.created_at);
     if (!Number.isNaN(since) && (oldest === null || since < oldest)) oldest = since;
@@ -335,7 +344,7 @@ function phoneLive() {
     const c = S.convs.get(id);
     if (c && c.state === "assigned" && c.assignee_id) onCall.add(c.assignee_id);
   }
-  return { waiting, longest: oldest === null ? null : Math.max(0, (now() - oldest) / 1000), onCall };
+  return { waiting, callbacks, longest: oldest === null ? null : Math.max(0, (now() - oldest) / 1000), onCall };
 }
 
 function count(x) {
@@ -351,6 +360,7 @@ function renderPhone() {
   if (panel.hidden) return;
   const live = phoneLive();
   byTestId("phone-waiting").textContent = String(live.waiting);
+  byTestId("phone-callbacks-due").textContent = String(live.callbacks);
   byTestId("phone-now").classList.toggle("has-waiting", live.waiting > 0);
   byTestId("phone-longest").textContent = live.longest === null ? "–" : duration(live.longest);
   byTestId("phone-longest-fig").classList.toggle("warn", live.longest !== null && live.longest > DEFAULT_THRESHOLD_S);

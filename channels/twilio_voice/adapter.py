@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from channels.twilio_voice.const import (
     CALL_PATH,
     CALLS_PATH,
+    CHANNEL_CALLBACK,
     CHANNEL_VOICE,
     CHANNEL_VOICEMAIL,
     PATH_STATUS,
@@ -36,9 +37,10 @@ RECORDING_TYPES = {".wav": "audio/wav", ".mp3": "audio/mpeg"}
 class TwilioVoiceAdapter:
     """Phone calls over Twilio Programmable Voice (``contract.voice.CallControl``)."""
 
-    channels = frozenset({CHANNEL_VOICE, CHANNEL_VOICEMAIL})
+    channels = frozenset({CHANNEL_VOICE, CHANNEL_CALLBACK, CHANNEL_VOICEMAIL})
     reply_options: Mapping[str, frozenset[str]] = {
         CHANNEL_VOICE: frozenset(),
+        CHANNEL_CALLBACK: frozenset(),
         CHANNEL_VOICEMAIL: frozenset(),
     }
 
@@ -104,7 +106,7 @@ class TwilioVoiceAdapter:
     async def connect(self, order: CallOrder) -> str:
         """Ring the agent: when they pick up, their leg dials the caller's queue (or, for a
         callback, the customer's number). Status callbacks tell the hub if nobody answers."""
-        if order.channel != CHANNEL_VOICE:
+        if order.channel not in (CHANNEL_VOICE, CHANNEL_CALLBACK):
             raise ChannelError(f"no calls on {order.channel!r}", retryable=False)
         if not order.agent_address:
             raise ChannelError("the agent has no phone number or SIP address", retryable=False)

@@ -6,6 +6,7 @@ from typing import Final
 
 CHANNEL_VOICE: Final = "voice"
 CHANNEL_VOICEMAIL: Final = "voicemail"
+CHANNEL_CALLBACK: Final = "callback"
 SETTINGS_SECTION: Final = "twilio_voice"
 
 BASE: Final = "/webhooks/twilio/voice"

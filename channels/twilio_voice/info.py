@@ -1,4 +1,5 @@
-"""The phone channel's facts: calls (one at a time, interrupting chats) and voicemails."""
+"""The phone channel's facts: calls (one at a time, interrupting chats), the callbacks the
+agents place, and voicemails."""
 
 from __future__ import annotations
 
@@ -16,6 +17,20 @@ INFOS = (
         replies=False,  # answered by talking; a written answer goes out by SMS or email
         first_response_s=20,
         labels={"zh": "电话"},
+    ),
+    ChannelInfo(
+        name="callback",
+        endpoint_kind="phone",
+        label="Callback",
+        badge="CB",
+        colour="#9a4f8f",
+        # Placing the call occupies the agent like any call.
+        media="voice",
+        capacity=1,
+        replies=False,
+        first_response_s=900,
+        outbound=True,
+        labels={"zh": "回电"},
     ),
     ChannelInfo(
         name="voicemail",

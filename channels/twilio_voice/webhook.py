@@ -23,6 +23,7 @@ from twilio.request_validator import RequestValidator
 
 from channels.twilio_voice.const import (
     CALL_SID_PATTERN,
+    CHANNEL_CALLBACK,
     CHANNEL_VOICE,
     CHANNEL_VOICEMAIL,
     FORM_CONTENT_TYPE,
@@ -224,6 +225,7 @@ class VoiceWebhooks:
                 language=language,
                 choices=choices,
                 priority=option.priority,
+                callback_channel=CHANNEL_CALLBACK,
             )
         )
         return self.flow.enqueue(form["CallSid"], language)

@@ -35,6 +35,8 @@ TERMINAL_STATUS = frozenset({"completed", "busy", "failed", "no-answer", "cancel
 AHT_SAMPLE = 50
 # Markers in ``Call.facts``: a callback task is due / was opened (its conversation id).
 CALLBACK_DUE, CALLBACK_OPENED = "callback:due", "callback:opened"
+# ... and the channel the adapter wants its callback tasks on.
+CALLBACK_CHANNEL = "callback:channel"
 # Withheld caller ids: every such call is its own unknown customer.
 WITHHELD_KIND = "withheld"
 OUTCOME_TEXT = {
@@ -207,6 +209,8 @@ class CallService:
             call.language = req.language
             call.ivr = list(req.choices)
             call.enqueued_at = call.enqueued_at or utcnow()
+            if req.callback_channel and CALLBACK_CHANNEL not in call.facts:
+                call.facts = {**call.facts, CALLBACK_CHANNEL: req.callback_channel}
             if call.state == "ivr" or not call.state:
                 call.state = "queued"
             if call.state == "ended" and result.conversation_id is not None:
@@ -557,7 +561,7 @@ class CallService:
         )
         result = await self.ingestor.ingest(
             InboundMessage(
-                channel=call.channel,
+                channel=str(call.facts.get(CALLBACK_CHANNEL) or call.channel),
                 sender_kind="phone",
                 sender=address,
                 provider_id=f"{call.call_sid}:callback",

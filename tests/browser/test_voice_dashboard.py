@@ -58,6 +58,7 @@ async def place_call(hub: Hub, n: int) -> tuple[str, int]:
             queue="support",
             language="en",
             choices=("English", "support"),
+            callback_channel="callback",  # as the Twilio adapter asks
         )
     )
     assert view.conversation_id is not None
@@ -79,10 +80,6 @@ async def test_phone_panel_counts_waiting_calls_agents_on_calls_and_todays_figur
     api_base, placed = await fake_calls_api(aiohttp_server)
     client = await hub_client(
         offer_timeout_s=600,
-        # A caller who hangs up after 10 s is owed a callback by default, and that callback
-        # task waits in the queue as a phone conversation of its own: the panel would count
-        # it among the calls waiting (nothing the dashboard receives tells the two apart).
-        callback_on_abandon=False,
         channels={
             "twilio_voice": {
                 "account_sid": ACCOUNT_SID,
@@ -149,6 +146,8 @@ async def test_phone_panel_counts_waiting_calls_agents_on_calls_and_todays_figur
         )
     )
     await expect(page.get_by_test_id("phone-waiting")).to_have_text("2")
+    # The caller who hung up after 35 s is owed a callback: a task, not a caller waiting.
+    await expect(page.get_by_test_id("phone-callbacks-due")).to_have_text("1")
     figures = {
         "phone-answered": "1",
         "phone-abandoned": "1",

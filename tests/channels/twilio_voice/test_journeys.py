@@ -40,7 +40,7 @@ class Floor:
 
     async def agent(self, username: str, phone: str) -> Console:
         """An available agent with a phone, logged in to the console."""
-        agent_id = await factories.agent(self.hub, username, capacity={"voice": 1})
+        agent_id = await factories.agent(self.hub, username, capacity={"voice": 1, "callback": 1})
         async with self.hub.sessions() as s, s.begin():
             await s.execute(update(Agent).where(Agent.id == agent_id).values(phone=phone))
         jar = await factories.login(self.client, username)
@@ -121,9 +121,9 @@ async def floor(aiohttp_client: Any, sqlite_url: str) -> AsyncIterator[FloorFact
         await fake.stop()
 
 
-async def accept_next(console: Console) -> dict[str, Any]:
+async def accept_next(console: Console, channel: str = "voice") -> dict[str, Any]:
     offer = await console.until_event("offer.created")
-    assert offer["channel"] == "voice"
+    assert offer["channel"] == channel
     answer = await console.cmd("accept", offer_id=offer["payload"]["offer_id"])
     assert answer["type"] == "ack", answer
     return offer
@@ -192,7 +192,7 @@ async def test_caller_hangs_up_in_the_queue_abandoned_with_a_callback_task(
         assert callback.text == "Missed call: hung up after 35 s in the queue"
         task = await s.get(Conversation, callback.conversation_id)
         assert task is not None
-        assert (task.channel, task.state) == ("voice", "queued")
+        assert (task.channel, task.state) == ("callback", "queued")
     clean(f.fake)
 
 
@@ -241,7 +241,7 @@ async def test_callback_requested_then_the_agent_calls_back(floor: FloorFactory)
     # The customer answers the callback and talks 30 s.
     f.fake.callee = lambda to: Callee(talk_s=30) if to == "+447700900126" else Callee()
     ann = await f.agent("ann", ANN_PHONE)
-    offer = await accept_next(ann)
+    offer = await accept_next(ann, "callback")
     assert offer["payload"]["preview"] == "Callback requested while waiting"
     await f.fake.wait_until(lambda: bool(f.fake.bridges), timeout=10)
     f.clock.advance(30)

@@ -294,7 +294,7 @@ async def test_asking_for_a_callback_leaves_the_queue_and_opens_a_callback_task(
         convs = (await s.scalars(select(Conversation).order_by(Conversation.id))).all()
         assert [(c.channel, c.state, c.queue) for c in convs] == [
             ("voice", "closed", "billing"),
-            ("voice", "queued", "billing"),
+            ("callback", "queued", "billing"),
         ]
         first = await s.scalar(
             select(Message).where(Message.conversation_id == convs[1].id, Message.direction == "in")
