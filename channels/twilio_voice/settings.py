@@ -7,17 +7,14 @@ key); no section (or no account) leaves the phone channel off.
 
 from __future__ import annotations
 
-import re
-from datetime import datetime, time
+from datetime import datetime
 from typing import Annotated
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from channels.twilio_voice.const import PROMPTS
+from contract.hours import check_hours, check_zone, is_open
 
-DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-_SPAN = re.compile(r"^(\d{2}):(\d{2})-(\d{2}):(\d{2})$")
 Key = Annotated[str, Field(pattern=r"^[0-9*#]$")]
 
 
@@ -103,25 +100,13 @@ class VoiceSettings(BaseModel):
     @field_validator("hours")
     @classmethod
     def _valid_hours(cls, value: dict[str, str]) -> dict[str, str]:
-        for day, span in value.items():
-            if day not in DAYS:
-                raise ValueError(f"hours: unknown day {day!r} (use {', '.join(DAYS)})")
-            parsed = _SPAN.match(span)
-            if not parsed:
-                raise ValueError(f"hours.{day}: expected HH:MM-HH:MM, got {span!r}")
-            h1, m1, h2, m2 = (int(g) for g in parsed.groups())
-            if not (h1 < 24 and h2 <= 24 and m1 < 60 and m2 < 60 and (h1, m1) < (h2, m2)):
-                raise ValueError(f"hours.{day}: {span!r} is not an opening span")
+        check_hours(value)
         return value
 
     @field_validator("timezone")
     @classmethod
     def _valid_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown timezone {value!r}") from None
-        return value
+        return check_zone(value)
 
     @model_validator(mode="after")
     def _distinct_keys(self) -> VoiceSettings:
@@ -134,18 +119,7 @@ class VoiceSettings(BaseModel):
 
     def is_open(self, now: datetime) -> bool:
         """Whether ``now`` (aware) falls inside the opening hours."""
-        if not self.hours:
-            return True
-        local = now.astimezone(ZoneInfo(self.timezone))
-        span = self.hours.get(DAYS[local.weekday()])
-        if span is None:
-            return False
-        parsed = _SPAN.match(span)
-        assert parsed is not None  # validated
-        h1, m1, h2, m2 = (int(g) for g in parsed.groups())
-        start = time(h1, m1)
-        clock = local.time().replace(tzinfo=None)
-        return start <= clock and (h2 == 24 or clock < time(h2, m2))
+        return is_open(self.hours, self.timezone, now)
 
     def option(self, key: str) -> MenuOption | None:
         return next((o for o in self.options if o.key == key), None)
