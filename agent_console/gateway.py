@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from aiohttp import WSMsgType, web
@@ -26,6 +26,7 @@ from agent_console.protocol import HEARTBEAT_S, RESUME_LIMIT, SESSION_ENDED_CODE
 from agent_console.sender import OUTBOX_LIMIT, SEND_STALL_S, FrameTexts, Outbox, Resync
 from hub import events
 from hub.console.service import Opening
+from hub.signals import CustomerTyping
 from hub.stream import StreamEvent, StreamLagged
 from hub.web import keys
 from hub.web.auth import authenticate
@@ -62,6 +63,8 @@ class ConsoleGateway:
         self.texts = FrameTexts()
         self.outbox_limit = OUTBOX_LIMIT
         self.send_stall_s = SEND_STALL_S
+        self._signal_tasks: set[asyncio.Task[None]] = set()
+        self._unlisten: Callable[[], None] = lambda: None
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -70,8 +73,19 @@ class ConsoleGateway:
         self.pumped = self.hub.stream.last_seq
         self._pump = asyncio.create_task(self._run(), name="console-fanout")
         self._watch = asyncio.create_task(self._watch_stalls(), name="console-stall-watch")
+        self._unlisten = self.hub.signals.listen(self._signal)
+
+    def _signal(self, signal: CustomerTyping) -> None:
+        """A customer typing: the agent handling the conversation sees it (never stored)."""
+        if signal.assignee_id is None:
+            return
+        f = frame("typing", {"conversation_id": signal.conversation_id, "on": signal.on})
+        task = asyncio.get_running_loop().create_task(self.notify({signal.assignee_id}, f))
+        self._signal_tasks.add(task)
+        task.add_done_callback(self._signal_tasks.discard)
 
     async def stop(self) -> None:
+        self._unlisten()
         for task in (self._pump, self._watch):
             if task is not None:
                 task.cancel()

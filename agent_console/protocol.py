@@ -20,6 +20,7 @@ FrameType = Literal[
     "pong",
     "viewing",
     "mention",
+    "typing",
 ]
 
 

@@ -25,6 +25,7 @@ CHANNELS: tuple[str, ...] = (
     "channels.email",
     "channels.telegram",
     "channels.twilio_voice",
+    "channels.webchat",
 )
 
 

@@ -9,22 +9,26 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from config.settings import Settings
 from contract.channel import (
+    Attachment,
     ChannelAdapter,
     EndpointKind,
     InboundMessage,
     IngestResult,
     StatusUpdate,
 )
+from contract.chat import ChatMessage, ChatStatus
 from contract.info import Channels
 from contract.voice import CallControl, CallerInfo, CallFact, CallView, EnqueueRequest, QueuePlace
 from hub.accounts.tokens import Tokens
 from hub.accounts.users import Users
+from hub.chat.service import ChatService
 from hub.commands import CommandLog
 from hub.console.service import ConsoleService
 from hub.customers.profiles import CustomerService
 from hub.ingest.fast import InlineContinuation
 from hub.ingest.orm import Ingestor
 from hub.outbox.feedback import ProviderFeedback
+from hub.signals import Signals
 from hub.stream import InteractionStream, StreamEvent
 from hub.uow import Transactor, events_between, head_seq
 from hub.voice.calls import CallService
@@ -35,7 +39,7 @@ from storage.db import session_factory
 
 class Hub:
     """Storage, stream and services wired together; implements ``contract.channel.HubPort``
-    and ``contract.voice.CallPort``."""
+    and the channel ports ``contract.voice.CallPort`` and ``contract.chat.ChatPort``."""
 
     def __init__(
         self,
@@ -78,6 +82,9 @@ class Hub:
         self.adapters: dict[str, ChannelAdapter] = {}
         self.console = ConsoleService(self.tx, self.adapters)
         self.calls = CallService(settings, self.tx, self.ingestor, on_end_leg=self._end_leg)
+        # Ephemeral hints for whoever listens (the console gateway): a customer typing.
+        self.signals = Signals()
+        self.chat = ChatService(settings, self.tx, self.signals)
         self._leg_tasks: set[asyncio.Task[None]] = set()
 
     async def dispose(self) -> None:
@@ -136,6 +143,38 @@ class Hub:
 
     async def call_fact(self, fact: CallFact) -> CallView:
         return await self.calls.fact(fact)
+
+    # ChatPort (contract.chat)
+    async def chat_history(
+        self, *, channel: str, endpoint_kind: EndpointKind, address: str, after_id: int, limit: int
+    ) -> list[ChatMessage]:
+        return await self.chat.history(
+            channel=channel,
+            endpoint_kind=endpoint_kind,
+            address=address,
+            after_id=after_id,
+            limit=limit,
+        )
+
+    async def chat_status(
+        self, *, channel: str, endpoint_kind: EndpointKind, address: str
+    ) -> ChatStatus:
+        return await self.chat.status(channel=channel, endpoint_kind=endpoint_kind, address=address)
+
+    async def chat_file(
+        self, *, channel: str, endpoint_kind: EndpointKind, address: str, file_id: int
+    ) -> Attachment | None:
+        return await self.chat.file(
+            channel=channel, endpoint_kind=endpoint_kind, address=address, file_id=file_id
+        )
+
+    async def customer_typing(
+        self, *, channel: str, endpoint_kind: EndpointKind, address: str, on: bool
+    ) -> None:
+        await self.chat.typing(channel=channel, endpoint_kind=endpoint_kind, address=address, on=on)
+
+    async def can_take(self, *, channel: str, queue: str) -> bool:
+        return await self.chat.can_take(channel=channel, queue=queue)
 
     def _end_leg(self, channel: str, call_sid: str) -> None:
         """Hang up a leg nobody needs any more (after the commit that decided so)."""

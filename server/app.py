@@ -13,6 +13,7 @@ from agent_console import gateway, pages
 from channels import registry
 from config.settings import Settings
 from contract.channel import ChannelAdapter, ChannelContext
+from hub.chat.observers import observers_ctx
 from hub.customers.privacy import retention_ctx
 from hub.reports.rollup import rollup_ctx
 from hub.services import Hub
@@ -124,6 +125,7 @@ def create_app(
     app.cleanup_ctx.append(adapters_ctx)
     app.cleanup_ctx.append(dispatcher_ctx)
     app.cleanup_ctx.append(call_bridge_ctx)
+    app.cleanup_ctx.append(observers_ctx)
     app.cleanup_ctx.append(outbox_ctx)
     app.cleanup_ctx.append(media_ctx)
     app.cleanup_ctx.append(retention_ctx)

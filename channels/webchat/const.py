@@ -1,0 +1,34 @@
+"""Web chat: paths, limits and the visitor protocol's names (PROTOCOL.md)."""
+
+from __future__ import annotations
+
+from typing import Final
+
+CHANNEL: Final = "webchat"
+ENDPOINT_KIND: Final = "webchat"
+# A verified identifier from the host site: "<site>:<identifier>".
+VERIFIED_KIND: Final = "webchat_id"
+SETTINGS_SECTION: Final = "webchat"
+PROTOCOL_VERSION: Final = 1
+
+PATH_WIDGET: Final = "/chat/widget.js"
+PATH_DEMO: Final = "/chat/demo"
+PATH_DEMO_CSS: Final = "/chat/demo.css"
+PATH_SOCKET: Final = "/ws/chat"
+PATH_FILES: Final = "/chat/files/{file_id}"
+
+MAX_FRAME_BYTES: Final = 6 * 1024 * 1024
+MAX_TEXT: Final = 4000
+HISTORY_LIMIT: Final = 500
+HEARTBEAT_S: Final = 25.0
+HELLO_TIMEOUT_S: Final = 10.0
+# Per visitor per minute; per address per minute for new visitors.
+MESSAGES_PER_MIN: Final = 20
+FRAMES_PER_MIN: Final = 60
+NEW_VISITORS_PER_MIN: Final = 10
+# At most one typing hint per visitor this often reaches the agent.
+TYPING_EVERY_S: Final = 2.0
+# How often waiting visitors get their position again.
+STATUS_EVERY_S: Final = 10.0
+FILE_URL_TTL_S: Final = 24 * 3600
+CLIENT_MSG_ID: Final = r"^[A-Za-z0-9_-]{1,64}$"

@@ -1,0 +1,111 @@
+"""``[channels.webchat]``: the sites that embed the widget.
+
+```toml
+[channels.webchat.sites.demo]
+origins = ["https://shop.example"]     # pages allowed to open the chat
+secret = "…"                           # HMAC key of verified identities
+identity = "optional"                  # off | optional | mandatory
+title = "Chat with us"
+queue = "support"
+topics = [{id = "billing", labels = {en = "Billing", zh = "账单"}, queue = "billing"}]
+```
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+from contract.hours import check_hours, check_zone
+
+SiteId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$")]
+UPLOAD_TYPES = (
+    "image/png",
+    "image/jpeg",
+    "image/gif",
+    "image/webp",
+    "application/pdf",
+    "text/plain",
+)
+
+
+class Topic(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: Annotated[str, Field(pattern=r"^[a-z0-9_-]{1,40}$")]
+    labels: dict[str, str]
+    queue: str = Field(min_length=1, max_length=100)
+
+    def label(self, language: str) -> str:
+        return self.labels.get(language) or self.labels.get("en") or self.id
+
+
+class Site(BaseModel):
+    """One site that embeds the widget."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # Exact origins ("https://shop.example", "http://127.0.0.1:8080") allowed to connect;
+    # "self" is the hub's own public URL (its demo page).
+    origins: tuple[str, ...] = Field(min_length=1)
+    secret: SecretStr = SecretStr("")
+    identity: Literal["off", "optional", "mandatory"] = "optional"
+    title: dict[str, str] = Field(default_factory=lambda: {"en": "Chat with us", "zh": "在线咨询"})
+    greeting: dict[str, str] = Field(
+        default_factory=lambda: {
+            "en": "Hello! How can we help you today?",
+            "zh": "您好！请问有什么可以帮您？",
+        }
+    )
+    colour: str = Field(default="#0b7285", pattern=r"^#[0-9a-fA-F]{6}$")
+    position: Literal["left", "right"] = "right"
+    queue: str = "support"
+    topics: tuple[Topic, ...] = ()
+    prechat: bool = True
+    required: tuple[Literal["name", "email"], ...] = ("name",)
+    # Where the offline form's messages go (as email conversations).
+    offline_queue: str = "support"
+    hours: dict[str, str] = Field(default_factory=dict)
+    timezone: str = "UTC"
+
+    @field_validator("origins")
+    @classmethod
+    def _origins(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for origin in value:
+            if origin == "self":
+                continue
+            if not origin.startswith(("http://", "https://")) or origin.rstrip("/") != origin:
+                raise ValueError(f"an origin is scheme://host[:port] without a path: {origin!r}")
+        return value
+
+    @field_validator("hours")
+    @classmethod
+    def _hours(cls, value: dict[str, str]) -> dict[str, str]:
+        check_hours(value)
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        return check_zone(value)
+
+    @model_validator(mode="after")
+    def _secret_when_verifying(self) -> Site:
+        if self.identity != "off" and len(self.secret.get_secret_value()) < 16:
+            raise ValueError("identity verification needs a secret of at least 16 characters")
+        return self
+
+    def text(self, texts: dict[str, str], language: str) -> str:
+        return texts.get(language) or texts.get("en") or next(iter(texts.values()), "")
+
+    def topic(self, topic_id: str) -> Topic | None:
+        return next((t for t in self.topics if t.id == topic_id), None)
+
+
+class WebchatSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    sites: dict[SiteId, Site] = Field(min_length=1)
+    max_file_bytes: int = Field(default=5 * 1024 * 1024, ge=1024, le=5 * 1024 * 1024)
+    upload_types: tuple[str, ...] = UPLOAD_TYPES

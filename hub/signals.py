@@ -1,0 +1,46 @@
+"""Ephemeral signals: things shown live and never stored (a customer typing).
+
+The interaction stream carries what was committed; these are fire-and-forget hints for
+whoever listens in this process (the console gateway). Several hub processes would need
+them on a shared bus too (scale-out: not built yet).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerTyping:
+    """A customer started or stopped typing in a conversation."""
+
+    conversation_id: int
+    assignee_id: int | None
+    on: bool
+
+
+Signal = CustomerTyping
+Listener = Callable[[Signal], None]
+
+
+class Signals:
+    """Listeners by registration; a failing listener is logged, never raised to the sender."""
+
+    def __init__(self) -> None:
+        self._listeners: list[Listener] = []
+
+    def listen(self, listener: Listener) -> Callable[[], None]:
+        """Add a listener; the returned function removes it."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
+
+    def send(self, signal: Signal) -> None:
+        for listener in tuple(self._listeners):
+            try:
+                listener(signal)
+            except Exception:
+                logger.exception("signal listener failed on %r", signal)
