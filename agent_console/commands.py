@@ -185,6 +185,19 @@ async def update_customer(gw: Console, conn: Connection, args: dict[str, Any]) -
     return {"customer": await gw.hub.console.customer(customer_id)}
 
 
+async def link_customer(gw: Console, conn: Connection, args: dict[str, Any]) -> dict[str, Any]:
+    """The caller says they are the customer with this email address or phone number."""
+    customer_id = _int(args, "customer_id")
+    await gw.hub.console.ensure_customer(conn.principal, customer_id)
+    # The status alone: whose address it is stays with the supervisors (customers.merge).
+    return await gw.hub.customers.link_request(
+        customer_id,
+        _str(args, "address"),
+        actor=conn.principal.name,
+        region=gw.hub.settings.default_phone_region,
+    )
+
+
 async def merge_customer(gw: Console, conn: Connection, args: dict[str, Any]) -> dict[str, Any]:
     customer_id, other_id = _int(args, "customer_id"), _int(args, "other_id")
     await gw.hub.console.ensure_customer(conn.principal, customer_id, other_id)
@@ -269,6 +282,7 @@ COMMAND_PERMISSIONS: dict[str, str] = {
     "set_priority": "conversations.write",
     "typing": "conversations.write",
     "update_customer": "customers.write",
+    "link_customer": "customers.write",
     "merge_customer": "customers.merge",
     "unmerge_customer": "customers.merge",
     "retry_attachment": "conversations.write",
@@ -296,6 +310,7 @@ COMMANDS: dict[str, Command] = {
     "set_priority": set_priority,
     "typing": typing,
     "update_customer": update_customer,
+    "link_customer": link_customer,
     "merge_customer": merge_customer,
     "unmerge_customer": unmerge_customer,
     "retry_attachment": retry_attachment,

@@ -85,8 +85,9 @@ function contactLine(m) {
 function fillPop(box, o, meta) {
   const pop = pops.get(o.conversation_id);
   const name = o.customer_name || "";
-  // Linking an unknown caller to a known customer is a merge, which hub.access leaves to
-  // supervisors, and calls are offered to agents only: the pop offers no such action.
+  // An unknown caller who says who they are is linked once the call is accepted, from the
+  // customer panel (sidebar.js, link_customer); a supervisor confirms another customer's
+  // address by merging.
   const unknown = !name || (pop?.state === "ready" && !pop.known);
   const shownName = name || pop?.number || t("call.caller");
   const caller = h(

@@ -1,12 +1,14 @@
-// Right column: the customer profile (editable) and the conversation actions
-// (transfer, labels, priority, wrap-up with disposition, close).
+// Right column: the customer profile (editable, its open identity questions, linking a new
+// caller) and the conversation actions (transfer, labels, priority, wrap-up with
+// disposition, close).
 import { app, command, getJson, notify, toast } from "/static/app.js";
 import { channelBadge, channelName, endpointKindName } from "/static/channels.js";
 import { byTestId, fill, h } from "/static/dom.js";
 import { clock, has, t } from "/static/i18n.js";
 import { patchConversation } from "/static/lists.js";
-import { readonlyReason, renderAll, setCustomer } from "/static/conversation.js";
+import { openConversation, readonlyReason, renderAll, setCustomer } from "/static/conversation.js";
 import { dispositionRequired, fillDispositions } from "/static/dispositions.js";
+import { isCallChannel } from "/static/phone.js";
 
 const PRIORITIES = [
   [0, "actions.priority.normal"],
@@ -25,6 +27,12 @@ export function initSidebar() {
   });
   byTestId("profile-tags").addEventListener("input", (ev) => renderTagChips(splitList(ev.target.value)));
   byTestId("profile-merge").addEventListener("click", mergeCustomer);
+  // The page declares the profile's fields; its identity questions and the link box of a
+  // new caller are built here, next to the code that fills them.
+  byTestId("profile-since").after(
+    h("div", { class: "profile-flags", "data-testid": "profile-flags", hidden: true }),
+  );
+  byTestId("endpoint-list").after(buildLinkBox());
   byTestId("labels-save").addEventListener("click", saveLabels);
   byTestId("labels-input").addEventListener("keydown", (ev) => {
     if (ev.key === "Enter") {
@@ -62,6 +70,8 @@ function renderProfile(customer) {
   setIfIdle(byTestId("profile-tags"), (customer.tags || []).join(", "));
   renderTagChips(customer.tags || []);
   byTestId("profile-since").textContent = customer.created_at ? t("profile.since", { date: clock(customer.created_at) }) : "";
+  renderFlags(customer);
+  renderLinkBox();
   fill(
     byTestId("endpoint-list"),
     (customer.endpoints || []).map((ep) =>
@@ -177,21 +187,222 @@ async function mergeCustomer() {
   const answer = window.prompt(t("profile.merge_prompt"));
   const other = Number.parseInt(String(answer || "").replace(/^#/, ""), 10);
   if (!Number.isInteger(other) || other <= 0) return;
+  await runMerge(cur.customer.id, other, t("profile.merged", { other }));
+}
+
+/** Merge `absorbed` into `survivor`, then offer to undo it (`undoQuestion`). */
+async function runMerge(survivor, absorbed, undoQuestion) {
+  const cur = app.current;
+  if (!cur) return;
   let result;
   try {
-    result = await command("merge_customer", { customer_id: cur.customer.id, other_id: other }, { quiet: true });
+    result = await command("merge_customer", { customer_id: survivor, other_id: absorbed }, { quiet: true });
   } catch (err) {
     if (err.code !== "conflict" || !window.confirm(t("profile.merge_force", { detail: err.detail }))) {
       toast(t("error.command", { detail: err.detail || String(err) }), "error", 7000);
       return;
     }
-    result = await command("merge_customer", { customer_id: cur.customer.id, other_id: other, force: true });
+    try {
+      result = await command("merge_customer", { customer_id: survivor, other_id: absorbed, force: true });
+    } catch {
+      return; // the toast says why
+    }
   }
-  if (result.customer) setCustomer(result.customer);
-  if (window.confirm(t("profile.merged", { other }))) {
-    const undone = await command("unmerge_customer", { audit_id: result.audit_id });
-    if (undone.customer) setCustomer(undone.customer);
+  await showMerged(cur.id);
+  if (window.confirm(undoQuestion)) {
+    try {
+      await command("unmerge_customer", { audit_id: result.audit_id });
+    } catch {
+      return;
+    }
+    await showMerged(cur.id);
     toast(t("profile.unmerged"), "ok");
+  }
+}
+
+/** Read the open conversation again: a merge (or its undo) may have changed its customer
+ * and always changes the customer's history. */
+async function showMerged(conversationId) {
+  if (app.current && app.current.id === conversationId) await openConversation(conversationId, { refresh: true });
+}
+
+// ------------------------------------------------------------------ identity questions
+// A customer's flags are questions for a person: "is this the customer with that address?"
+// (an agent's link request) or two customers' identifiers in conflict. Supervisors answer
+// them by merging the two; agents see that the question waits, never who else it names.
+const LEADS = new Set(["supervisor", "admin"]);
+
+function isLead() {
+  return LEADS.has(app.me?.role);
+}
+
+function requester(username) {
+  if (!username) return t("flag.someone");
+  const agent = [...app.agents.values()].find((a) => a.username === username);
+  return agent?.display_name || username;
+}
+
+function flagText(flag) {
+  if (flag.kind === "link_request" && flag.by && flag.by === app.me?.username) {
+    return t("flag.link_text_you", { address: flag.address || "" });
+  }
+  if (flag.kind === "link_request") return t("flag.link_text", { who: requester(flag.by), address: flag.address || "" });
+  if (flag.address) return t("flag.address_text", { address: flag.address });
+  return t("flag.merge_text");
+}
+
+function flagItem(flag) {
+  const other = Number.isInteger(flag.other_customer_id) ? flag.other_customer_id : null;
+  const kind = flag.kind === "link_request" ? "link_request" : "conflict";
+  let action = null;
+  if (other !== null && isLead()) {
+    action = h(
+      "button",
+      { type: "button", class: "btn btn-primary btn-sm", "data-testid": "flag-merge", "data-other-id": other, onclick: () => mergeFromFlag(other) },
+      t("flag.merge", { id: other }),
+    );
+  } else if (other !== null) {
+    action = h("span", { class: "flag-waiting", "data-testid": "flag-waiting" }, t("flag.waiting"));
+  }
+  return h(
+    "li",
+    { class: `flag-item flag-${kind}`, "data-testid": "customer-flag", "data-kind": kind },
+    h("span", { class: `pill ${kind === "link_request" ? "pill-link" : "pill-warn"}` }, t(kind === "link_request" ? "flag.link_request" : "flag.conflict")),
+    h("p", { class: "flag-text", "data-testid": "flag-text" }, flagText(flag)),
+    // The detail names the other customer's identifiers: for whoever decides only.
+    flag.detail && isLead() ? h("p", { class: "flag-detail muted small" }, String(flag.detail)) : null,
+    action,
+  );
+}
+
+function renderFlags(customer) {
+  const flags = (customer.flags || []).filter((f) => f && typeof f === "object");
+  const box = byTestId("profile-flags");
+  box.hidden = flags.length === 0;
+  fill(
+    box,
+    flags.length ? h("h3", { class: "sub-title" }, t("flag.title")) : null,
+    flags.length ? h("ul", { class: "flag-list" }, flags.map(flagItem)) : null,
+  );
+}
+
+/** A supervisor's answer to a flag: this customer joins the one it names, which stays. */
+async function mergeFromFlag(other) {
+  const cur = app.current;
+  if (!cur || !window.confirm(t("flag.merge_confirm", { id: other }))) return;
+  await runMerge(other, cur.customer.id, t("flag.merged", { id: other }));
+}
+
+// ------------------------------------------------------------------ linking a new caller
+// A caller the hub has never heard of may say who they are ("I emailed you last week from
+// jane@example.org"). The agent links them by that address: an address of nobody becomes
+// theirs, another customer's goes to a supervisor to confirm (link_customer).
+let linked = null; // {customerId, status, address, detail}: the last answer, shown under the box
+
+function buildLinkBox() {
+  const input = h("input", {
+    type: "text",
+    "data-testid": "link-address",
+    maxlength: "254",
+    autocomplete: "off",
+    spellcheck: "false",
+    "data-i18n-placeholder": "link.placeholder",
+    placeholder: t("link.placeholder"),
+    onkeydown: (ev) => {
+      // Enter would submit the profile form around it.
+      if (ev.key === "Enter") {
+        ev.preventDefault();
+        linkCaller();
+      } else if (ev.key === "Escape") {
+        ev.preventDefault();
+        showLinkForm(false);
+      }
+    },
+  });
+  return h(
+    "div",
+    { class: "link-caller", "data-testid": "link-caller", hidden: true },
+    h("button", { type: "button", class: "btn btn-secondary btn-sm", "data-testid": "link-open", "data-i18n": "link.open", onclick: () => showLinkForm(true) }, t("link.open")),
+    h(
+      "div",
+      { class: "link-form", "data-testid": "link-form", hidden: true },
+      h("label", { class: "field" }, h("span", { "data-i18n": "link.label" }, t("link.label")), input),
+      h(
+        "div",
+        { class: "link-buttons" },
+        h("button", { type: "button", class: "btn btn-primary btn-sm", "data-testid": "link-submit", "data-i18n": "link.submit", onclick: linkCaller }, t("link.submit")),
+        h("button", { type: "button", class: "btn btn-secondary btn-sm", "data-testid": "link-cancel", "data-i18n": "link.cancel", onclick: () => showLinkForm(false) }, t("link.cancel")),
+      ),
+    ),
+    h("p", { class: "link-result", "data-testid": "link-result", role: "status", hidden: true }),
+  );
+}
+
+/** The open conversation is a call of ours from a caller with no other conversation. */
+function newCallerOnCall(cur) {
+  if (!cur || readonlyReason() || !isCallChannel(cur.conversation.channel)) return false;
+  return (cur.customerConversations || []).every((c) => c.id === cur.id);
+}
+
+function showLinkForm(open) {
+  byTestId("link-form").hidden = !open;
+  byTestId("link-open").hidden = open;
+  if (open) byTestId("link-address").focus();
+}
+
+let linkBoxFor = null; // the customer the box is open for: another one starts it afresh
+
+function renderLinkBox() {
+  const cur = app.current;
+  const box = byTestId("link-caller");
+  const show = newCallerOnCall(cur);
+  const key = show ? cur.customer.id : null;
+  if (key !== linkBoxFor) {
+    linkBoxFor = key;
+    box.hidden = !show;
+    byTestId("link-address").value = "";
+    showLinkForm(false);
+  }
+  const result = byTestId("link-result");
+  const mine = linked && cur && linked.customerId === cur.customer.id;
+  result.hidden = !mine;
+  if (!mine) return;
+  result.dataset.status = linked.status;
+  result.className = `link-result link-${linked.status}`;
+  const texts = {
+    added: () => t("link.added", { address: linked.address }),
+    pending_review: () => t("link.pending"),
+    already: () => t("link.already", { address: linked.address }),
+    invalid: () => t("link.invalid"),
+  };
+  result.textContent = (texts[linked.status] || (() => t("error.command", { detail: linked.detail || "" })))();
+}
+
+async function linkCaller() {
+  const cur = app.current;
+  if (!cur) return;
+  const input = byTestId("link-address");
+  const address = input.value.trim();
+  if (!address) {
+    input.focus();
+    return;
+  }
+  const customerId = cur.customer.id;
+  const button = byTestId("link-submit");
+  button.disabled = true;
+  try {
+    const result = await command("link_customer", { customer_id: customerId, address }, { quiet: true });
+    linked = { customerId, status: result.status, address };
+    input.value = "";
+    showLinkForm(false);
+    // The answer says no more than the status; the profile (new address, the waiting
+    // question) is read again as any profile change is.
+    getJson(`/api/v1/customers/${customerId}`).then(setCustomer).catch(() => {});
+  } catch (err) {
+    linked = { customerId, status: err.code === "invalid_input" ? "invalid" : "error", address, detail: err.detail || String(err) };
+  } finally {
+    button.disabled = false;
+    renderLinkBox();
   }
 }
 

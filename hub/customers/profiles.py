@@ -1,4 +1,5 @@
-"""Customer profiles, merge and unmerge (audited, reversible, conflict-aware)."""
+"""Customer profiles, merge and unmerge (audited, reversible, conflict-aware), and link
+requests: an agent's word that a caller is the customer holding an address."""
 
 from __future__ import annotations
 
@@ -9,11 +10,32 @@ from sqlalchemy import select, update
 from contract.errors import Conflict, InvalidInput, NotFound
 from hub import events
 from hub.audit import record
+from hub.customers import identity
 from hub.uow import Transactor, UnitOfWork
 from storage.models import AuditEntry, Conversation, Customer, Endpoint, Message
 
 PROFILE_FIELDS = ("display_name", "segment", "language", "tags", "attributes")
 SEGMENTS = ("standard", "vip", "blocked")
+# The longest address a caller can give: an email path is at most 254 octets (RFC 5321).
+LINK_ADDRESS_MAX = 254
+
+
+def typed_address(raw: object, region: str) -> identity.EndpointAddress:
+    """An address an agent typed for a caller: an email address or a phone number (E.164,
+    national spellings read in ``region``), never a short code or a free-form id."""
+    refused = InvalidInput("give the caller's email address or phone number")
+    if not isinstance(raw, str) or not raw.strip():
+        raise refused
+    if len(raw) > LINK_ADDRESS_MAX:
+        raise InvalidInput(f"an address is at most {LINK_ADDRESS_MAX} characters")
+    try:
+        norm = identity.guess(raw, default_region=region)
+    except InvalidInput:
+        raise refused from None
+    # ``normalize_phone`` keeps short codes and sender ids as typed: no person is linked by one.
+    if norm.kind == "email" or (norm.kind == "phone" and norm.address.startswith("+")):
+        return norm
+    raise refused
 
 
 def _conflicts(a: list[Endpoint], b: list[Endpoint]) -> list[str]:
@@ -81,7 +103,13 @@ async def merge_customers(
     survivor.language = survivor.language or absorbed.language
     if absorbed.segment == "vip":
         survivor.segment = "vip"
-    survivor.flags = [f for f in survivor.flags if f.get("other_customer_id") != absorbed.id]
+    # Open questions about either customer stay for a person to answer, except those that
+    # asked whether these two are one: the merge is that answer.
+    flags: list[dict[str, Any]] = []
+    for flag in [*survivor.flags, *absorbed.flags]:
+        if flag.get("other_customer_id") not in (survivor.id, absorbed.id) and flag not in flags:
+            flags.append(flag)
+    survivor.flags = flags
     absorbed.merged_into_id = survivor.id
     audit = record(
         uow,
@@ -109,7 +137,7 @@ async def merge_customers(
 
 
 class CustomerService:
-    """Profile edits and identity merges."""
+    """Profile edits, link requests and identity merges."""
 
     def __init__(self, tx: Transactor) -> None:
         self.tx = tx
@@ -144,6 +172,85 @@ class CustomerService:
             uow.emit(events.CustomerUpdated(customer_id=customer.id, actor=actor, changes=clean))
 
         await self.tx.run(work)
+
+    async def link_request(
+        self, customer_id: int, address: str, *, actor: str, region: str
+    ) -> dict[str, str]:
+        """``actor`` says this customer (an unknown caller) is whoever holds ``address``.
+
+        The address of nobody becomes this customer's, unverified (``added``); the address
+        of another customer is flagged here for a supervisor to merge (``pending_review``):
+        an agent's word is no verified identifier, and the answer names no other customer.
+        """
+        norm = typed_address(address, region)
+
+        async def work(uow: UnitOfWork) -> str:
+            s = uow.session
+            # Locked: two requests at once must not write over each other's flag.
+            customer = await s.get(Customer, customer_id, with_for_update=True)
+            if customer is None:
+                raise NotFound(f"customer {customer_id} not found")
+            if customer.merged_into_id is not None:
+                raise Conflict("this customer was merged into another")
+            owner_id = await s.scalar(
+                select(Endpoint.customer_id).where(
+                    Endpoint.kind == norm.kind, Endpoint.address == norm.address
+                )
+            )
+            if owner_id == customer.id:
+                return "already"
+            details: dict[str, Any] = {"endpoint": f"{norm.kind}:{norm.address}"}
+            if owner_id is None:
+                s.add(
+                    Endpoint(
+                        customer_id=customer.id,
+                        kind=norm.kind,
+                        address=norm.address,
+                        verified=False,
+                    )
+                )
+                # A caller racing us to the address fails the flush; the unit of work is then
+                # retried and finds it taken.
+                await s.flush()
+                uow.emit(
+                    events.CustomerEndpointAdded(
+                        customer_id=customer.id, endpoint=details["endpoint"], verified=False
+                    )
+                )
+                outcome = "added"
+            else:
+                asked = any(
+                    f.get("kind") == "link_request"
+                    and f.get("endpoint_kind") == norm.kind
+                    and f.get("address") == norm.address
+                    and f.get("other_customer_id") == owner_id
+                    for f in customer.flags
+                )
+                if asked:
+                    return "pending_review"
+                flag: dict[str, Any] = {
+                    "kind": "link_request",
+                    "address": norm.address,
+                    "endpoint_kind": norm.kind,
+                    "other_customer_id": owner_id,
+                    "by": actor,
+                    "reason": f"{actor} says the caller is the customer with this address",
+                }
+                customer.flags = [*customer.flags, flag]
+                uow.emit(events.CustomerConflict(customer_id=customer.id, flag=flag))
+                details["other_customer_id"] = owner_id
+                outcome = "pending_review"
+            record(
+                uow,
+                actor=actor,
+                action="customer.link",
+                target_type="customer",
+                target_id=customer.id,
+                details={**details, "outcome": outcome},
+            )
+            return outcome
+
+        return {"status": await self.tx.run(work)}
 
     async def merge(
         self, survivor_id: int, absorbed_id: int, *, actor: str, force: bool = False
