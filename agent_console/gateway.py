@@ -26,7 +26,7 @@ from agent_console.protocol import HEARTBEAT_S, RESUME_LIMIT, SESSION_ENDED_CODE
 from agent_console.sender import OUTBOX_LIMIT, SEND_STALL_S, FrameTexts, Outbox, Resync
 from hub import events
 from hub.console.service import Opening
-from hub.signals import CustomerTyping
+from hub.signals import CustomerTyping, Signal
 from hub.stream import StreamEvent, StreamLagged
 from hub.web import keys
 from hub.web.auth import authenticate
@@ -75,9 +75,9 @@ class ConsoleGateway:
         self._watch = asyncio.create_task(self._watch_stalls(), name="console-stall-watch")
         self._unlisten = self.hub.signals.listen(self._signal)
 
-    def _signal(self, signal: CustomerTyping) -> None:
+    def _signal(self, signal: Signal) -> None:
         """A customer typing: the agent handling the conversation sees it (never stored)."""
-        if signal.assignee_id is None:
+        if not isinstance(signal, CustomerTyping) or signal.assignee_id is None:
             return
         f = frame("typing", {"conversation_id": signal.conversation_id, "on": signal.on})
         task = asyncio.get_running_loop().create_task(self.notify({signal.assignee_id}, f))

@@ -50,6 +50,7 @@ MUTATING = frozenset(
         "update_customer",
         "merge_customer",
         "unmerge_customer",
+        "link_customer",
         "retry_attachment",
         "reassign",
         "force_state",

@@ -80,10 +80,10 @@ class Hub:
         self.commands = CommandLog(self.tx)
         # Filled by ``create_app`` with the configured adapters, by channel.
         self.adapters: dict[str, ChannelAdapter] = {}
-        self.console = ConsoleService(self.tx, self.adapters)
-        self.calls = CallService(settings, self.tx, self.ingestor, on_end_leg=self._end_leg)
-        # Ephemeral hints for whoever listens (the console gateway): a customer typing.
+        # Ephemeral hints for whoever listens: a customer typing, an agent having read.
         self.signals = Signals()
+        self.console = ConsoleService(self.tx, self.adapters, self.signals)
+        self.calls = CallService(settings, self.tx, self.ingestor, on_end_leg=self._end_leg)
         self.chat = ChatService(settings, self.tx, self.signals)
         self._leg_tasks: set[asyncio.Task[None]] = set()
 

@@ -23,7 +23,16 @@ class CustomerTyping:
     on: bool
 
 
-Signal = CustomerTyping
+@dataclass(frozen=True, slots=True)
+class ConversationRead:
+    """The agent handling a conversation read it up to ``message_id`` (the customer's)."""
+
+    conversation_id: int
+    channel: str
+    message_id: int
+
+
+Signal = CustomerTyping | ConversationRead
 Listener = Callable[[Signal], None]
 
 

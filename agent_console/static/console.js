@@ -325,6 +325,22 @@ function onKey(ev) {
   }
 }
 
+// A customer typing (web chat): shown on their open conversation for a few seconds.
+const CUSTOMER_TYPING_MS = 6000;
+const customerTyping = new Map(); // conversation id -> shown until (client ms)
+
+function onCustomerTyping(data) {
+  if (data.on) customerTyping.set(data.conversation_id, Date.now() + CUSTOMER_TYPING_MS);
+  else customerTyping.delete(data.conversation_id);
+  renderCustomerTyping();
+}
+
+function renderCustomerTyping() {
+  const el = byTestId("customer-typing");
+  const until = app.current ? customerTyping.get(app.current.id) : undefined;
+  el.hidden = !(until && until > Date.now());
+}
+
 // ------------------------------------------------------------------ start
 async function logout() {
   try {
@@ -393,10 +409,12 @@ function start() {
   client.addEventListener("event", (e) => onEvent(e.detail));
   client.addEventListener("viewing", (e) => setViewers(e.detail));
   client.addEventListener("mention", (e) => onMention(e.detail));
+  client.addEventListener("typing", (e) => onCustomerTyping(e.detail));
   client.start();
   setInterval(() => {
     tick();
     tickCalls();
+    renderCustomerTyping();
   }, 1000);
   // For end-to-end tests and support: read-only handles on the live state.
   window.hubConsole = { app, client, notify, duration };

@@ -21,7 +21,7 @@ export class CommandError extends Error {
   }
 }
 
-const EPHEMERAL = new Set(["viewing", "mention"]);
+const EPHEMERAL = new Set(["viewing", "mention", "typing"]);
 
 function randomId() {
   const bytes = new Uint8Array(6);

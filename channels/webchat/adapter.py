@@ -183,6 +183,12 @@ class WebchatAdapter:
     async def conversation_update(self, update: ConversationUpdate) -> None:
         if update.endpoint_kind != ENDPOINT_KIND or not self.visitors.connected(update.address):
             return
+        if update.kind == "read":
+            # A read receipt: the agent has seen the visitor's messages up to this id.
+            await self.visitors.push(
+                update.address, {"type": "read", "id": update.extra.get("message_id")}
+            )
+            return
         await self.visitors.refresh_status(update.address)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING
 
 from aiohttp import web
@@ -19,6 +19,7 @@ from sqlalchemy import select
 
 from contract.chat import ConversationObserver, ConversationUpdate
 from hub import events
+from hub.signals import ConversationRead, Signal
 from hub.stream import StreamEvent, StreamLagged
 from hub.web import keys
 from storage.models import Agent, Conversation, Endpoint
@@ -49,12 +50,47 @@ class ObserverFeed:
                 self.observers[channel] = adapter
         self._task: asyncio.Task[None] | None = None
         self._sub = hub.stream.subscribe(name="observers") if self.observers else None
+        self._reads: set[asyncio.Task[None]] = set()
+        self._unlisten: Callable[[], None] = lambda: None
 
     async def start(self) -> None:
         if self._sub is not None:
             self._task = asyncio.create_task(self._run(), name="observer-feed")
+            self._unlisten = self.hub.signals.listen(self._signal)
+
+    def _signal(self, signal: Signal) -> None:
+        """An agent read a conversation of an observing channel: tell its adapter."""
+        if not isinstance(signal, ConversationRead) or signal.channel not in self.observers:
+            return
+        task = asyncio.get_running_loop().create_task(self._read(signal))
+        self._reads.add(task)
+        task.add_done_callback(self._reads.discard)
+
+    async def _read(self, signal: ConversationRead) -> None:
+        async with self.hub.sessions() as s:
+            row = (
+                await s.execute(
+                    select(Endpoint.kind, Endpoint.address)
+                    .join(Conversation, Conversation.endpoint_id == Endpoint.id)
+                    .where(Conversation.id == signal.conversation_id)
+                )
+            ).first()
+        if row is None:
+            return
+        with contextlib.suppress(Exception):
+            await self.observers[signal.channel].conversation_update(
+                ConversationUpdate(
+                    channel=signal.channel,
+                    conversation_id=signal.conversation_id,
+                    endpoint_kind=row[0],
+                    address=row[1],
+                    kind="read",
+                    extra={"message_id": signal.message_id},
+                )
+            )
 
     async def stop(self) -> None:
+        self._unlisten()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

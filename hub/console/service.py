@@ -7,11 +7,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from contract.channel import ChannelAdapter
 from contract.errors import Conflict, NotFound
 from hub import access, queries
 from hub.accounts.principal import Principal
 from hub.console import views
+from hub.signals import ConversationRead, Signals
 from hub.stream import StreamEvent
 from hub.uow import Transactor, events_between, head_seq
 from hub.work import canned
@@ -32,10 +36,16 @@ class Opening:
 class ConsoleService:
     """Read models and console actions, each in a transaction of its own."""
 
-    def __init__(self, tx: Transactor, adapters: Mapping[str, ChannelAdapter]) -> None:
+    def __init__(
+        self,
+        tx: Transactor,
+        adapters: Mapping[str, ChannelAdapter],
+        signals: Signals | None = None,
+    ) -> None:
         self.tx = tx
         # Filled by the composition root once the channels are built.
         self.adapters = adapters
+        self.signals = signals
 
     async def opening(self, principal: Principal, *, supervisor: bool) -> Opening:
         """Head, user, involvement and snapshot read together (one consistent view)."""
@@ -91,7 +101,31 @@ class ConsoleService:
             # Reading is what the caller may see (their team's queues too); writing stays
             # with the assignee (``ensure_writable``).
             await access.ensure_conversation(s, principal, conversation_id)
-            return await views.open_conversation(s, conversation_id, access.note_filter(principal))
+            opened = await views.open_conversation(
+                s, conversation_id, access.note_filter(principal)
+            )
+            await self._read_by_assignee(s, principal, conversation_id)
+            return opened
+
+    async def _read_by_assignee(
+        self, s: AsyncSession, principal: Principal, conversation_id: int
+    ) -> None:
+        """The assignee opening a conversation has read it: channels with read receipts
+        (the web chat) tell the customer."""
+        if self.signals is None:
+            return
+        conv = await s.get(Conversation, conversation_id)
+        if conv is None or conv.assignee_id is None or conv.assignee_id != principal.agent_id:
+            return
+        last = await s.scalar(
+            select(func.max(Message.id)).where(
+                Message.conversation_id == conversation_id, Message.direction == "in"
+            )
+        )
+        if last is not None:
+            self.signals.send(
+                ConversationRead(conversation_id=conv.id, channel=conv.channel, message_id=last)
+            )
 
     async def history(
         self, principal: Principal, customer_id: int, before: str | None

@@ -119,6 +119,6 @@ def test_every_event_type_is_one_the_hub_emits() -> None:
     assert not never_emitted, f"event types nothing emits: {never_emitted}"
 
 
-def test_the_customer_typing_frame_is_not_promised_until_a_channel_reports_typing() -> None:
-    assert "typing" not in documented_frame_types()
-    assert "typing" not in typing.get_args(FrameType)
+def test_the_customer_typing_frame_is_documented_now_that_the_web_chat_sends_it() -> None:
+    assert "typing" in documented_frame_types()
+    assert "typing" in typing.get_args(FrameType)
