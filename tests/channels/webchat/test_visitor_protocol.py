@@ -60,6 +60,9 @@ async def test_a_visitor_writes_is_routed_the_agent_replies_and_the_reply_arrive
     assert (waiting["state"], waiting["position"]) == ("queued", 1)
     status = await visitor.next("status")
     assert status == {"type": "status", "state": "assigned", "agent": "ann"}
+    # Opening the conversation is the agent's read receipt.
+    await console.cmd("open", conversation_id=conv_id)
+    assert (await visitor.next("read"))["id"] == ack["id"]
     await console.cmd("typing", conversation_id=conv_id)
     assert (await visitor.next("typing"))["on"] is True
     await console.cmd("reply", conversation_id=conv_id, text="Yes, it left today.")
