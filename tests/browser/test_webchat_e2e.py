@@ -10,7 +10,6 @@ an identity with a forged HMAC is refused.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +31,7 @@ pytestmark = pytest.mark.browser
 
 
 @pytest.fixture
-async def shop(aiohttp_client: Any, sqlite_url: str) -> AsyncIterator[TestClient[Any, Any]]:
+async def shop(aiohttp_client: Any, sqlite_url: str) -> TestClient[Any, Any]:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     settings = make_settings(
@@ -41,7 +40,7 @@ async def shop(aiohttp_client: Any, sqlite_url: str) -> AsyncIterator[TestClient
     client: TestClient[Any, Any] = await aiohttp_client(
         create_app(settings), server_kwargs={"port": port}
     )
-    yield client
+    return client
 
 
 async def agent_console(browser: Browser, base: str) -> Page:
