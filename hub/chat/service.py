@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import undefer
 
 from config.settings import Settings
@@ -19,6 +19,7 @@ from contract.chat import ChatFile, ChatMessage, ChatStatus
 from hub.customers.identity import normalize
 from hub.signals import CustomerTyping, Signals
 from hub.uow import Transactor
+from hub.work.position import queue_position
 from storage.models import Agent, Conversation, Endpoint, Message, MessageAttachment
 
 WAITING = ("queued", "offered")
@@ -130,23 +131,7 @@ class ChatService:
                 )
             if conv.state not in WAITING:
                 return ChatStatus(state="closed", conversation_id=conv.id)
-            since = conv.waiting_since or conv.created_at
-            ahead = await s.scalar(
-                select(func.count())
-                .select_from(Conversation)
-                .where(
-                    Conversation.channel == conv.channel,
-                    Conversation.queue == conv.queue,
-                    Conversation.state.in_(WAITING),
-                    Conversation.id != conv.id,
-                    or_(
-                        Conversation.priority > conv.priority,
-                        (Conversation.priority == conv.priority)
-                        & (Conversation.waiting_since < since),
-                    ),
-                )
-            )
-            position = int(ahead or 0) + 1
+            position = await queue_position(s, conv)
             return ChatStatus(
                 state="queued",
                 conversation_id=conv.id,

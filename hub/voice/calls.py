@@ -15,7 +15,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 
 from config.settings import Settings
 from contract.channel import InboundMessage
@@ -25,6 +25,7 @@ from hub import events
 from hub.customers.identity import normalize_phone
 from hub.ingest.orm import Ingestor
 from hub.uow import Transactor, UnitOfWork
+from hub.work.position import queue_position
 from storage.models import Agent, Call, Conversation, Customer, Endpoint, Message, utcnow
 
 logger = logging.getLogger(__name__)
@@ -240,23 +241,7 @@ class CallService:
             conv = await s.get(Conversation, call.conversation_id)
             if conv is None or conv.state not in WAITING:
                 return QueuePlace(state=call.state, position=0, expected_wait_s=None)
-            since = conv.waiting_since or conv.created_at
-            ahead = await s.scalar(
-                select(func.count())
-                .select_from(Conversation)
-                .where(
-                    Conversation.channel == conv.channel,
-                    Conversation.queue == conv.queue,
-                    Conversation.state.in_(WAITING),
-                    Conversation.id != conv.id,
-                    or_(
-                        Conversation.priority > conv.priority,
-                        (Conversation.priority == conv.priority)
-                        & (Conversation.waiting_since < since),
-                    ),
-                )
-            )
-            position = int(ahead or 0) + 1
+            position = await queue_position(s, conv)
             return QueuePlace(
                 state="queued",
                 position=position,
