@@ -40,6 +40,7 @@ from channels.webchat.const import (
     MESSAGES_PER_MIN,
     NEW_VISITORS_PER_MIN,
     PROTOCOL_VERSION,
+    SEND_TIMEOUT_S,
     TYPING_EVERY_S,
     VERIFIED_KIND,
 )
@@ -138,6 +139,7 @@ class Visitor:
     topic: str = ""
     verified: str = ""  # the verified identifier ("" until ``identify`` succeeds)
     frames: Window = field(default_factory=lambda: Window(FRAMES_PER_MIN))
+    transport: asyncio.Transport | None = None
     last_typing: float = 0.0
     last_status: dict[str, Any] = field(default_factory=dict)
 
@@ -177,8 +179,15 @@ class Visitors:
             if visitor.ws.closed:
                 continue
             try:
-                await visitor.ws.send_json(frame)
+                # A tab that stops reading must not hold up the others (or the outbox):
+                # it is closed and catches up by replay when it reconnects.
+                async with asyncio.timeout(SEND_TIMEOUT_S):
+                    await visitor.ws.send_json(frame)
                 sent += 1
+            except TimeoutError:
+                logger.info("web chat visitor not reading; closing its socket")
+                if visitor.transport is not None:
+                    visitor.transport.abort()
             except (ConnectionError, RuntimeError):
                 continue
         return sent
@@ -202,6 +211,8 @@ class Visitors:
         if visitor is None:
             await ws.close()
             return ws
+        transport = request.transport
+        visitor.transport = transport if isinstance(transport, asyncio.Transport) else None
         self.by_address[visitor.address].add(visitor)
         try:
             await self._serve(visitor)

@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import func, select
 
 from channels.webchat.testing.visitor import identity_hash
+from hub.web import keys
 from storage.models import Conversation, Customer, Endpoint, Message, MessageAttachment
 from tests import factories
 from tests.agent_console.test_gateway import Console
@@ -282,3 +283,48 @@ async def test_the_agent_sees_the_visitor_typing(chat_hub: ChatHubFactory) -> No
     await visitor.close()
     await console.close()
     await asyncio.sleep(0)
+
+
+async def test_a_tab_that_stops_reading_is_cut_off_without_holding_up_the_others(
+    chat_hub: ChatHubFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A socket whose reader stopped (its send never completes) is aborted after the send
+    timeout; the visitor's other tab still gets the frame, and the stuck one catches up by
+    replay when it comes back."""
+    from channels.webchat import visitors as module
+
+    ch = await chat_hub()
+    live = ch.visitor()
+    await live.connect()
+    adapter = ch.client.app[keys.ADAPTERS]["webchat"]
+    registry = adapter.visitors
+    (tab,) = registry.by_address[visitor_address := next(iter(registry.by_address))]
+
+    class Stuck:
+        closed = False
+
+        async def send_json(self, frame: Any) -> None:
+            await asyncio.Event().wait()  # the peer never reads
+
+    class Transport:
+        aborted = False
+
+        def abort(self) -> None:
+            self.aborted = True
+
+    stuck = module.Visitor(
+        site_id="demo",
+        site=tab.site,
+        token="t" * 43,
+        address=visitor_address,
+        ws=Stuck(),  # type: ignore[arg-type]
+        language="en",
+    )
+    stuck.transport = Transport()  # type: ignore[assignment]
+    registry.by_address[visitor_address].add(stuck)
+    monkeypatch.setattr(module, "SEND_TIMEOUT_S", 0.2)
+    got = await registry.push(visitor_address, {"type": "typing", "on": True, "name": ""})
+    assert got == 1  # the live tab
+    assert (await live.next("typing"))["on"] is True
+    assert stuck.transport.aborted  # type: ignore[attr-defined]
+    await live.close()
