@@ -320,11 +320,12 @@ async def test_a_tab_that_stops_reading_is_cut_off_without_holding_up_the_others
         ws=Stuck(),  # type: ignore[arg-type]
         language="en",
     )
-    stuck.transport = Transport()  # type: ignore[assignment]
+    transport = Transport()
+    stuck.transport = transport  # type: ignore[assignment]
     registry.by_address[visitor_address].add(stuck)
     monkeypatch.setattr(module, "SEND_TIMEOUT_S", 0.2)
     got = await registry.push(visitor_address, {"type": "typing", "on": True, "name": ""})
     assert got == 1  # the live tab
     assert (await live.next("typing"))["on"] is True
-    assert stuck.transport.aborted  # type: ignore[attr-defined]
+    assert transport.aborted
     await live.close()
