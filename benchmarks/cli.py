@@ -9,6 +9,7 @@ SUITES = {
     "router": ("benchmarks.router", "router decisions per second at 1k and 10k agents"),
     "ingest": ("benchmarks.ingest", "signed SMS webhook ingest vs a bare one-row insert handler"),
     "latency": ("benchmarks.latency", "inbound -> agent websocket frame latency, 500 agents"),
+    "chat": ("benchmarks.chat", "web chat: N concurrent visitor sockets, message round trip"),
     "history": ("benchmarks.history", "first history page at 10k vs 1M messages (PostgreSQL)"),
     "reports": ("benchmarks.reports", "KPI reports over 1M events (PostgreSQL)"),
 }
