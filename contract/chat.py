@@ -7,6 +7,7 @@ joins, leaves or closes the conversation (``ConversationObserver``).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol, runtime_checkable
@@ -85,6 +86,13 @@ class ChatPort(Protocol):
     async def chat_status(
         self, *, channel: str, endpoint_kind: EndpointKind, address: str
     ) -> ChatStatus: ...
+
+    async def chat_waiting(
+        self, *, channel: str, endpoint_kind: EndpointKind, addresses: Sequence[str]
+    ) -> dict[str, ChatStatus]:
+        """The statuses of those of these endpoints whose conversation is still waiting
+        (the others are left out): for refreshing many waiting visitors at once."""
+        ...
 
     async def chat_file(
         self, *, channel: str, endpoint_kind: EndpointKind, address: str, file_id: int

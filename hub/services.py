@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -160,6 +161,13 @@ class Hub:
         self, *, channel: str, endpoint_kind: EndpointKind, address: str
     ) -> ChatStatus:
         return await self.chat.status(channel=channel, endpoint_kind=endpoint_kind, address=address)
+
+    async def chat_waiting(
+        self, *, channel: str, endpoint_kind: EndpointKind, addresses: Sequence[str]
+    ) -> dict[str, ChatStatus]:
+        return await self.chat.waiting(
+            channel=channel, endpoint_kind=endpoint_kind, addresses=addresses
+        )
 
     async def chat_file(
         self, *, channel: str, endpoint_kind: EndpointKind, address: str, file_id: int

@@ -214,7 +214,8 @@ def create(ctx: ChannelContext) -> WebchatAdapter | None:
         raise ConfigError(
             f"invalid [channels.{SETTINGS_SECTION}] setting {where}: {first['msg']}"
         ) from None
-    for required in ("chat_history", "chat_status", "chat_file", "customer_typing", "can_take"):
+    needed = ("chat_history", "chat_status", "chat_waiting", "chat_file", "customer_typing")
+    for required in (*needed, "can_take"):
         if not callable(getattr(ctx.hub, required, None)):
             raise ConfigError("this hub cannot serve a live chat (no ChatPort)")
     return WebchatAdapter(ctx, settings)

@@ -558,18 +558,36 @@ class Visitors:
                 channel=CHANNEL, endpoint_kind=ENDPOINT_KIND, address=address
             )
         )
-        if all(t.last_status == frame for t in tabs):
+        await self._send_status(address, frame)
+
+    async def _send_status(self, address: str, frame: dict[str, Any]) -> None:
+        tabs = tuple(self.by_address.get(address, ()))
+        if not tabs or all(t.last_status == frame for t in tabs):
             return
         for tab in tabs:
             tab.last_status = frame
         await self.push(address, frame)
 
     async def refresh_waiting(self) -> None:
-        """Queued visitors hear their position again (it moves as others are served)."""
-        for address, tabs in tuple(self.by_address.items()):
-            if any(t.last_status.get("state") == "queued" for t in tabs):
-                with contextlib.suppress(HubError):
+        """Queued visitors hear their position again (it moves as others are served): one
+        read for all of them; those no longer waiting are asked one by one."""
+        queued = [
+            address
+            for address, tabs in tuple(self.by_address.items())
+            if any(t.last_status.get("state") == "queued" for t in tabs)
+        ]
+        if not queued:
+            return
+        with contextlib.suppress(HubError):
+            statuses = await self.hub.chat_waiting(
+                channel=CHANNEL, endpoint_kind=ENDPOINT_KIND, addresses=queued
+            )
+            for address in queued:
+                status = statuses.get(address)
+                if status is None:
                     await self.refresh_status(address)
+                else:
+                    await self._send_status(address, status_frame(status))
 
     async def close_all(self) -> None:
         for tabs in tuple(self.by_address.values()):

@@ -8,6 +8,7 @@ reads nothing.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import select
@@ -34,6 +35,8 @@ def first_name(display_name: str) -> str:
 WITH_AGENT = ("assigned", "wrap_up")
 # Recent answered conversations whose wait estimates a newcomer's.
 WAIT_SAMPLE = 20
+# Endpoints looked up per statement.
+CHUNK = 500
 
 
 class ChatService:
@@ -141,9 +144,68 @@ class ChatService:
 
         return await self.tx.read(work)
 
+    async def waiting(
+        self, *, channel: str, endpoint_kind: EndpointKind, addresses: Sequence[str]
+    ) -> dict[str, ChatStatus]:
+        """The statuses of those of these endpoints whose conversation still waits: one
+        ordered read per queue, not one per visitor (a busy site has many waiting)."""
+
+        async def work(s: Any) -> dict[str, ChatStatus]:
+            found: dict[str, ChatStatus] = {}
+            for start in range(0, len(addresses), CHUNK):
+                chunk = list(addresses[start : start + CHUNK])
+                rows = (
+                    await s.execute(
+                        select(Endpoint.address, Conversation.id, Conversation.queue)
+                        .join(Conversation, Conversation.endpoint_id == Endpoint.id)
+                        .where(
+                            Endpoint.kind == endpoint_kind,
+                            Endpoint.address.in_(chunk),
+                            Conversation.channel == channel,
+                            Conversation.state.in_(WAITING),
+                        )
+                    )
+                ).all()
+                by_queue: dict[str, list[tuple[str, int]]] = {}
+                for address, conv_id, queue in rows:
+                    by_queue.setdefault(queue, []).append((address, conv_id))
+                for queue, members in by_queue.items():
+                    order = (
+                        await s.scalars(
+                            select(Conversation.id)
+                            .where(
+                                Conversation.channel == channel,
+                                Conversation.queue == queue,
+                                Conversation.state.in_(WAITING),
+                            )
+                            .order_by(
+                                Conversation.priority.desc(),
+                                Conversation.waiting_since,
+                                Conversation.id,
+                            )
+                        )
+                    ).all()
+                    rank = {conv_id: i + 1 for i, conv_id in enumerate(order)}
+                    mean = await self._mean_wait(s, channel, queue)
+                    for address, conv_id in members:
+                        position = rank.get(conv_id, 1)
+                        found[address] = ChatStatus(
+                            state="queued",
+                            conversation_id=conv_id,
+                            position=position,
+                            expected_wait_s=None if mean is None else round(mean * position),
+                        )
+            return found
+
+        return await self.tx.read(work)
+
     async def _expected_wait(self, s: Any, channel: str, queue: str, position: int) -> int | None:
         """The mean time recent customers of this queue waited for a first answer, times
         the position (None without history)."""
+        mean = await self._mean_wait(s, channel, queue)
+        return None if mean is None else round(mean * position)
+
+    async def _mean_wait(self, s: Any, channel: str, queue: str) -> float | None:
         rows = (
             await s.execute(
                 select(Conversation.created_at, Conversation.first_response_at)
@@ -160,7 +222,7 @@ class ChatService:
         if not waits:
             return None
         mean: float = max(0.0, sum(waits) / len(waits))
-        return round(mean * position)
+        return mean
 
     async def file(
         self, *, channel: str, endpoint_kind: EndpointKind, address: str, file_id: int

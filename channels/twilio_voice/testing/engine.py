@@ -366,9 +366,12 @@ def _text(el: ET.Element) -> str:
     return (el.text or "").strip()
 
 
-async def _first(*aws: Coroutine[Any, Any, Any]) -> None:
-    """Return when the first of ``aws`` finishes; cancel the rest."""
-    tasks = [asyncio.ensure_future(aw) for aw in aws]
+async def _first(*starts: Callable[[], Coroutine[Any, Any, Any]]) -> None:
+    """Return when the first of the started awaitables finishes; cancel the rest.
+
+    Given as functions, not coroutines: a ``_first`` that never runs (its leg hung up
+    first) then leaves no coroutine behind that was never awaited."""
+    tasks = [asyncio.ensure_future(start()) for start in starts]
     try:
         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     finally:
@@ -1033,7 +1036,8 @@ class CallEngine:
             if self.clock.now() >= deadline:
                 return None
             await self._guard(
-                leg, _first(leg._digits_ready.wait(), self.clock.sleep_until(deadline))
+                leg,
+                _first(leg._digits_ready.wait, lambda: self.clock.sleep_until(deadline)),
             )
         digits, leg._digits = leg._digits, None
         leg._digits_ready.clear()
@@ -1288,7 +1292,7 @@ class CallEngine:
                 if self.clock.now() >= deadline:
                     return "no-answer", None, 0, False, False
                 await self._guard(
-                    leg, _first(queue.joined.wait(), self.clock.sleep_until(deadline))
+                    leg, _first(queue.joined.wait, lambda: self.clock.sleep_until(deadline))
                 )
             dequeue = _Dequeue(
                 leg, url, method, self.clock.now(), asyncio.get_running_loop().create_future()

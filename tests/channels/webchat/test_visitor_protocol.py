@@ -329,3 +329,27 @@ async def test_a_tab_that_stops_reading_is_cut_off_without_holding_up_the_others
     assert (await live.next("typing"))["on"] is True
     assert transport.aborted
     await live.close()
+
+
+async def test_waiting_visitors_positions_in_one_read_match_one_by_one(
+    chat_hub: ChatHubFactory,
+) -> None:
+    ch = await chat_hub()
+    visitors = [ch.visitor() for _ in range(3)]
+    for v in visitors:
+        await v.connect()
+        await v.say("anyone there?")
+    adapter = ch.client.app[keys.ADAPTERS]["webchat"]
+    addresses = list(adapter.visitors.by_address)
+    together = await ch.hub.chat_waiting(
+        channel="webchat", endpoint_kind="webchat", addresses=[*addresses, "vnobody"]
+    )
+    assert set(together) == set(addresses)
+    for address in addresses:
+        alone = await ch.hub.chat_status(
+            channel="webchat", endpoint_kind="webchat", address=address
+        )
+        assert together[address] == alone
+    assert sorted(s.position for s in together.values()) == [1, 2, 3]
+    for v in visitors:
+        await v.close()
