@@ -80,6 +80,7 @@
       offline_done: "Thank you! We'll get back to you by email.",
       sending: "Sending…",
       not_sent: "Not sent",
+      read: "Read",
       file_type: "This type of file can't be sent.",
       file_size: "The file is too large (at most {max}).",
       too_long: "The message is too long (at most {max} characters).",
@@ -126,6 +127,7 @@
       offline_done: "谢谢！我们会通过电子邮件回复您。",
       sending: "发送中…",
       not_sent: "未发送",
+      read: "已读",
       file_type: "不支持发送此类文件。",
       file_size: "文件太大（最大 {max}）。",
       too_long: "消息太长（最多 {max} 个字符）。",
@@ -386,6 +388,7 @@ font-weight:600;margin-top:4px}
     everLive: false,
     opened: false,
     lastId: 0,
+    readId: 0, // the agent has read the visitor's messages up to this id
     seenId: Number(store.get(storeKey + ":seen")) || 0,
     identified: false, // the hub accepted state.identity on this connection
     // The pre-chat answers, kept so the hub hears them again after it forgot them.
@@ -824,6 +827,7 @@ font-weight:600;margin-top:4px}
       h("div", { class: "meta", text: m.id ? timeOf(m.at) : t("sending") }),
     );
     if (m.id) li.dataset.id = String(m.id);
+    if (m.at) li.dataset.at = String(m.at);
     return li;
   }
 
@@ -846,9 +850,10 @@ font-weight:600;margin-top:4px}
     const follow = nearBottom();
     const li = messageItem(m);
     const first = byId.size === 0;
-    const known = byId.get(id);
-    if (known) known.replaceWith(li); // the server's copy wins over our pending one
-    else placeById(li, id);
+    // The hub's copy wins over what is on screen (our pending one included).
+    const known = byId.get(id) || (m.direction === "in" && claimPending(m, id, li));
+    if (known) known.remove();
+    placeById(li, id);
     byId.set(id, li);
     if (id > state.lastId) state.lastId = id;
     if (m.direction === "out") {
@@ -856,8 +861,50 @@ font-weight:600;margin-top:4px}
       if (!state.opened && id > state.seenId) updateUnread();
     }
     if (state.opened) markSeen();
+    if (m.direction !== "out" && state.readId >= id) showRead();
     if (first && state.config) renderView();
     if (follow || m.direction !== "out") scrollDown();
+  }
+
+  /**
+   * The hub pushes our own message to every tab before it acks it: the oldest pending
+   * message with the same text (and a file or not) is that one, so it is not shown twice.
+   * A frame naming its client_msg_id is matched exactly.
+   */
+  function claimPending(m, id, li) {
+    const hasFile = Array.isArray(m.attachments) && m.attachments.length > 0;
+    for (const p of pending.values()) {
+      if (p.claimed) continue;
+      const same = m.client_msg_id
+        ? m.client_msg_id === p.frame.client_msg_id
+        : p.frame.text === m.text && !!p.frame.file === hasFile;
+      if (!same) continue;
+      const el = p.el;
+      p.claimed = id;
+      p.el = li;
+      return el;
+    }
+    return null;
+  }
+
+  /** "Read" under the visitor's last message the agent has read (one marker, not each). */
+  function showRead() {
+    let mark = null;
+    for (const [id, li] of byId) {
+      if (li.dataset.direction === "in" && id <= state.readId && (!mark || id > mark.id)) {
+        mark = { id, li };
+      }
+    }
+    for (const li of list.querySelectorAll("[data-read]")) {
+      if (!mark || li !== mark.li) {
+        delete li.dataset.read;
+        li.lastChild.textContent = timeOf(li.dataset.at);
+      }
+    }
+    if (mark && !mark.li.dataset.read) {
+      mark.li.dataset.read = "true";
+      mark.li.lastChild.textContent = timeOf(mark.li.dataset.at) + " · " + t("read");
+    }
   }
 
   function updateUnread() {
@@ -1000,6 +1047,13 @@ font-weight:600;margin-top:4px}
       renderView();
     },
     ack: onAck,
+    read: (f) => {
+      const id = Number(f.id) || 0;
+      if (id > state.readId) {
+        state.readId = id;
+        showRead();
+      }
+    },
     identified: () => {
       answered("identify");
       state.identified = true;
@@ -1097,13 +1151,20 @@ font-weight:600;margin-top:4px}
     if (!p) return;
     pending.delete(f.client_msg_id);
     const id = Number(f.id);
+    if (p.claimed === id) return; // already shown as the hub's copy
     if (!id || byId.has(id)) {
-      p.el.remove(); // the hub's copy (pushed to every tab) is already on screen
+      if (!p.claimed) p.el.remove(); // the hub's copy (pushed to every tab) is on screen
+      return;
+    }
+    if (p.claimed) {
+      // Two pending messages with the same text came back crossed: show this one too.
+      addMessage({ id, direction: "in", text: p.frame.text, at: new Date().toISOString() });
       return;
     }
     p.el.classList.remove("pending");
     p.el.dataset.id = String(id);
-    p.el.lastChild.textContent = timeOf(null);
+    p.el.dataset.at = new Date().toISOString();
+    p.el.lastChild.textContent = timeOf(p.el.dataset.at);
     p.el.remove();
     placeById(p.el, id);
     byId.set(id, p.el);
