@@ -329,15 +329,17 @@ class Visitors:
                 if msg.type == WSMsgType.BINARY:
                     await ws.send_json(_error("bad_frame", "frames are JSON text"))
                 continue
+            data: dict[str, Any] = {}
             try:
-                answer = await self._frame(visitor, self._parse(visitor, msg.data))
+                data = self._parse(visitor, msg.data)
+                answer = await self._frame(visitor, data)
             except FrameError as err:
-                answer = _error(err.code, err.detail)
+                answer = _error(err.code, err.detail, data)
             except InvalidInput as err:
-                answer = _error("bad_frame", str(err))
+                answer = _error("bad_frame", str(err), data)
             except HubError as err:
                 logger.warning("web chat frame failed: %s", err)
-                answer = _error("unavailable", "try again shortly")
+                answer = _error("unavailable", "try again shortly", data)
             if answer is not None:
                 with contextlib.suppress(ConnectionError, RuntimeError):
                     await ws.send_json(answer)
@@ -477,7 +479,9 @@ class Visitors:
             limit=1,
         )
         if stored and stored[0].id == result.message_id:
-            await self.push(visitor.address, message_frame(stored[0], self._files(visitor)))
+            echo = message_frame(stored[0], self._files(visitor))
+            echo["client_msg_id"] = client_id  # the tab that sent it matches it exactly
+            await self.push(visitor.address, echo)
         if result.opened:
             await self.refresh_status(visitor.address)
         return {"type": "ack", "client_msg_id": client_id, "id": result.message_id}
@@ -597,5 +601,14 @@ class Visitors:
         await asyncio.sleep(0)
 
 
-def _error(code: str, detail: str) -> dict[str, Any]:
-    return {"type": "error", "code": code, "detail": detail}
+def _error(code: str, detail: str, answering: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """An error frame; ``ref`` says which frame it answers (its client_msg_id, else its
+    type), when that frame could be read."""
+    out: dict[str, Any] = {"type": "error", "code": code, "detail": detail}
+    if answering:
+        cid = answering.get("client_msg_id")
+        if isinstance(cid, str) and _CLIENT_MSG_ID.match(cid):
+            out["ref"] = cid
+        elif isinstance(answering.get("type"), str):
+            out["ref"] = str(answering["type"])[:30]
+    return out

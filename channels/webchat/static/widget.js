@@ -11,9 +11,9 @@
 
   const VERSION = 1;
   const MAX_TEXT = 4000;
-  // A frame is at most 6 MiB and a file travels inside it as base64 (4 characters per 3
-  // bytes), so a file above ~4.5 MiB cannot be sent whatever upload.max_bytes says.
-  const MAX_FRAME = 6 * 1024 * 1024;
+  // A frame is at most 8 MiB and a file travels inside it as base64 (4 characters per 3
+  // bytes): room for the largest upload the hub takes (5 MiB).
+  const MAX_FRAME = 8 * 1024 * 1024;
   const FRAME_SLACK = 64 * 1024;
   const PING_MS = 25000;
   // At most one typing hint per 2 s is forwarded; every 3 s keeps the frame budget

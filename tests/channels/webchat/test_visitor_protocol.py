@@ -49,7 +49,7 @@ async def test_a_visitor_writes_is_routed_the_agent_replies_and_the_reply_arrive
     ack = await visitor.say("Hi, is my order shipped?", client_msg_id="m-1")
     assert ack["type"] == "ack"
     echoed = await visitor.next("message")
-    assert (echoed["id"], echoed["direction"]) == (ack["id"], "in")
+    assert (echoed["id"], echoed["direction"], echoed["client_msg_id"]) == (ack["id"], "in", "m-1")
 
     offer = await console.until_event("offer.created")
     assert offer["channel"] == "webchat"
@@ -189,6 +189,9 @@ async def test_hostile_frames_are_refused_and_store_nothing(chat_hub: ChatHubFac
         await visitor.send(frame)
         answer = await visitor.next("error")
         assert answer["code"] in ("bad_frame", "too_large", "not_allowed"), (frame, answer)
+        # The error names the frame it answers (by its type when its id is unusable).
+        usable = frame.get("client_msg_id") if frame.get("client_msg_id") != "x y" else None
+        assert answer["ref"] == (usable or frame["type"]), answer
     assert visitor.ws is not None
     await visitor.ws.send_str("not json")
     assert (await visitor.next("error"))["code"] == "bad_frame"
