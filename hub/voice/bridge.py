@@ -75,12 +75,13 @@ class CallBridge:
                 logger.exception("connecting call of event %s failed", event.seq)
 
     async def on_event(self, e: StreamEvent) -> None:
+        # A waiting call handed to an agent by a transfer rings them like an accepted offer
+        # (a connected call cannot be transferred: hub.work.offers refuses it).
         if (
             e.type == events.ConversationAssigned.TYPE
             and e.channel in self.voice
             and e.conversation_id is not None
             and e.agent_id is not None
-            and not e.payload.get("transfer")
         ):
             await self.connect(e.conversation_id, e.agent_id)
 

@@ -21,6 +21,7 @@ from hub.audit import record
 from hub.uow import Transactor, UnitOfWork
 from storage.models import (
     Agent,
+    Call,
     Conversation,
     ConversationGrant,
     Customer,
@@ -235,6 +236,17 @@ class WorkService:
                 raise NotFound(f"conversation {conversation_id} not found")
             if conv.state in ("closed", "abandoned"):
                 raise Conflict("the conversation is closed")
+            live = await s.scalar(
+                select(Call.call_sid).where(
+                    Call.conversation_id == conv.id, Call.state.in_(("connecting", "talking"))
+                )
+            )
+            if live is not None:
+                # The agent's phone is connected to the caller; the hub cannot move that
+                # audio yet, so handing the record to someone else would split the two.
+                raise Conflict(
+                    "this call is connected: transfer it on the phone, or once it has ended"
+                )
             if to_agent is not None:
                 target = await s.get(Agent, to_agent)
                 if target is None or not target.active:

@@ -18,6 +18,7 @@ from sqlalchemy import select, update
 
 from channels.twilio_voice.testing.engine import Callee, Caller, Leg, ManualClock, Script
 from channels.twilio_voice.testing.fake_api import FakeTwilioVoice
+from contract.errors import Conflict
 from contract.testing import free_port
 from hub.services import Hub
 from hub.web import keys
@@ -342,3 +343,35 @@ async def test_voice_kpis_match_a_hand_calculation(floor: FloorFactory) -> None:
     ]
     clean(f.fake)
     await ann.close()
+
+
+async def test_a_waiting_call_transferred_to_an_agent_rings_them_and_a_connected_one_stays(
+    floor: FloorFactory,
+) -> None:
+    f = await floor()
+    ann = await f.agent("ann", ANN_PHONE)
+    await ann.cmd("set_state", state="away", reason="Break")
+    bob = await f.agent("bob", BOB_PHONE)
+    await bob.cmd("set_state", state="away", reason="Break")
+    leg = await f.call("+447700900141", Script(inputs=["1"], talk_s=20))
+    call = await f.row(leg.sid)
+    async with f.hub.sessions() as s:
+        bob_id = await s.scalar(select(Agent.id).where(Agent.username == "bob"))
+        ann_id = await s.scalar(select(Agent.id).where(Agent.username == "ann"))
+    assert bob_id is not None
+    assert ann_id is not None
+    # A supervisor hands the waiting caller straight to Bob: Bob's phone rings.
+    assert call.conversation_id is not None
+    await f.hub.work.transfer(call.conversation_id, by=None, to_agent=bob_id)
+    await f.bridged(leg)
+    assert [c["To"] for c in f.fake.created] == [BOB_PHONE]
+    # Connected: moving the record to Ann would leave the audio with Bob, so it is refused.
+    await f.until(leg.sid, lambda c: c.state == "talking")
+    with pytest.raises(Conflict, match="connected"):
+        await f.hub.work.transfer(call.conversation_id, by=None, to_agent=ann_id)
+    f.clock.advance(20)
+    done = await f.until(leg.sid, lambda c: c.talk_s is not None)
+    assert (done.outcome, done.agent_id, done.talk_s) == ("answered", bob_id, 20)
+    clean(f.fake)
+    await ann.close()
+    await bob.close()
