@@ -144,6 +144,9 @@ class InboundMessage:
     queue: str | None = None
     priority: int | None = None
     language: str | None = None
+    # A bot answers first: a conversation this contact opens (or reopens) waits in state
+    # "bot", unrouted, until the adapter hands it off (``HubPort``-side: ``hand_off``).
+    hold: bool = False
     occurred_at: datetime | None = None
     # Everything else the provider sent that we keep (JSON-serializable).
     metadata: Mapping[str, Any] = field(default_factory=dict)

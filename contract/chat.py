@@ -46,13 +46,14 @@ class ChatMessage:
     text: str
     at: datetime
     files: tuple[ChatFile, ...] = ()
+    bot: bool = False  # a bot's answer, not an agent's
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ChatStatus:
     """The visitor's latest conversation: waiting (where), with an agent, closed, or none."""
 
-    state: str  # new / queued / assigned / closed
+    state: str  # new / bot (a bot answers; no agent yet) / queued / assigned / closed
     conversation_id: int | None = None
     position: int = 0
     expected_wait_s: int | None = None
@@ -104,6 +105,16 @@ class ChatPort(Protocol):
         self, *, channel: str, endpoint_kind: EndpointKind, address: str, on: bool
     ) -> None:
         """Ephemeral: shown to the agent handling the conversation; never stored."""
+        ...
+
+    async def bot_reply(self, *, conversation_id: int, text: str) -> int | None:
+        """Store and send a bot's answer on a conversation the bot holds (``hold``); its
+        message id, or None when the conversation is no longer the bot's."""
+        ...
+
+    async def hand_off(self, *, conversation_id: int) -> bool:
+        """The bot gives the conversation to people (the visitor asked, or the bot had no
+        answer): it is routed from now on. False when it was not the bot's."""
         ...
 
     async def can_take(self, *, channel: str, queue: str) -> bool:

@@ -251,9 +251,12 @@ class ConversationCreated(HubEvent):
     """A contact opened a new conversation."""
 
     TYPE = "conversation.created"
+    OMIT_NONE = frozenset({"held"})
     priority: int
     language: str
     segment: str
+    # True: a bot answers first; the router waits for a conversation.queued (hand-off).
+    held: bool | None = None
 
 
 @_event
@@ -261,7 +264,9 @@ class ConversationReopened(HubEvent):
     """A closed conversation got new inbound within the reopen window."""
 
     TYPE = "conversation.reopened"
+    OMIT_NONE = frozenset({"held"})
     priority: int
+    held: bool | None = None
 
 
 @_event

@@ -181,6 +181,12 @@ class Hub:
     ) -> None:
         await self.chat.typing(channel=channel, endpoint_kind=endpoint_kind, address=address, on=on)
 
+    async def bot_reply(self, *, conversation_id: int, text: str) -> int | None:
+        return await self.conversations.bot_reply(conversation_id, text)
+
+    async def hand_off(self, *, conversation_id: int) -> bool:
+        return await self.work.hand_off(conversation_id)
+
     async def can_take(self, *, channel: str, queue: str) -> bool:
         return await self.chat.can_take(channel=channel, queue=queue)
 

@@ -191,6 +191,7 @@ function authorOf(msg) {
     return (c && c.display_name) || t("tl.customer");
   }
   if (msg.author_id === null || msg.author_id === undefined) {
+    if (msg.kind === "bot") return t("tl.bot");
     return msg.kind === "auto_reply" ? t("tl.auto_reply") : t("tl.system");
   }
   return agentName(msg.author_id);

@@ -215,7 +215,7 @@ def create(ctx: ChannelContext) -> WebchatAdapter | None:
             f"invalid [channels.{SETTINGS_SECTION}] setting {where}: {first['msg']}"
         ) from None
     needed = ("chat_history", "chat_status", "chat_waiting", "chat_file", "customer_typing")
-    for required in (*needed, "can_take"):
+    for required in (*needed, "can_take", "bot_reply", "hand_off"):
         if not callable(getattr(ctx.hub, required, None)):
             raise ConfigError("this hub cannot serve a live chat (no ChatPort)")
     return WebchatAdapter(ctx, settings)

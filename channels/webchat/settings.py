@@ -41,6 +41,55 @@ class Topic(BaseModel):
         return self.labels.get(language) or self.labels.get("en") or self.id
 
 
+class Answer(BaseModel):
+    """One FAQ entry: words that ask it (any language), and the answer per language."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    keywords: tuple[str, ...] = Field(min_length=1)
+    answer: dict[str, str] = Field(min_length=1)
+
+
+class Bot(BaseModel):
+    """A first-line FAQ bot: it answers what it knows and hands the visitor to people when
+    they ask, or as soon as it has no answer (it never keeps a visitor it cannot help)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = True
+    name: dict[str, str] = Field(default_factory=lambda: {"en": "Assistant", "zh": "智能助理"})
+    faq: tuple[Answer, ...] = Field(min_length=1)
+    # Words that ask for a person (besides the widget's button).
+    handoff_words: tuple[str, ...] = (
+        "human",
+        "agent",
+        "person",
+        "someone",
+        "operator",
+        "人工",
+        "客服",
+        "真人",
+    )
+
+    def wants_person(self, text: str) -> bool:
+        folded = text.casefold()
+        return any(w.casefold() in folded for w in self.handoff_words)
+
+    def answer(self, text: str, language: str) -> str | None:
+        """The answer whose keywords the text names most (None: no answer known)."""
+        folded = text.casefold()
+        best, hits = None, 0
+        for entry in self.faq:
+            count = sum(1 for k in entry.keywords if k.casefold() in folded)
+            if count > hits:
+                best, hits = entry, count
+        if best is None:
+            return None
+        return (
+            best.answer.get(language) or best.answer.get("en") or next(iter(best.answer.values()))
+        )
+
+
 class Site(BaseModel):
     """One site that embeds the widget."""
 
@@ -68,6 +117,12 @@ class Site(BaseModel):
     offline_queue: str = "support"
     hours: dict[str, str] = Field(default_factory=dict)
     timezone: str = "UTC"
+    # A bot answers first (None: people from the first message).
+    bot: Bot | None = None
+
+    @property
+    def bot_on(self) -> Bot | None:
+        return self.bot if self.bot is not None and self.bot.enabled else None
 
     @field_validator("origins")
     @classmethod

@@ -88,6 +88,7 @@ def message_frame(m: ChatMessage, file_url: Callable[[int], str]) -> dict[str, A
         "id": m.id,
         "direction": m.direction,
         "author": m.author,
+        "bot": m.bot,
         "text": m.text,
         "at": m.at.isoformat(),
         "attachments": [
@@ -105,6 +106,11 @@ def status_frame(status: ChatStatus) -> dict[str, Any]:
     if status.state == "assigned":
         out["agent"] = status.agent
     return out
+
+
+def bot_name(site: Site, language: str) -> str:
+    bot = site.bot_on
+    return site.text(bot.name, language) if bot is not None else ""
 
 
 class Window:
@@ -272,8 +278,11 @@ class Visitors:
             limit=HISTORY_LIMIT,
         )
         status = await self._status(visitor)
+        # Out of hours, or nobody to answer a new chat: the offline form (a bot, when the
+        # site has one, answers at any hour of the opening hours even with no agent in).
         offline = not is_open(site.hours, site.timezone, datetime.now(UTC)) or (
             status.state in ("new", "closed")
+            and site.bot_on is None
             and not await self.hub.can_take(channel=CHANNEL, queue=site.queue)
         )
         await ws.send_json(
@@ -312,6 +321,7 @@ class Visitors:
                 "types": list(self.settings.upload_types),
             },
             "identity": site.identity,
+            "bot": bot_name(site, lang),
         }
 
     def _files(self, visitor: Visitor) -> Callable[[int], str]:
@@ -369,6 +379,9 @@ class Visitors:
             return self._prechat(visitor, data)
         if kind == "offline":
             return await self._offline(visitor, data)
+        if kind == "handoff":
+            await self._hand_off(visitor)
+            return {"type": "ack", "ref": "handoff"}
         if kind == "ping":
             return {"type": "pong"}
         raise FrameError("bad_frame", f"unknown frame type {str(kind)[:30]!r}")
@@ -466,6 +479,7 @@ class Visitors:
                 attachments=files,
                 identifiers=identifiers,
                 metadata=metadata,
+                hold=site.bot_on is not None,
             )
         )
         if result.message_id is None:
@@ -482,9 +496,34 @@ class Visitors:
             echo = message_frame(stored[0], self._files(visitor))
             echo["client_msg_id"] = client_id  # the tab that sent it matches it exactly
             await self.push(visitor.address, echo)
+        ack = {"type": "ack", "client_msg_id": client_id, "id": result.message_id}
+        if result.duplicate:
+            return ack
+        await self._bot_turn(visitor, text)
         if result.opened:
             await self.refresh_status(visitor.address)
-        return {"type": "ack", "client_msg_id": client_id, "id": result.message_id}
+        return ack
+
+    async def _bot_turn(self, visitor: Visitor, text: str) -> None:
+        """While the bot holds the conversation: answer from the FAQ, or hand it to people
+        (asked for, no answer known, or the site's bot switched off meanwhile)."""
+        status = await self._status(visitor)
+        if status.state != "bot" or status.conversation_id is None:
+            return
+        bot = visitor.site.bot_on
+        answer = bot.answer(text, visitor.language) if bot is not None else None
+        if bot is None or bot.wants_person(text) or answer is None:
+            await self._hand_off(visitor)
+            return
+        message_id = await self.hub.bot_reply(conversation_id=status.conversation_id, text=answer)
+        if message_id is None:
+            await self.refresh_status(visitor.address)
+
+    async def _hand_off(self, visitor: Visitor) -> None:
+        status = await self._status(visitor)
+        if status.state == "bot" and status.conversation_id is not None:
+            await self.hub.hand_off(conversation_id=status.conversation_id)
+        await self.refresh_status(visitor.address)
 
     def _file(self, raw: Any) -> tuple[Attachment, ...]:
         if raw is None:

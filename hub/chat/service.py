@@ -104,6 +104,7 @@ class ChatService:
                     text=m.text,
                     at=m.occurred_at or m.created_at,
                     files=tuple(files.get(m.id, ())),
+                    bot=m.kind == "bot",
                 )
                 for m, name in rows
             ]
@@ -125,6 +126,8 @@ class ChatService:
             )
             if conv is None:
                 return ChatStatus(state="new")
+            if conv.state == "bot":
+                return ChatStatus(state="bot", conversation_id=conv.id)
             if conv.state in WITH_AGENT:
                 name = await s.scalar(
                     select(Agent.display_name).where(Agent.id == conv.assignee_id)

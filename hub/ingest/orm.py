@@ -27,6 +27,8 @@ from hub.uow import LazyId, Transactor, UnitOfWork
 from storage.models import Conversation, Customer, Endpoint, Message, utcnow
 
 logger = logging.getLogger(__name__)
+# A conversation a bot answers first: stored, not routed, until handed off.
+HELD = "bot"
 
 MAX_TEXT = 64_000
 BULK_PRIORITY = -10
@@ -420,7 +422,7 @@ class Ingestor:
         return await s.scalar(query.order_by(Conversation.id.desc()).limit(1))
 
     def _reopenable(self, conv: Conversation) -> bool:
-        if conv.state in OPEN_STATES:
+        if conv.state in OPEN_STATES or conv.state == HELD:
             return True
         if conv.closed_at is None:
             return False
@@ -452,7 +454,7 @@ class Ingestor:
                 view.latest[endpoint_id].append(conv)
             return conv, True
         if conv.state in ("closed", "abandoned") and routable:
-            conv.state = "queued"
+            conv.state = HELD if msg.hold else "queued"
             conv.closed_at = None
             conv.waiting_since = utcnow()
             conv.assignee_id = None
@@ -463,6 +465,7 @@ class Ingestor:
                     queue=conv.queue,
                     channel=conv.channel,
                     priority=conv.priority,
+                    held=True if msg.hold else None,
                 )
             )
             return conv, True
@@ -483,7 +486,7 @@ class Ingestor:
             thread_key=msg.thread_key,
             reply_token=secrets.token_hex(10),
             subject=(msg.subject or "")[:500],
-            state="queued",
+            state=HELD if msg.hold else "queued",
             queue=msg.queue or "support",
             priority=priority,
             waiting_since=now,
@@ -502,6 +505,7 @@ class Ingestor:
                 priority=conv.priority,
                 language=msg.language or resolved.customer.language,
                 segment=resolved.customer.segment,
+                held=True if msg.hold else None,
             )
         )
         return conv

@@ -105,6 +105,36 @@ class ConversationService:
 
         return await self.tx.run(work)
 
+    async def bot_reply(self, conversation_id: int, text: str) -> int | None:
+        """A bot's answer on a conversation it holds (state "bot"): stored and sent like a
+        reply, marked ``kind="bot"``; not an agent's first response. None when the
+        conversation is no longer the bot's (handed off or closed meanwhile)."""
+
+        async def work(uow: UnitOfWork) -> int | None:
+            conv = await uow.session.get(Conversation, conversation_id)
+            if conv is None or conv.state != "bot":
+                return None
+            row = await self._outbound(uow, conv, text, None, None, None, None)
+            row.kind = "bot"
+            uow.session.add(row)
+            await uow.session.flush()
+            enqueue(uow, row)
+            conv.last_activity_at = utcnow()
+            uow.emit(
+                events.MessageSent(
+                    conversation_id=conv.id,
+                    customer_id=conv.customer_id,
+                    queue=conv.queue,
+                    channel=row.channel,
+                    message_id=row.id,
+                    text=text[:500],
+                    kind="bot",
+                )
+            )
+            return row.id
+
+        return await self.tx.run(work)
+
     def _note(self, conv: Conversation, text: str, author_id: int | None) -> Message:
         mentions = sorted({w[1:].rstrip(".,:;!?") for w in text.split() if w.startswith("@")})
         return Message(

@@ -395,8 +395,8 @@ class Dispatcher:
         conv = e.conversation_id
         try:
             if e.type in _ARRIVALS and conv is not None:
-                if self._has_task(conv):
-                    return []
+                if self._has_task(conv) or e.payload.get("held"):
+                    return []  # a held one waits for its hand-off (conversation.queued)
                 self._know_queue(e.queue)
                 spec = TaskSpec(
                     id=conv,

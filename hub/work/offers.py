@@ -330,6 +330,29 @@ class WorkService:
 
         await self.tx.run(work)
 
+    async def hand_off(self, conversation_id: int, reason: str = "handoff") -> bool:
+        """A bot gives the conversation to people: it waits in its queue from now on.
+        False when it was not the bot's (already handed off, closed)."""
+
+        async def work(uow: UnitOfWork) -> bool:
+            conv = await uow.session.get(Conversation, conversation_id)
+            if conv is None or conv.state != "bot":
+                return False
+            conv.state = "queued"
+            conv.waiting_since = utcnow()
+            uow.emit(
+                events.ConversationQueued(
+                    conversation_id=conv.id,
+                    customer_id=conv.customer_id,
+                    queue=conv.queue,
+                    channel=conv.channel,
+                    reason=reason[:50],
+                )
+            )
+            return True
+
+        return await self.tx.run(work)
+
     async def wrap_up(self, conversation_id: int, *, agent_id: int | None) -> None:
         """The agent finished talking; after-contact work holds their capacity."""
 

@@ -131,3 +131,43 @@ async def test_a_visitor_chats_with_an_agent_across_a_reload_and_a_cut_connectio
     await expect(visitor.get_by_test_id("chat-error")).to_contain_text("could not verify")
     await visitor_ctx.close()
     await agent.context.close()
+
+
+async def test_a_bot_answers_first_and_the_visitor_asks_for_a_person(
+    aiohttp_client: Any, sqlite_url: str, browser: Browser, artifacts: Path
+) -> None:
+    from tests.channels.webchat.test_visitor_protocol import BOT
+
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    settings = make_settings(
+        sqlite_url, public_url=base, channels={"webchat": webchat_section("self", bot=BOT)}
+    )
+    shop: TestClient[Any, Any] = await aiohttp_client(
+        create_app(settings), server_kwargs={"port": port}
+    )
+    hub: Hub = shop.app[keys.HUB]
+    await factories.agent(hub, "ann")
+    agent = await agent_console(browser, base)
+    visitor_ctx = await browser.new_context(viewport={"width": 1280, "height": 860})
+    visitor = await visitor_ctx.new_page()
+    await visitor.goto(f"{base}/chat/demo")
+    await visitor.get_by_test_id("chat-launcher").click()
+    await visitor.get_by_test_id("prechat-name").fill("Bea")
+    await visitor.get_by_test_id("prechat-submit").click()
+    await visitor.get_by_test_id("chat-input").fill("How long does delivery take?")
+    await visitor.get_by_test_id("chat-send").click()
+    answer = visitor.get_by_test_id("chat-message").filter(has_text="We ship within two days.")
+    await expect(answer).to_contain_text("Kettlebot")
+    await expect(visitor.get_by_test_id("chat-status-text")).to_contain_text("Kettlebot")
+    await expect(agent.get_by_test_id("offer")).to_have_count(0)  # the bot holds it
+    await visitor.screenshot(path=artifacts / "webchat-5-bot.png", animations="disabled")
+    await visitor.get_by_test_id("chat-handoff").click()
+    await expect(agent.get_by_test_id("offer")).to_be_visible()
+    await agent.get_by_test_id("offer-accept").first.click()
+    bot_line = agent.get_by_test_id("timeline-item").filter(has_text="We ship within two days.")
+    await expect(bot_line).to_contain_text("Bot (first line)")
+    await expect(visitor.get_by_test_id("chat-handoff")).to_be_hidden()
+    await agent.screenshot(path=artifacts / "webchat-6-bot-handoff.png", animations="disabled")
+    await visitor_ctx.close()
+    await agent.context.close()

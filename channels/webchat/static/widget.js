@@ -68,6 +68,8 @@
       wait_n: ", about {n} minutes",
       joined: "{name} joined",
       closed: "Conversation closed",
+      bot_status: "{name} answers first.",
+      handoff: "Talk to a person",
       prechat_intro: "Before we start, please tell us a little about yourself.",
       name: "Name",
       email: "Email",
@@ -115,6 +117,8 @@
       wait_n: "，大约 {n} 分钟",
       joined: "{name}已加入",
       closed: "会话已结束",
+      bot_status: "{name}先为您解答。",
+      handoff: "转人工客服",
       prechat_intro: "开始之前，请简单介绍一下您自己。",
       name: "姓名",
       email: "电子邮箱",
@@ -310,7 +314,10 @@ text-overflow:ellipsis}
 .x svg{width:20px;height:20px;fill:currentColor}
 .x:hover{background:rgba(255,255,255,.18)}
 .status{background:#f6f8fa;color:#57606a;font-size:12.5px;padding:6px 16px;
-border-bottom:1px solid #eaeef2}
+border-bottom:1px solid #eaeef2;display:flex;align-items:center;gap:10px;flex-wrap:wrap}
+.handoff{margin-left:auto;border:1px solid var(--a,#0b7285);color:var(--a,#0b7285);
+background:#fff;border-radius:14px;padding:3px 10px;font:inherit;cursor:pointer}
+.handoff:disabled{opacity:.5;cursor:default}
 .body{flex:1;overflow-y:auto;padding:14px 12px;display:flex;flex-direction:column;gap:6px}
 .list{list-style:none;margin:0;padding:0;display:flex;flex-direction:column;gap:6px}
 .msg{display:flex;flex-direction:column;max-width:82%}
@@ -448,12 +455,24 @@ font-weight:600;margin-top:4px}
 
   const dot = h("span", { class: "dot", "data-testid": "chat-presence", role: "img" });
   const titleEl = h("h2", { class: "title", "data-testid": "chat-title" });
-  const statusEl = h("div", {
-    class: "status",
-    "data-testid": "chat-status",
-    role: "status",
+  const statusText_ = h("span", { "data-testid": "chat-status-text" });
+  // While a bot answers, the visitor can ask for a person at any time.
+  const handoffBtn = h("button", {
+    type: "button",
+    class: "handoff",
+    "data-testid": "chat-handoff",
     hidden: true,
+    onclick: () => {
+      handoffBtn.disabled = true;
+      sendAnswered("handoff", "", { type: "handoff" });
+    },
   });
+  const statusEl = h(
+    "div",
+    { class: "status", "data-testid": "chat-status", role: "status", hidden: true },
+    statusText_,
+    handoffBtn,
+  );
   const greetText = h("div", { class: "bub" });
   const greetEl = h("div", { class: "greet", "data-testid": "chat-greeting" }, greetText);
   const list = h("ol", { class: "list", "data-testid": "chat-messages", "aria-live": "polite" });
@@ -735,12 +754,21 @@ font-weight:600;margin-top:4px}
     }
     if (s.state === "assigned") return t("joined", { name: s.agent || t("someone") });
     if (s.state === "closed") return t("closed");
+    if (s.state === "bot") return t("bot_status", { name: botName() });
     return "";
+  }
+
+  function botName() {
+    return (state.config && state.config.bot) || "Bot";
   }
 
   function renderStatus() {
     const text = statusText();
-    statusEl.textContent = text;
+    statusText_.textContent = text;
+    const bot = state.live && state.status && state.status.state === "bot";
+    handoffBtn.textContent = t("handoff");
+    handoffBtn.hidden = !bot;
+    if (!bot) handoffBtn.disabled = false;
     statusEl.hidden = !text;
   }
 
@@ -822,7 +850,7 @@ font-weight:600;margin-top:4px}
     const li = h(
       "li",
       { class: "msg " + dir, "data-testid": "chat-message", "data-direction": dir },
-      dir === "out" ? h("div", { class: "who", text: m.author || t("someone") }) : null,
+      dir === "out" ? h("div", { class: "who", text: m.bot ? botName() : m.author || t("someone") }) : null,
       bub,
       h("div", { class: "meta", text: m.id ? timeOf(m.at) : t("sending") }),
     );
@@ -1136,6 +1164,10 @@ font-weight:600;margin-top:4px}
       pre.submit.disabled = false;
       renderView();
       if (state.opened && !composer.hidden) input.focus();
+      return;
+    }
+    if (f.ref === "handoff") {
+      answered("handoff");
       return;
     }
     if (f.ref === "offline") {

@@ -27,6 +27,35 @@ OPENERS = (
 )
 
 
+# The demo shop's first-line bot (it hands over to people when it has no answer).
+DEMO_BOT = {
+    "name": {"en": "Kettlebot", "zh": "小壶"},
+    "faq": [
+        {
+            "keywords": ["shipping", "delivery", "ship", "发货", "配送"],
+            "answer": {
+                "en": "We ship within two working days; delivery is free over €50.",
+                "zh": "我们在两个工作日内发货，满50欧元免运费。",
+            },
+        },
+        {
+            "keywords": ["return", "refund", "退货", "退款"],
+            "answer": {
+                "en": "Returns are free within 30 days of delivery.",
+                "zh": "收货后30天内可免费退货。",
+            },
+        },
+        {
+            "keywords": ["dishwasher", "clean", "清洗"],
+            "answer": {
+                "en": "Kettles: hand wash only. Teapots: rinse with water, no soap.",
+                "zh": "水壶请手洗；茶壶用清水冲洗，不要用洗洁精。",
+            },
+        },
+    ],
+}
+
+
 def overrides() -> dict[str, object]:
     """The demo site: the hub's own demo page may open the chat."""
     return {
@@ -37,6 +66,7 @@ def overrides() -> dict[str, object]:
                         "origins": ["self"],
                         "secret": "demo-webchat-identity-secret",
                         "title": {"en": "Kettle & Co. support", "zh": "Kettle & Co. 客服"},
+                        "bot": DEMO_BOT,
                         "topics": [
                             {
                                 "id": "orders",

@@ -356,3 +356,73 @@ async def test_waiting_visitors_positions_in_one_read_match_one_by_one(
     assert sorted(s.position for s in together.values()) == [1, 2, 3]
     for v in visitors:
         await v.close()
+
+
+BOT = {
+    "name": {"en": "Kettlebot", "zh": "小壶"},
+    "faq": [
+        {
+            "keywords": ["shipping", "delivery", "发货"],
+            "answer": {"en": "We ship within two days.", "zh": "我们两天内发货。"},
+        },
+        {"keywords": ["return", "refund"], "answer": {"en": "Returns are free for 30 days."}},
+    ],
+}
+
+
+async def test_a_bot_answers_first_and_hands_off_when_asked_with_the_history_kept(
+    chat_hub: ChatHubFactory,
+) -> None:
+    ch = await chat_hub(bot=BOT)
+    await factories.agent(ch.hub, "ann")
+    console, _, _ = await Console.connect(ch.client, await factories.login(ch.client, "ann"))
+    await console.cmd("set_state", state="available")
+    visitor = ch.visitor()
+    welcome = await visitor.connect()
+    assert welcome["config"]["bot"] == "Kettlebot"
+    await visitor.say("How long does shipping take?")
+    answer = await visitor.next("message")
+    while answer["direction"] != "out":
+        answer = await visitor.next("message")
+    assert (answer["text"], answer["bot"]) == ("We ship within two days.", True)
+    assert (await visitor.next("status"))["state"] == "bot"
+    # Nothing is offered while the bot holds the conversation.
+    async with ch.hub.sessions() as s:
+        conv = await s.scalar(select(Conversation))
+        assert conv is not None
+        assert conv.state == "bot"
+        assert conv.first_response_at is None  # a bot's answer is no agent's response
+    await visitor.send({"type": "handoff"})
+    assert (await visitor.next("ack"))["ref"] == "handoff"
+    status = await visitor.next("status")
+    assert status["state"] == "queued"
+    offer = await console.until_event("offer.created")
+    accepted = await console.cmd("accept", offer_id=offer["payload"]["offer_id"])
+    opened = await console.cmd(
+        "open", conversation_id=accepted["data"]["result"]["conversation_id"]
+    )
+    texts = [m["text"] for m in opened["data"]["result"]["history"]["items"]]
+    assert "How long does shipping take?" in texts
+    assert "We ship within two days." in texts
+    await visitor.close()
+    await console.close()
+
+
+async def test_the_bot_hands_off_at_once_when_it_has_no_answer_or_a_person_is_asked_for(
+    chat_hub: ChatHubFactory,
+) -> None:
+    ch = await chat_hub(bot=BOT)
+    for text in ("My kettle exploded", "Can I talk to a human please"):
+        visitor = ch.visitor()
+        # No agent is in, but the bot is: the chat is open, not the offline form.
+        assert (await visitor.connect())["config"]["offline"] is False
+        await visitor.say(text)
+        status = await visitor.next("status")
+        while status["state"] == "bot":
+            status = await visitor.next("status")
+        assert status["state"] == "queued", text
+        assert not any(m.get("bot") for m in visitor.messages.values())
+        await visitor.close()
+    async with ch.hub.sessions() as s:
+        states = (await s.scalars(select(Conversation.state))).all()
+    assert states == ["queued", "queued"]
