@@ -386,11 +386,13 @@ async def test_a_bot_answers_first_and_hands_off_when_asked_with_the_history_kep
         answer = await visitor.next("message")
     assert (answer["text"], answer["bot"]) == ("We ship within two days.", True)
     assert (await visitor.next("status"))["state"] == "bot"
+    await visitor.say("And returns?")  # the same conversation, still the bot's
     # Nothing is offered while the bot holds the conversation.
     async with ch.hub.sessions() as s:
-        conv = await s.scalar(select(Conversation))
-        assert conv is not None
+        (conv,) = (await s.scalars(select(Conversation))).all()
         assert conv.state == "bot"
+        bot_texts = (await s.scalars(select(Message.text).where(Message.kind == "bot"))).all()
+        assert bot_texts == ["We ship within two days.", "Returns are free for 30 days."]
         assert conv.first_response_at is None  # a bot's answer is no agent's response
     await visitor.send({"type": "handoff"})
     assert (await visitor.next("ack"))["ref"] == "handoff"
