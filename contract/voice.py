@@ -71,7 +71,8 @@ class EnqueueRequest:
 class QueuePlace:
     """Where a waiting caller stands (for the announcement)."""
 
-    # queued / connecting / talking / ended / unknown
+    # queued / connecting / talking / ended / closed (its conversation was closed while the
+    # caller waited) / unknown
     state: str
     position: int  # 1 = next; 0 when not waiting
     expected_wait_s: int | None  # None: no basis for an estimate yet

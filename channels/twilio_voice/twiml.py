@@ -150,6 +150,11 @@ class Flow:
             self.say(response, language, "connecting")
             response.pause(length=2)
             return str(response)
+        if place.state == "closed":
+            # Someone closed the call's conversation: never leave the caller on hold music.
+            self.say(response, language, "error")
+            response.hangup()
+            return str(response)
         gather = response.gather(
             input="dtmf",
             num_digits=1,

@@ -239,8 +239,11 @@ class CallService:
                     state=call.state, position=0, expected_wait_s=None, agent_name=agent_name or ""
                 )
             conv = await s.get(Conversation, call.conversation_id)
-            if conv is None or conv.state not in WAITING:
-                return QueuePlace(state=call.state, position=0, expected_wait_s=None)
+            if conv is None or conv.state in ("closed", "abandoned"):
+                # Closed by someone while the caller still waits: nobody will take it.
+                return QueuePlace(state="closed", position=0, expected_wait_s=None)
+            if conv.state not in WAITING:  # accepted, the agent's phone about to ring
+                return QueuePlace(state="connecting", position=0, expected_wait_s=None)
             position = await queue_position(s, conv)
             return QueuePlace(
                 state="queued",

@@ -388,3 +388,29 @@ async def test_a_vip_caller_waits_with_priority(voice_hub: VoiceFactory) -> None
         )
     ).twiml()
     assert "number 1 in the queue" in " ".join(s.text or "" for s in wait.iter("Say"))
+
+
+async def test_a_caller_whose_conversation_was_closed_is_not_left_on_hold(
+    voice_hub: VoiceFactory,
+) -> None:
+    vh = await voice_hub(voice_section(languages=["en"]))
+    sid = new_call_sid()
+    await enqueue(vh, sid)
+    async with vh.hub.sessions() as s:
+        call = await s.scalar(select(Call).where(Call.call_sid == sid))
+        assert call is not None
+        assert call.conversation_id is not None
+    # A supervisor closes the stale conversation while the caller still hears music.
+    await vh.hub.conversations.close(call.conversation_id, agent_id=None, disposition="")
+    wait = (await vh.post("/webhooks/twilio/voice/queue-wait?lang=en", call_params(sid))).twiml()
+    assert_only(wait, WAIT_VERBS)
+    assert verbs(wait) == ["Say", "Hangup"]
+    # The hang-up ends the call as abandoned (it never reached anyone).
+    await vh.post(
+        "/webhooks/twilio/voice/enqueue-action?lang=en",
+        call_params(sid, QueueResult="hangup", QueueTime="50"),
+    )
+    async with vh.hub.sessions() as s:
+        ended = await s.scalar(select(Call).where(Call.call_sid == sid))
+        assert ended is not None
+        assert ended.outcome == "abandoned"
