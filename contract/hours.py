@@ -6,7 +6,10 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from datetime import datetime, time
+from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import AfterValidator
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _SPAN = re.compile(r"^(\d{2}):(\d{2})-(\d{2}):(\d{2})$")
@@ -24,7 +27,7 @@ def _parts(span: str) -> tuple[int, int, int, int] | None:
     return h1, m1, h2, m2
 
 
-def check_hours(hours: Mapping[str, str]) -> Mapping[str, str]:
+def check_hours(hours: dict[str, str]) -> dict[str, str]:
     """The hours if valid, else ValueError naming the bad day or span (for validators)."""
     for day, span in hours.items():
         if day not in DAYS:
@@ -55,3 +58,8 @@ def is_open(hours: Mapping[str, str], zone: str, now: datetime) -> bool:
     h1, m1, h2, m2 = parts
     clock = local.time().replace(tzinfo=None)
     return time(h1, m1) <= clock and (h2 == 24 or clock < time(h2, m2))
+
+
+# Field types for channel settings models: validated when the settings load.
+Hours = Annotated[dict[str, str], AfterValidator(check_hours)]
+Zone = Annotated[str, AfterValidator(check_zone)]

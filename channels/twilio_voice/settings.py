@@ -13,7 +13,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from channels.twilio_voice.const import PROMPTS
-from contract.hours import check_hours, check_zone, is_open
+from contract.hours import Hours, Zone, is_open
 
 Key = Annotated[str, Field(pattern=r"^[0-9*#]$")]
 
@@ -76,8 +76,8 @@ class VoiceSettings(BaseModel):
     options: tuple[MenuOption, ...] = DEFAULT_OPTIONS
     # Opening hours in ``timezone`` ("08:00-20:00" per day; a day left out is closed). Empty:
     # always open. Outside them callers may leave a voicemail.
-    hours: dict[str, str] = Field(default_factory=dict)
-    timezone: str = "UTC"
+    hours: Hours = Field(default_factory=dict)
+    timezone: Zone = "UTC"
     hold_music_url: str = (
         "http://com.twilio.sounds.music.s3.amazonaws.com/MARKOVICHAMP-Borghestral.mp3"
     )
@@ -96,17 +96,6 @@ class VoiceSettings(BaseModel):
         if not value or unknown:
             raise ValueError(f"languages must be among {sorted(PROMPTS)}; got {list(value)}")
         return value
-
-    @field_validator("hours")
-    @classmethod
-    def _valid_hours(cls, value: dict[str, str]) -> dict[str, str]:
-        check_hours(value)
-        return value
-
-    @field_validator("timezone")
-    @classmethod
-    def _valid_zone(cls, value: str) -> str:
-        return check_zone(value)
 
     @model_validator(mode="after")
     def _distinct_keys(self) -> VoiceSettings:

@@ -17,7 +17,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from contract.hours import check_hours, check_zone
+from contract.hours import Hours, Zone
 
 SiteId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$")]
 UPLOAD_TYPES = (
@@ -115,8 +115,8 @@ class Site(BaseModel):
     required: tuple[Literal["name", "email"], ...] = ("name",)
     # Where the offline form's messages go (as email conversations).
     offline_queue: str = "support"
-    hours: dict[str, str] = Field(default_factory=dict)
-    timezone: str = "UTC"
+    hours: Hours = Field(default_factory=dict)
+    timezone: Zone = "UTC"
     # A bot answers first (None: people from the first message).
     bot: Bot | None = None
 
@@ -133,17 +133,6 @@ class Site(BaseModel):
             if not origin.startswith(("http://", "https://")) or origin.rstrip("/") != origin:
                 raise ValueError(f"an origin is scheme://host[:port] without a path: {origin!r}")
         return value
-
-    @field_validator("hours")
-    @classmethod
-    def _hours(cls, value: dict[str, str]) -> dict[str, str]:
-        check_hours(value)
-        return value
-
-    @field_validator("timezone")
-    @classmethod
-    def _zone(cls, value: str) -> str:
-        return check_zone(value)
 
     @model_validator(mode="after")
     def _secret_when_verifying(self) -> Site:

@@ -507,6 +507,8 @@ class Visitors:
     async def _bot_turn(self, visitor: Visitor, text: str) -> None:
         """While the bot holds the conversation: answer from the FAQ, or hand it to people
         (asked for, no answer known, or the site's bot switched off meanwhile)."""
+        if visitor.site.bot is None:
+            return  # no bot configured: nothing holds conversations (no status read)
         status = await self._status(visitor)
         if status.state != "bot" or status.conversation_id is None:
             return

@@ -25,6 +25,7 @@ from hub import events
 from hub.customers.identity import normalize_phone
 from hub.ingest.orm import Ingestor
 from hub.uow import Transactor, UnitOfWork
+from hub.work.offers import abandon, begin_wrap_up, set_agent_state
 from hub.work.position import queue_position
 from storage.models import Agent, Call, Conversation, Customer, Endpoint, Message, utcnow
 
@@ -280,6 +281,9 @@ class CallService:
     async def fact(self, fact: CallFact) -> CallView:
         """Apply one reported fact (at most once) and decide what follows from it."""
 
+        # Set by the unit of work: a callback task is due and not opened yet.
+        due: list[bool] = [False]
+
         async def work(uow: UnitOfWork) -> CallView:
             s = uow.session
             # Locked: Twilio posts a call's status and its queue result concurrently.
@@ -308,15 +312,18 @@ class CallService:
                 )
                 s.add(call)
                 await s.flush()
+            due[:] = [CALLBACK_DUE in call.facts and CALLBACK_OPENED not in call.facts]
             key = fact_key(fact)
             if key in call.facts:
                 return view(call)
             call.facts = {**call.facts, key: (fact.occurred_at or utcnow()).isoformat()}
             await self._apply(uow, call, fact)
+            due[:] = [CALLBACK_DUE in call.facts and CALLBACK_OPENED not in call.facts]
             return view(call)
 
         result = await self.tx.run(work)
-        await self._callback_if_due(fact.call_sid)
+        if due[0]:  # read again only when a callback may still be owed (rarely)
+            await self._callback_if_due(fact.call_sid)
         return result
 
     async def _apply(self, uow: UnitOfWork, call: Call, fact: CallFact) -> None:
@@ -449,15 +456,7 @@ class CallService:
         agent = await s.get(Agent, call.agent_id) if call.agent_id else None
         conv = await s.get(Conversation, call.conversation_id) if call.conversation_id else None
         if agent is not None and agent.state == "available":
-            previous = agent.state
-            agent.state = "away"
-            agent.state_reason = f"missed call: {why}"[:100]
-            agent.state_since = utcnow()
-            uow.emit(
-                events.AgentStateChanged(
-                    agent_id=agent.id, state="away", reason=agent.state_reason, previous=previous
-                )
-            )
+            set_agent_state(uow, agent, "away", f"missed call: {why}")
         # An inbound caller waits on; a callback attempt is over (the task is routed again).
         call.state = "queued" if call.direction == "inbound" else "ended"
         call.agent_id = None
@@ -485,18 +484,8 @@ class CallService:
         if call.conversation_id is None:
             return
         conv = await uow.session.get(Conversation, call.conversation_id)
-        if conv is None or conv.state != "assigned":
-            return
-        conv.state = "wrap_up"
-        uow.emit(
-            events.ConversationWrapUp(
-                conversation_id=conv.id,
-                customer_id=conv.customer_id,
-                agent_id=conv.assignee_id,
-                queue=conv.queue,
-                channel=conv.channel,
-            )
-        )
+        if conv is not None and conv.state == "assigned":
+            begin_wrap_up(uow, conv)
 
     async def _decide(self, uow: UnitOfWork, call: Call, outcome: str) -> None:
         """Set the outcome once and do what it implies."""
@@ -577,34 +566,26 @@ class CallService:
         conv = await uow.session.get(Conversation, call.conversation_id)
         if conv is None or conv.state not in (*WAITING, "assigned"):
             return
-        now = utcnow()
-        previous = conv.state
-        conv.state = "abandoned" if abandoned else "closed"
-        conv.closed_at = now
-        common: dict[str, Any] = {
-            "conversation_id": conv.id,
-            "customer_id": conv.customer_id,
-            "queue": conv.queue,
-            "channel": conv.channel,
-        }
         if abandoned:
-            wait = (now - (conv.waiting_since or conv.created_at)).total_seconds()
-            uow.emit(
-                events.ConversationAbandoned(
-                    reason="caller hung up"
-                    if previous != "assigned"
-                    else "caller hung up while the agent was being connected",
-                    wait_s=float(call.wait_s) if call.wait_s is not None else round(wait, 3),
-                    **common,
-                )
+            reason = "caller hung up"
+            if conv.state == "assigned":
+                reason += " while the agent was being connected"
+            wait = float(call.wait_s) if call.wait_s is not None else None
+            abandon(uow, conv, reason, wait)
+            return
+        conv.state = "closed"
+        conv.closed_at = utcnow()
+        conv.disposition = disposition[:100]
+        uow.emit(
+            events.ConversationClosed(
+                conversation_id=conv.id,
+                customer_id=conv.customer_id,
+                agent_id=conv.assignee_id,
+                queue=conv.queue,
+                channel=conv.channel,
+                disposition=conv.disposition,
             )
-        else:
-            conv.disposition = disposition[:100]
-            uow.emit(
-                events.ConversationClosed(
-                    agent_id=conv.assignee_id, disposition=conv.disposition, **common
-                )
-            )
+        )
 
     async def _write_summary(self, uow: UnitOfWork, call: Call) -> None:
         """Create or rewrite the call's history entry once it has an outcome."""

@@ -184,22 +184,11 @@ class WorkService:
             if outcome == "expired":
                 agent = await uow.session.get_one(Agent, offer.agent_id)
                 if agent.state == "available":
-                    self._set_state(uow, agent, self.settings.not_responding_state, "missed offer")
+                    set_agent_state(uow, agent, self.settings.not_responding_state, "missed offer")
 
         await self.tx.run(work)
 
     # ------------------------------------------------------------------ agent state
-    def _set_state(self, uow: UnitOfWork, agent: Agent, state: str, reason: str) -> None:
-        previous = agent.state
-        agent.state = state
-        agent.state_reason = reason[:100]
-        agent.state_since = utcnow()
-        uow.emit(
-            events.AgentStateChanged(
-                agent_id=agent.id, state=state, reason=agent.state_reason, previous=previous
-            )
-        )
-
     async def set_state(self, agent_id: int, state: str, reason: str = "") -> str:
         """Change an agent's availability."""
         if state not in AGENT_STATES:
@@ -210,7 +199,7 @@ class WorkService:
             if agent is None:
                 raise NotFound(f"agent {agent_id} not found")
             if agent.state != state or agent.state_reason != reason:
-                self._set_state(uow, agent, state, reason)
+                set_agent_state(uow, agent, state, reason)
             return state
 
         return await self.tx.run(work)
@@ -362,16 +351,7 @@ class WorkService:
                 raise NotFound(f"conversation {conversation_id} not found")
             if conv.state != "assigned":
                 raise Conflict(f"conversation is {conv.state}, not assigned")
-            conv.state = "wrap_up"
-            uow.emit(
-                events.ConversationWrapUp(
-                    conversation_id=conv.id,
-                    customer_id=conv.customer_id,
-                    agent_id=conv.assignee_id,
-                    queue=conv.queue,
-                    channel=conv.channel,
-                )
-            )
+            begin_wrap_up(uow, conv)
 
         await self.tx.run(work)
 
@@ -423,23 +403,62 @@ async def abandon_conversation(tx: Transactor, conversation_id: int, reason: str
         conv = await uow.session.get(Conversation, conversation_id)
         if conv is None or conv.state not in ("queued", "offered"):
             return False
-        now = utcnow()
-        conv.state = "abandoned"
-        conv.closed_at = now
-        wait = (now - (conv.waiting_since or conv.created_at)).total_seconds()
-        uow.emit(
-            events.ConversationAbandoned(
-                conversation_id=conv.id,
-                customer_id=conv.customer_id,
-                queue=conv.queue,
-                channel=conv.channel,
-                reason=reason,
-                wait_s=round(wait, 3),
-            )
-        )
+        abandon(uow, conv, reason)
         return True
 
     return await tx.run(work)
+
+
+# ---------------------------------------------------------------- steps inside a unit of work
+# Shared by the services that move conversations and agents (offers here, calls in
+# ``hub.voice``): one way to write each state change and its event.
+
+
+def set_agent_state(uow: UnitOfWork, agent: Agent, state: str, reason: str) -> None:
+    """The agent's availability changes (``agent.state_changed``)."""
+    previous = agent.state
+    agent.state = state
+    agent.state_reason = reason[:100]
+    agent.state_since = utcnow()
+    uow.emit(
+        events.AgentStateChanged(
+            agent_id=agent.id, state=state, reason=agent.state_reason, previous=previous
+        )
+    )
+
+
+def begin_wrap_up(uow: UnitOfWork, conv: Conversation) -> None:
+    """The talking is over: after-contact work holds the assignee's capacity."""
+    conv.state = "wrap_up"
+    uow.emit(
+        events.ConversationWrapUp(
+            conversation_id=conv.id,
+            customer_id=conv.customer_id,
+            agent_id=conv.assignee_id,
+            queue=conv.queue,
+            channel=conv.channel,
+        )
+    )
+
+
+def abandon(uow: UnitOfWork, conv: Conversation, reason: str, wait_s: float | None = None) -> None:
+    """The customer went away before an agent took the work; ``wait_s`` when the channel
+    measured it (a phone queue), else from when it started waiting."""
+    now = utcnow()
+    conv.state = "abandoned"
+    conv.closed_at = now
+    if wait_s is None:
+        wait_s = round((now - (conv.waiting_since or conv.created_at)).total_seconds(), 3)
+    uow.emit(
+        events.ConversationAbandoned(
+            conversation_id=conv.id,
+            customer_id=conv.customer_id,
+            queue=conv.queue,
+            channel=conv.channel,
+            reason=reason,
+            wait_s=wait_s,
+        )
+    )
 
 
 async def _grant_teams(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -100,3 +101,13 @@ async def new_page_with(browser: Browser) -> AsyncIterator[ContextPageFactory]:
     for context in contexts:
         await context.close()
     assert not errors, f"script errors in the console: {errors}"
+
+
+async def sign_in(page: Page, base: str, username: str, password: str, *, landing: str) -> None:
+    """Log in through the login page and wait for the page a role lands on
+    (``console``, ``supervisor``)."""
+    await page.goto(f"{base}/login")
+    await page.get_by_test_id("login-username").fill(username)
+    await page.get_by_test_id("login-password").fill(password)
+    await page.get_by_test_id("login-submit").click()
+    await page.wait_for_url(re.compile(rf"/{landing}$"))

@@ -10,7 +10,6 @@ Then the same caller leaves a voicemail, whose transcription the agent answers b
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -29,7 +28,7 @@ from hub.web import keys
 from server.app import create_app
 from storage.models import Agent
 from tests import factories
-from tests.browser.conftest import PageFactory
+from tests.browser.conftest import PageFactory, sign_in
 from tests.channels.twilio_voice.conftest import ACCOUNT_SID, AUTH_TOKEN, NUMBER, voice_section
 from tests.conftest import make_settings
 
@@ -99,11 +98,7 @@ async def agent_at_console(line: Line, page: Page) -> None:
             .where(Agent.id == agent_id)
             .values(phone=AGENT_PHONE, display_name="Ann Archer")
         )
-    await page.goto(f"{line.base}/login")
-    await page.get_by_test_id("login-username").fill("ann")
-    await page.get_by_test_id("login-password").fill(factories.PASSWORD)
-    await page.get_by_test_id("login-submit").click()
-    await page.wait_for_url(re.compile(r"/console$"))
+    await sign_in(page, line.base, "ann", factories.PASSWORD, landing="console")
     await page.get_by_test_id("state-select").select_option("available|")
     await expect(page.get_by_test_id("state-dot")).to_have_attribute("data-state", "available")
 

@@ -4,12 +4,10 @@ today's phone figures follow calls made through the hub's real phone port (no Tw
 from __future__ import annotations
 
 import asyncio
-import re
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
 from aiohttp.test_utils import TestClient
 from playwright.async_api import Page, expect
 
@@ -18,30 +16,14 @@ from hub.services import Hub
 from hub.web import keys
 from hub.web.api import reports as _reports  # noqa: F401 - registers the report routes
 from server.app import create_app
-from tests.browser.conftest import PageFactory
+from tests.browser.conftest import PageFactory, sign_in
+from tests.browser.test_voice_screen_pop import ACCOUNT_SID, AGENT_LEG, OUR_NUMBER, fake_calls_api
 from tests.conftest import AUTH, ClientFactory, make_settings
 
 pytestmark = pytest.mark.browser
 PASSWORD = "supervisor password"
-ACCOUNT_SID = "AC" + "d" * 32
-OUR_NUMBER = "+15005550006"
-AGENT_LEG = "CA" + "e" * 32
 # The figures refresh at most every 5 s after calls end: give them a little longer.
 REFRESH_TIMEOUT_MS = 12000
-
-
-async def fake_calls_api(aiohttp_server: Any) -> tuple[str, list[dict[str, str]]]:
-    """Twilio's Calls API as far as ringing an agent goes: every call is queued."""
-    placed: list[dict[str, str]] = []
-
-    async def create_call(request: web.Request) -> web.Response:
-        placed.append(dict(await request.post()))  # type: ignore[arg-type]
-        return web.json_response({"sid": AGENT_LEG, "status": "queued"}, status=201)
-
-    app = web.Application()
-    app.router.add_post(f"/2010-04-01/Accounts/{ACCOUNT_SID}/Calls.json", create_call)
-    server = await aiohttp_server(app)
-    return str(server.make_url("")).rstrip("/"), placed
 
 
 async def place_call(hub: Hub, n: int) -> tuple[str, int]:
@@ -66,11 +48,8 @@ async def place_call(hub: Hub, n: int) -> tuple[str, int]:
 
 
 async def log_in_supervisor(page: Page, client: TestClient[Any, Any]) -> None:
-    await page.goto(str(client.make_url("/login")))
-    await page.get_by_test_id("login-username").fill("sup")
-    await page.get_by_test_id("login-password").fill(PASSWORD)
-    await page.get_by_test_id("login-submit").click()
-    await page.wait_for_url(re.compile(r"/supervisor$"))
+    base = str(client.make_url("")).rstrip("/")
+    await sign_in(page, base, "sup", PASSWORD, landing="supervisor")
     await expect(page.get_by_test_id("conn-status")).to_have_attribute("data-state", "open")
 
 

@@ -6,7 +6,6 @@ tiny local Calls API that rings the agent's phone."""
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,7 @@ from contract.voice import CallFact, EnqueueRequest
 from hub.services import Hub
 from hub.web import keys
 from tests import factories
-from tests.browser.conftest import PageFactory
+from tests.browser.conftest import PageFactory, sign_in
 from tests.browser.test_voice_screen_pop import (
     AGENT_LEG,
     CALL_SID,
@@ -91,11 +90,7 @@ async def hang_up(hub: Hub) -> None:
 
 
 async def supervisor_console(page: Page, base: str) -> None:
-    await page.goto(f"{base}/login")
-    await page.get_by_test_id("login-username").fill("sam")
-    await page.get_by_test_id("login-password").fill(SUPERVISOR_PASSWORD)
-    await page.get_by_test_id("login-submit").click()
-    await page.wait_for_url(re.compile(r"/supervisor$"))
+    await sign_in(page, base, "sam", SUPERVISOR_PASSWORD, landing="supervisor")
     await page.goto(f"{base}/console")
     await expect(page.get_by_test_id("conn-status")).to_have_attribute("data-state", "open")
 

@@ -27,7 +27,7 @@ from hub.services import Hub
 from hub.web import keys
 from storage.models import Message
 from tests import factories
-from tests.browser.conftest import PageFactory
+from tests.browser.conftest import PageFactory, sign_in
 from tests.conftest import AUTH, ClientFactory
 
 pytestmark = pytest.mark.browser
@@ -70,11 +70,7 @@ async def fake_calls_api(aiohttp_server: Any) -> tuple[str, list[dict[str, str]]
 
 
 async def log_in(page: Page, base: str) -> None:
-    await page.goto(f"{base}/login")
-    await page.get_by_test_id("login-username").fill("ann")
-    await page.get_by_test_id("login-password").fill(PASSWORD)
-    await page.get_by_test_id("login-submit").click()
-    await page.wait_for_url(re.compile(r"/console$"))
+    await sign_in(page, base, "ann", PASSWORD, landing="console")
 
 
 async def earlier_sms(hub: Hub) -> int:

@@ -9,7 +9,6 @@ an identity with a forged HMAC is refused.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ from hub.web import keys
 from server.app import create_app
 from storage.models import Message
 from tests import factories
+from tests.browser.conftest import sign_in
 from tests.channels.webchat.conftest import webchat_section
 from tests.conftest import make_settings
 
@@ -46,11 +46,7 @@ async def shop(aiohttp_client: Any, sqlite_url: str) -> TestClient[Any, Any]:
 async def agent_console(browser: Browser, base: str) -> Page:
     context = await browser.new_context(viewport={"width": 1440, "height": 900})
     page = await context.new_page()
-    await page.goto(f"{base}/login")
-    await page.get_by_test_id("login-username").fill("ann")
-    await page.get_by_test_id("login-password").fill(factories.PASSWORD)
-    await page.get_by_test_id("login-submit").click()
-    await page.wait_for_url(re.compile(r"/console$"))
+    await sign_in(page, base, "ann", factories.PASSWORD, landing="console")
     await page.get_by_test_id("state-select").select_option("available|")
     await expect(page.get_by_test_id("state-dot")).to_have_attribute("data-state", "available")
     return page
