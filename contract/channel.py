@@ -196,6 +196,9 @@ class OutboundMessage:
     thread_refs: tuple[str, ...] = ()
     # Channel-specific extras: {"template_sid": ..., "reply_markup": ..., "reply_token": ...}.
     options: Mapping[str, Any] = field(default_factory=dict)
+    # The same for every attempt at this message: a provider that dedupes on a key the
+    # caller chooses (an Idempotency-Key header, an email's Message-ID) gets this one.
+    idempotency_key: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -283,6 +286,21 @@ class AttachmentSource(Protocol):
         self, *, channel: str, source: str, content_type: str, filename: str | None
     ) -> Attachment:
         """The fetched attachment; raise ChannelError(retryable=...) on failure."""
+        ...
+
+
+@runtime_checkable
+class SendReconciler(Protocol):
+    """An adapter that can look up, at the provider, whether an earlier attempt got through.
+
+    The outbox asks it before sending again a message whose last attempt has no known
+    outcome (the process died between the provider's answer and recording it): a receipt
+    means the provider has the message and it is not sent twice; None means it does not.
+    """
+
+    async def find_sent(self, message: OutboundMessage, *, since: datetime) -> SendReceipt | None:
+        """The provider's receipt of ``message`` sent at or after ``since``, if it has one;
+        raise ChannelError(retryable=True) when the provider cannot be asked now."""
         ...
 
 
