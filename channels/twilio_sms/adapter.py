@@ -8,9 +8,11 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp import web
+from yarl import URL
 
 from channels.twilio_sms.const import (
     CHANNEL_SMS,
@@ -20,6 +22,8 @@ from channels.twilio_sms.const import (
     ERROR_WHATSAPP_WINDOW,
     MESSAGES_PATH,
     PATH_STATUS,
+    RECONCILE_MAX_PAGES,
+    RECONCILE_TIMEOUT_S,
     SEND_TIMEOUT_S,
     SERVICE_SID_RE,
     TWILIO_STATUS,
@@ -27,6 +31,7 @@ from channels.twilio_sms.const import (
     WHATSAPP_WINDOW_S,
 )
 from channels.twilio_sms.payloads import strip_prefix
+from channels.twilio_sms.reconcile import ListedMessage, MessagePage, SentQuery, parse_page
 from channels.twilio_sms.webhook import TwilioWebhook
 from contract.channel import (
     Attachment,
@@ -109,9 +114,8 @@ class TwilioMessagingAdapter:
                 self.account_sid, settings.twilio_auth_token.get_secret_value()
             )
         }
-        self.messages_url = settings.twilio_api_base.rstrip("/") + MESSAGES_PATH.format(
-            account_sid=self.account_sid
-        )
+        self.api_base: str = settings.twilio_api_base.rstrip("/")
+        self.messages_url = self.api_base + MESSAGES_PATH.format(account_sid=self.account_sid)
         self.status_callback = settings.public_url.rstrip("/") + PATH_STATUS
         self.default_from: str = settings.twilio_from
         self.default_whatsapp_from: str = settings.twilio_whatsapp_from
@@ -137,14 +141,22 @@ class TwilioMessagingAdapter:
             self.ctx.http(), source, content_type=content_type, filename=filename
         )
 
-    def form(self, message: OutboundMessage) -> list[tuple[str, str]]:
-        """The Messages.json form fields for one outbound message (raises on what can't go)."""
+    def form(self, message: OutboundMessage, *, check_window: bool = True) -> list[tuple[str, str]]:
+        """The Messages.json form fields for one outbound message (raises on what can't go).
+
+        ``check_window=False``: the fields of an attempt already made, whatever the time now.
+        """
         channel = message.channel
         if channel not in self.channels:
             raise ChannelError(f"Twilio cannot send on channel {channel!r}", retryable=False)
         options = message.options
         template = options.get("template_sid")
-        if channel == CHANNEL_WHATSAPP and not template and _window_closed(options):
+        if (
+            check_window
+            and channel == CHANNEL_WHATSAPP
+            and not template
+            and _window_closed(options)
+        ):
             raise ChannelError(
                 f"Twilio error {ERROR_WHATSAPP_WINDOW}: {ERROR_MESSAGES[ERROR_WHATSAPP_WINDOW]}",
                 retryable=False,
@@ -223,6 +235,79 @@ class TwilioMessagingAdapter:
             meta["attachments_not_sent"] = len(message.attachments)
         return SendReceipt(provider_id=sid, status=status, metadata=meta)
 
+    async def find_sent(self, message: OutboundMessage, *, since: datetime) -> SendReceipt | None:
+        """Twilio's record of ``message`` sent at or after ``since``, or None (``reconcile``).
+
+        Twilio takes no idempotency key on Messages.json, so the outbox asks this before it
+        sends again a message whose last attempt has no known outcome.
+        """
+        query = SentQuery.from_form(self.form(message, check_window=False), since=since)
+        if query is None:
+            logger.warning(
+                "message %s: a template send cannot be matched at Twilio; sending it again",
+                message.message_id,
+            )
+            return None
+        url = URL(self.messages_url).with_query(query.params())
+        for _ in range(RECONCILE_MAX_PAGES):
+            page = await self._list_page(url)
+            candidates = sorted(
+                (m for m in page.messages if query.matches(m)),
+                key=lambda m: m.date_created or since,
+            )
+            for item in candidates:
+                # An identical text we already recorded is another message of ours, not this.
+                if not await self._recorded(message.channel, item.sid):
+                    return _reconciled(item)
+            if page.next_page_uri is None:
+                return None
+            url = self._next_page_url(page.next_page_uri)
+        logger.warning(
+            "message %s: not among the recipient's latest %d pages of messages; sending it again",
+            message.message_id,
+            RECONCILE_MAX_PAGES,
+        )
+        return None
+
+    async def _list_page(self, url: URL) -> MessagePage:
+        """One page of the Messages list; any failure is retryable (asked again later)."""
+        try:
+            async with self.ctx.http().get(
+                url,
+                headers={**self._headers, "Accept": "application/json"},
+                timeout=aiohttp.ClientTimeout(total=RECONCILE_TIMEOUT_S),
+            ) as resp:
+                body = await resp.read()
+                if resp.status >= 400:
+                    err = provider_error(resp.status, body, resp.headers)
+                    raise ChannelError(
+                        f"cannot read Twilio's message list: {err}",
+                        retryable=True,
+                        code=err.code,
+                        retry_after=err.retry_after,
+                    )
+                return parse_page(json.loads(body))
+        except (aiohttp.ClientError, TimeoutError) as err:
+            raise ChannelError(f"Twilio unreachable: {err!r}", retryable=True) from err
+        except ValueError as err:
+            raise ChannelError(
+                f"Twilio's message list is unreadable: {err}", retryable=True
+            ) from err
+
+    def _next_page_url(self, uri: str) -> URL:
+        """Twilio's ``next_page_uri``, on our API base: only this account's message list,
+        so the account credentials never go anywhere else."""
+        parts = urlsplit(uri)
+        if parts.scheme or parts.netloc or parts.path != URL(self.messages_url).path:
+            raise ChannelError(f"Twilio named an unexpected next page: {uri!r}", retryable=True)
+        return URL(self.api_base + uri, encoded=True)
+
+    async def _recorded(self, channel: str, sid: str) -> bool:
+        try:
+            return await self.ctx.hub.sent_message_exists(channel=channel, provider_id=sid)
+        except HubError as err:
+            raise ChannelError(f"cannot check the sid {sid}: {err}", retryable=True) from err
+
     async def _after_refusal(self, message: OutboundMessage, err: ChannelError) -> None:
         if err.code != ERROR_UNSUBSCRIBED:
             return
@@ -234,6 +319,15 @@ class TwilioMessagingAdapter:
             )
         except HubError as hub_err:
             logger.warning("could not record the opt-out of %s: %s", message.to, hub_err)
+
+
+def _reconciled(item: ListedMessage) -> SendReceipt:
+    """The receipt of a message found in the list (its status as Twilio has it now)."""
+    status: DeliveryStatus = TWILIO_STATUS.get(item.status) or "queued"
+    meta: dict[str, Any] = {"reconciled": True}
+    if item.error_code:
+        meta["error_code"] = item.error_code
+    return SendReceipt(provider_id=item.sid, status=status, metadata=meta)
 
 
 def _window_closed(options: Mapping[str, Any]) -> bool:

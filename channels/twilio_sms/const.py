@@ -30,6 +30,15 @@ SERVICE_SID_RE: Final = re.compile(r"^MG[0-9a-fA-F]{32}$")
 # so the hub still has time to persist and answer.
 MEDIA_TIMEOUT_S: Final = 8.0
 SEND_TIMEOUT_S: Final = 20.0
+
+# Reading back the Messages list after a send whose answer was lost (``find_sent``): one
+# customer's messages, newest first, this many per page and at most this many pages.
+RECONCILE_PAGE_SIZE: Final = 50
+RECONCILE_MAX_PAGES: Final = 5
+RECONCILE_TIMEOUT_S: Final = 15.0
+# Twilio's clock against ours: a message Twilio dates up to this long before the lost
+# attempt began still counts as that attempt (Twilio's dates have whole seconds).
+RECONCILE_CLOCK_SKEW_S: Final = 2.0
 # Hosts our account credentials may be sent to when fetching media (besides twilio_api_base).
 MEDIA_AUTH_HOST_SUFFIXES: Final = (".twilio.com",)
 # Hosts a media URL (and each redirect hop) may name at all: Twilio's API, which redirects

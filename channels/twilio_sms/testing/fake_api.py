@@ -1,8 +1,13 @@
 """A local fake of Twilio's Messages REST API and media store, for tests and the demo.
 
-It checks Basic auth, answers real-shaped JSON, can be told to fail (sends, media fetches),
-serves MMS media and afterwards POSTs signed status callbacks (``sent`` then ``delivered``)
-to the StatusCallback it was given, exactly as Twilio signs them.
+It checks Basic auth, answers real-shaped JSON, can be told to fail (sends, media fetches,
+list reads), serves MMS media and afterwards POSTs signed status callbacks (``sent`` then
+``delivered``) to the StatusCallback it was given, exactly as Twilio signs them. Every
+message it accepted (or a test put there with ``add_message``) is a Message resource that
+``GET Messages.json`` lists: filtered by ``To``, ``From`` and ``DateSent`` (``DateSent>``,
+``DateSent<``; whole days, messages without a sent date never match), newest ``date_sent``
+first with the not yet sent ones before all others, paged by ``PageSize`` and a
+``PageToken`` cursor in ``next_page_uri``.
 """
 
 from __future__ import annotations
@@ -15,9 +20,10 @@ import logging
 import secrets
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from email.utils import format_datetime
+from datetime import UTC, date, datetime
+from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any
+from urllib.parse import urlencode
 
 import aiohttp
 from aiohttp import web
@@ -66,9 +72,24 @@ def _error(status: int, code: int, message: str) -> web.Response:
     )
 
 
+def _rfc2822(when: datetime) -> str:
+    """A date as Twilio writes it in JSON: ``Thu, 30 Jul 2015 20:12:31 +0000``."""
+    return format_datetime(when.astimezone(UTC).replace(microsecond=0))
+
+
+def _parsed(value: object) -> datetime | None:
+    return parsedate_to_datetime(value) if isinstance(value, str) and value else None
+
+
+def _day(value: str) -> date:
+    """A DateSent filter's day: ``YYYY-MM-DD``, also the start of a longer ISO timestamp."""
+    return date.fromisoformat(value[:10])
+
+
 @dataclass(slots=True)
 class FakeTwilio:
-    """The fake's state; tests inspect ``sent``, ``callbacks`` and ``media_requests``."""
+    """The fake's state; tests inspect ``sent`` (the POSTs it accepted), ``messages`` (the
+    Message resources it lists), ``list_requests``, ``callbacks`` and ``media_requests``."""
 
     account_sid: str
     auth_token: str
@@ -80,12 +101,18 @@ class FakeTwilio:
     callback_base: str | None = None
     statuses: tuple[str, ...] = ("sent", "delivered")
     sent: list[dict[str, Any]] = field(default_factory=list)
+    # Message resources as Twilio returns them, oldest first (sends and add_message).
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    # The query of every GET Messages.json.
+    list_requests: list[dict[str, str]] = field(default_factory=list)
     callbacks: list[Callback] = field(default_factory=list)
     media_requests: list[tuple[str, bool]] = field(default_factory=list)
     # Failure switches.
     fail_next: int = 0
     fail_status: int = 500
     retry_after: str | None = None
+    list_fail_next: int = 0
+    list_fail_status: int = 503
     unsubscribed: set[str] = field(default_factory=set)
     whatsapp_window_closed: set[str] = field(default_factory=set)
     # Sids to hand out next (tests that post fixture callbacks for a known sid).
@@ -103,6 +130,7 @@ class FakeTwilio:
         self.app.router.add_post(
             "/2010-04-01/Accounts/{account}/Messages.json", self._create_message
         )
+        self.app.router.add_get("/2010-04-01/Accounts/{account}/Messages.json", self._list_messages)
         self.app.router.add_get(
             "/2010-04-01/Accounts/{account}/Messages/{message}/Media/{media}", self._media_api
         )
@@ -126,6 +154,41 @@ class FakeTwilio:
     def fail_media(self, media_sid: str, *, times: int | None = 1, status: int = 503) -> None:
         """Answer the next ``times`` fetches of this media with ``status`` (None: all)."""
         self.media_failures[media_sid] = (times, status)
+
+    def add_message(
+        self,
+        *,
+        to: str,
+        body: str,
+        from_: str | None = None,
+        messaging_service_sid: str | None = None,
+        created: datetime | None = None,
+        sent: datetime | None = None,
+        status: str = "delivered",
+        num_media: int = 0,
+        direction: str = "outbound-api",
+        error_code: int | None = None,
+    ) -> str:
+        """Put a Message resource in the account (one sent earlier, or by someone else);
+        its sid. ``sent`` None: not handed to the carrier yet (``date_sent`` null)."""
+        sid = new_sid("MM" if num_media else "SM")
+        created = created or datetime.now(UTC)
+        self.messages.append(
+            self._resource(
+                sid=sid,
+                to=to,
+                from_=from_,
+                messaging_service_sid=messaging_service_sid,
+                body=body,
+                num_media=num_media,
+                status=status,
+                direction=direction,
+                created=created,
+                sent=sent,
+                error_code=error_code,
+            )
+        )
+        return sid
 
     async def settle(self) -> None:
         """Wait until every scheduled status callback has been delivered."""
@@ -180,43 +243,148 @@ class FakeTwilio:
                 "If you are using WhatsApp, please use a Message Template.",
             )
         sid = self.next_sids.popleft() if self.next_sids else new_sid("SM")
-        now = format_datetime(datetime.now(UTC), usegmt=True)
-        body = fields.get("Body", "")
         record: dict[str, Any] = {**fields, "sid": sid}
         record["MediaUrls"] = [str(u) for u in form.getall("MediaUrl", [])]
         self.sent.append(record)
+        resource = self._resource(
+            sid=sid,
+            to=to,
+            from_=from_ or None,
+            messaging_service_sid=fields.get("MessagingServiceSid"),
+            body=fields.get("Body", ""),
+            num_media=len(record["MediaUrls"]),
+            status="accepted" if fields.get("MessagingServiceSid") else "queued",
+            direction="outbound-api",
+            created=datetime.now(UTC),
+            sent=None,
+            error_code=None,
+        )
+        self.messages.append(resource)
         callback = fields.get("StatusCallback")
         if callback and self.callbacks_enabled:
             task = asyncio.create_task(self._report(callback, record))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
-        media_count = len(record["MediaUrls"])
+        return web.json_response(resource, status=201)
+
+    def _resource(
+        self,
+        *,
+        sid: str,
+        to: str,
+        from_: str | None,
+        messaging_service_sid: str | None,
+        body: str,
+        num_media: int,
+        status: str,
+        direction: str,
+        created: datetime,
+        sent: datetime | None,
+        error_code: int | None,
+    ) -> dict[str, Any]:
+        """A Message resource in Twilio's JSON shape."""
+        base = f"/2010-04-01/Accounts/{self.account_sid}/Messages/{sid}"
+        return {
+            "account_sid": self.account_sid,
+            "api_version": API_VERSION,
+            "body": body,
+            "date_created": _rfc2822(created),
+            "date_sent": _rfc2822(sent) if sent is not None else None,
+            "date_updated": _rfc2822(sent or created),
+            "direction": direction,
+            "error_code": error_code,
+            "error_message": None,
+            "from": from_,
+            "messaging_service_sid": messaging_service_sid,
+            "num_media": str(num_media),
+            "num_segments": "1" if len(body) <= 160 else str(-(-len(body) // 153)),
+            "price": None,
+            "price_unit": "USD",
+            "sid": sid,
+            "status": status,
+            "subresource_uris": {"media": f"{base}/Media.json"},
+            "to": to,
+            "uri": f"{base}.json",
+        }
+
+    async def _list_messages(self, request: web.Request) -> web.Response:
+        if not self._authorized(request):
+            return _error(401, 20003, "Authenticate")
+        if request.match_info["account"] != self.account_sid:
+            return _error(404, 20404, "The requested resource was not found")
+        query = request.query
+        self.list_requests.append(dict(query))
+        if self.list_fail_next > 0:
+            self.list_fail_next -= 1
+            return _error(self.list_fail_status, 20500, "Service Unavailable")
+        try:
+            on = _day(query["DateSent"]) if "DateSent" in query else None
+            after = _day(query["DateSent>"]) if "DateSent>" in query else None
+            before = _day(query["DateSent<"]) if "DateSent<" in query else None
+            size = int(query.get("PageSize", "50"))
+            page = int(query.get("Page", "0"))
+        except ValueError:
+            return _error(400, 20001, "Invalid filter or paging parameter")
+        if not 1 <= size <= 1000 or page < 0:
+            return _error(400, 20001, "PageSize must be between 1 and 1000")
+
+        def wanted(item: dict[str, Any]) -> bool:
+            if "To" in query and item["to"] != query["To"]:
+                return False
+            if "From" in query and item["from"] != query["From"]:
+                return False
+            if on is None and after is None and before is None:
+                return True
+            sent = _parsed(item["date_sent"])
+            if sent is None:
+                return False
+            day = sent.date()
+            return (
+                (on is None or day == on)
+                and (after is None or day >= after)
+                and (before is None or day <= before)
+            )
+
+        order = {id(item): n for n, item in enumerate(self.messages)}
+        floor = datetime.min.replace(tzinfo=UTC)
+
+        def newest(item: dict[str, Any]) -> tuple[bool, datetime, datetime, int]:
+            sent = _parsed(item["date_sent"])
+            created = _parsed(item["date_created"]) or floor
+            return (sent is None, sent or floor, created, order[id(item)])
+
+        listed = sorted(filter(wanted, self.messages), key=newest, reverse=True)
+        start = page * size
+        token = query.get("PageToken", "")
+        if token.startswith("PA"):
+            # A cursor: the page after the message it names, however the list grew since.
+            sids = [item["sid"] for item in listed]
+            if token[2:] in sids:
+                start = sids.index(token[2:]) + 1
+        items = listed[start : start + size]
+        path = request.path
+        names = ("To", "From", "DateSent", "DateSent>", "DateSent<")
+        filters = [(k, query[k]) for k in names if k in query]
+
+        def uri(number: int, cursor: str | None = None) -> str:
+            params = [*filters, ("PageSize", str(size)), ("Page", str(number))]
+            if cursor:
+                params.append(("PageToken", cursor))
+            return f"{path}?{urlencode(params)}"
+
+        more = start + size < len(listed)
         return web.json_response(
             {
-                "account_sid": self.account_sid,
-                "api_version": API_VERSION,
-                "body": body,
-                "date_created": now,
-                "date_sent": None,
-                "date_updated": now,
-                "direction": "outbound-api",
-                "error_code": None,
-                "error_message": None,
-                "from": from_ or None,
-                "messaging_service_sid": fields.get("MessagingServiceSid"),
-                "num_media": str(media_count),
-                "num_segments": "1" if len(body) <= 160 else str(-(-len(body) // 153)),
-                "price": None,
-                "price_unit": "USD",
-                "sid": sid,
-                "status": "accepted" if fields.get("MessagingServiceSid") else "queued",
-                "subresource_uris": {
-                    "media": f"/2010-04-01/Accounts/{self.account_sid}/Messages/{sid}/Media.json"
-                },
-                "to": to,
-                "uri": f"/2010-04-01/Accounts/{self.account_sid}/Messages/{sid}.json",
-            },
-            status=201,
+                "end": start + len(items) - 1 if items else start,
+                "first_page_uri": uri(0),
+                "messages": items,
+                "next_page_uri": uri(page + 1, "PA" + items[-1]["sid"]) if more else None,
+                "page": page,
+                "page_size": size,
+                "previous_page_uri": uri(page - 1) if page > 0 else None,
+                "start": start,
+                "uri": uri(page, token or None),
+            }
         )
 
     async def _media_api(self, request: web.Request) -> web.StreamResponse:
@@ -278,7 +446,18 @@ class FakeTwilio:
     async def _report(self, callback: str, record: dict[str, Any]) -> None:
         for status in self.statuses:
             await asyncio.sleep(self.callback_delay)
+            self._advance(str(record["sid"]), status)
             await self.post_status(callback, self._status_params(record, status))
+
+    def _advance(self, sid: str, status: str) -> None:
+        """The listed resource follows the reports: its status, and its sent date once sent."""
+        now = _rfc2822(datetime.now(UTC))
+        for item in self.messages:
+            if item["sid"] == sid:
+                item["status"] = status
+                item["date_updated"] = now
+                if status in ("sent", "delivered", "undelivered", "read"):
+                    item["date_sent"] = item["date_sent"] or now
 
     async def post_status(self, callback: str, params: list[tuple[str, str]]) -> int | None:
         """POST one signed status callback (signed over ``callback``, sent to callback_base)."""
