@@ -14,6 +14,9 @@ from contract.channel import ChannelContext, OutboundMessage, SendReceipt
 from contract.errors import ChannelError
 
 CHANNEL = "api"
+# Sent with every POST of one message, the same on each attempt (the IETF httpapi draft's
+# header, as Stripe and others take it): the receiving system stores a message once.
+IDEMPOTENCY_HEADER = "Idempotency-Key"
 
 
 class ApiChannelAdapter:
@@ -46,9 +49,14 @@ class ApiChannelAdapter:
             "to": message.to,
             "text": message.text,
         }
+        # An attempt whose answer was lost (timeout, a crash) is POSTed again with the same key.
+        headers = {IDEMPOTENCY_HEADER: message.idempotency_key or provider_id}
         try:
             async with self.ctx.http().post(
-                self.callback_url, json=payload, timeout=aiohttp.ClientTimeout(total=10)
+                self.callback_url,
+                json=payload,
+                headers=headers,
+                timeout=aiohttp.ClientTimeout(total=10),
             ) as resp:
                 if resp.status >= 500 or resp.status == 429:
                     raise ChannelError(f"callback answered {resp.status}", retryable=True)
