@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import secrets
 from datetime import UTC, datetime
@@ -37,9 +38,23 @@ def reply_subject(subject: str | None, *, is_reply: bool, conversation_id: int) 
     return f"Re: {text}" if is_reply else text
 
 
-def new_message_id(message_id: int, domain: str) -> str:
-    """Our Message-ID (without brackets): the hub's message id plus randomness."""
-    return f"hub.{message_id}.{secrets.token_hex(8)}@{domain}"
+def new_message_id(message: OutboundMessage, domain: str) -> str:
+    """Our Message-ID (without brackets): ``hub.<message id>.<16 hex>@<domain>``.
+
+    The same on every attempt at one message, so a receiving system that already has the
+    mail (we died before recording the relay's answer) drops the repeat. The hex part is a
+    digest of the idempotency key and the conversation's secret reply token: it cannot be
+    guessed by someone who never saw the mail (a DSN naming it is what may mark an address
+    undeliverable), and a database restored from a backup reuses message ids but not
+    tokens. Without an idempotency key it is random, as each attempt is then its own mail.
+    """
+    key = message.idempotency_key
+    token = str(message.options.get("reply_token") or "")
+    if not key:
+        return f"hub.{message.message_id}.{secrets.token_hex(8)}@{domain}"
+    parts = (key, token, str(message.conversation_id), message.to.lower())
+    digest = hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:16]
+    return f"hub.{message.message_id}.{digest}@{domain}"
 
 
 def _from_header(settings: Any, sender: str | None) -> str:
@@ -57,7 +72,7 @@ def compose(message: OutboundMessage, settings: Any) -> tuple[EmailMessage, str]
     """Build the mail for ``message``; returns it with its Message-ID (no brackets)."""
     domain = str(settings.email_domain)
     refs = [r for r in message.thread_refs if r and not r.endswith("@" + SYNTHETIC_DOMAIN)]
-    msg_id = new_message_id(message.message_id, domain)
+    msg_id = new_message_id(message, domain)
     msg = EmailMessage()
     msg["From"] = _from_header(settings, message.sender)
     msg["To"] = message.to
