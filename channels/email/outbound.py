@@ -43,16 +43,17 @@ def new_message_id(message: OutboundMessage, domain: str) -> str:
 
     The same on every attempt at one message, so a receiving system that already has the
     mail (we died before recording the relay's answer) drops the repeat. The hex part is a
-    digest of the idempotency key and the conversation's secret reply token: it cannot be
-    guessed by someone who never saw the mail (a DSN naming it is what may mark an address
-    undeliverable), and a database restored from a backup reuses message ids but not
-    tokens. Without an idempotency key it is random, as each attempt is then its own mail.
+    digest of the idempotency key, the conversation's secret reply token, the recipient and
+    the text: it cannot be guessed by someone who never saw the mail (a DSN naming it is
+    what may mark an address undeliverable), and a database restored from a backup, which
+    hands out the same message ids again, gives other mails other ids. Without an
+    idempotency key it is random, as each attempt is then its own mail.
     """
     key = message.idempotency_key
     token = str(message.options.get("reply_token") or "")
     if not key:
         return f"hub.{message.message_id}.{secrets.token_hex(8)}@{domain}"
-    parts = (key, token, str(message.conversation_id), message.to.lower())
+    parts = (key, token, str(message.conversation_id), message.to.lower(), message.text)
     digest = hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:16]
     return f"hub.{message.message_id}.{digest}@{domain}"
 

@@ -79,11 +79,14 @@ async def test_a_second_attempt_sends_the_same_message_id(sink: MailSink) -> Non
 def test_the_id_is_derived_from_the_key_and_the_conversations_secret_token() -> None:
     base = _reply()
     ours = new_message_id(base, DOMAIN)
-    assert new_message_id(replace(base, text="edited", subject="Re: x"), DOMAIN) == ours
+    # What may differ between attempts (the subject follows the conversation's) does not count.
+    assert new_message_id(replace(base, subject="Re: x", thread_refs=("a@b",)), DOMAIN) == ours
     others = {
         "another message": replace(base, message_id=813, idempotency_key="hub-msg-813"),
-        # A database restored from a backup hands out message ids again, never tokens.
+        # A database restored from a backup hands out message ids again: another mail then
+        # differs in its token, recipient or text.
         "another token": replace(base, options={"reply_token": "0d3b6a2e9f417c58e1b4"}),
+        "another text": replace(base, text="Hello Alice, your refund is on its way."),
         "another conversation": replace(base, conversation_id=65),
         "another recipient": replace(base, to="bob@example.org"),
     }
