@@ -31,7 +31,13 @@ from channels.twilio_sms.const import (
     WHATSAPP_WINDOW_S,
 )
 from channels.twilio_sms.payloads import strip_prefix
-from channels.twilio_sms.reconcile import ListedMessage, MessagePage, SentQuery, parse_page
+from channels.twilio_sms.reconcile import (
+    ListedMessage,
+    MessagePage,
+    SentQuery,
+    UncertainSends,
+    parse_page,
+)
 from channels.twilio_sms.webhook import TwilioWebhook
 from contract.channel import (
     Attachment,
@@ -120,6 +126,7 @@ class TwilioMessagingAdapter:
         self.default_from: str = settings.twilio_from
         self.default_whatsapp_from: str = settings.twilio_whatsapp_from
         self.webhook = TwilioWebhook(settings=settings, hub=ctx.hub, http=ctx.http)
+        self.uncertain = UncertainSends()
 
     def routes(self) -> Sequence[web.AbstractRouteDef]:
         return self.webhook.routes()
@@ -199,14 +206,26 @@ class TwilioMessagingAdapter:
         return fields
 
     async def send(self, message: OutboundMessage) -> SendReceipt:
-        """POST one message to Messages.json; the receipt carries Twilio's sid and status."""
+        """POST one message to Messages.json; the receipt carries Twilio's sid and status.
+
+        After an attempt of this process whose outcome is unknown, the next one first looks
+        for it in Twilio's list (``find_sent``) instead of texting the customer twice.
+        """
         fields = self.form(message)
+        key = message.idempotency_key or f"message:{message.message_id}"
+        earlier = self.uncertain.began(key)
+        if earlier is not None:
+            found = await self.find_sent(message, since=earlier)
+            if found is not None:
+                self.uncertain.settle(key)
+                return found
         if message.attachments and not message.options.get("media_urls"):
             logger.warning(
                 "message %s: %d attachment(s) not sent (Twilio needs public media URLs)",
                 message.message_id,
                 len(message.attachments),
             )
+        began = datetime.now(UTC)
         try:
             async with self.ctx.http().post(
                 self.messages_url,
@@ -217,16 +236,28 @@ class TwilioMessagingAdapter:
                 body = await resp.read()
                 if resp.status >= 400:
                     err = provider_error(resp.status, body, resp.headers)
+                    if resp.status >= 500 and resp.status != 503:
+                        # A 500/502/504 may come after Twilio created the message.
+                        self.uncertain.add(key, began)
+                    else:
+                        self.uncertain.settle(key)
                     await self._after_refusal(message, err)
                     raise err
                 data = json.loads(body)
+        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as err:
+            # Never connected: nothing reached Twilio.
+            raise ChannelError(f"Twilio unreachable: {err!r}", retryable=True) from err
         except (aiohttp.ClientError, TimeoutError) as err:
+            self.uncertain.add(key, began)
             raise ChannelError(f"Twilio unreachable: {err!r}", retryable=True) from err
         except ValueError as err:
+            self.uncertain.add(key, began)
             raise ChannelError("Twilio answered with unreadable JSON", retryable=True) from err
         sid = data.get("sid") if isinstance(data, dict) else None
         if not isinstance(sid, str) or not sid:
+            self.uncertain.add(key, began)
             raise ChannelError("Twilio's answer has no message sid", retryable=True)
+        self.uncertain.settle(key)
         status: DeliveryStatus = TWILIO_STATUS.get(str(data.get("status") or ""), None) or "queued"
         meta: dict[str, Any] = {
             k: data[k] for k in ("num_segments", "num_media", "price", "price_unit") if data.get(k)

@@ -39,6 +39,9 @@ RECONCILE_TIMEOUT_S: Final = 15.0
 # Twilio's clock against ours: a message Twilio dates up to this long before the lost
 # attempt began still counts as that attempt (Twilio's dates have whole seconds).
 RECONCILE_CLOCK_SKEW_S: Final = 2.0
+# Sends of this process whose outcome is unknown (timeout, dropped connection, 5xx), kept so
+# the next attempt looks first; the oldest are forgotten beyond this many.
+UNCERTAIN_KEEP: Final = 10_000
 # Hosts our account credentials may be sent to when fetching media (besides twilio_api_base).
 MEDIA_AUTH_HOST_SUFFIXES: Final = (".twilio.com",)
 # Hosts a media URL (and each redirect hop) may name at all: Twilio's API, which redirects

@@ -17,12 +17,16 @@ message: Twilio does not document where it lists the messages it has not sent ye
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-from channels.twilio_sms.const import RECONCILE_CLOCK_SKEW_S, RECONCILE_PAGE_SIZE
+from channels.twilio_sms.const import (
+    RECONCILE_CLOCK_SKEW_S,
+    RECONCILE_PAGE_SIZE,
+    UNCERTAIN_KEEP,
+)
 
 # The direction of a message created through the REST API (what ``send`` does).
 OUTBOUND_API = "outbound-api"
@@ -167,3 +171,27 @@ class SentQuery:
         if item.body != self.body or item.num_media != self.num_media:
             return False
         return item.date_created is not None and item.date_created >= self.earliest
+
+
+@dataclass(slots=True)
+class UncertainSends:
+    """This process's sends whose outcome is unknown: the request may have reached Twilio
+    (a timeout, a dropped connection, a 5xx, an unreadable 2xx). The next attempt at the same
+    message first looks for it in the list, from when the first such attempt began."""
+
+    keep: int = UNCERTAIN_KEEP
+    _began: dict[str, datetime] = field(default_factory=dict)
+
+    def began(self, key: str) -> datetime | None:
+        """When the first uncertain attempt at ``key`` began (None: no such attempt)."""
+        return self._began.get(key)
+
+    def add(self, key: str, began: datetime) -> None:
+        """Remember an uncertain attempt; an earlier one's start is kept."""
+        self._began.setdefault(key, began)
+        while len(self._began) > self.keep:
+            del self._began[next(iter(self._began))]  # the oldest remembered
+
+    def settle(self, key: str) -> None:
+        """The outcome is known now (sent, found, or refused)."""
+        self._began.pop(key, None)

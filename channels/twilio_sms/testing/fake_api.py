@@ -113,6 +113,8 @@ class FakeTwilio:
     retry_after: str | None = None
     list_fail_next: int = 0
     list_fail_status: int = 503
+    # Accept the next N messages, then hang up before answering (a connection lost mid-send).
+    lose_answer_next: int = 0
     unsubscribed: set[str] = field(default_factory=set)
     whatsapp_window_closed: set[str] = field(default_factory=set)
     # Sids to hand out next (tests that post fixture callbacks for a known sid).
@@ -265,6 +267,9 @@ class FakeTwilio:
             task = asyncio.create_task(self._report(callback, record))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+        if self.lose_answer_next > 0 and request.transport is not None:
+            self.lose_answer_next -= 1
+            request.transport.close()  # the message exists; its 201 never arrives
         return web.json_response(resource, status=201)
 
     def _resource(

@@ -15,7 +15,7 @@ from aiohttp.test_utils import TestServer
 
 from channels.twilio_sms.adapter import TwilioMessagingAdapter, create
 from channels.twilio_sms.const import RECONCILE_MAX_PAGES, RECONCILE_PAGE_SIZE
-from channels.twilio_sms.reconcile import UnreadableList, parse_page
+from channels.twilio_sms.reconcile import UncertainSends, UnreadableList, parse_page
 from channels.twilio_sms.testing.fake_api import FakeTwilio
 from contract.channel import ChannelContext, OutboundMessage, SendReconciler
 from contract.errors import ChannelError
@@ -456,3 +456,101 @@ async def test_the_fakes_date_filter_is_whole_days_and_skips_unsent(
         body = await resp.json()
     assert [m["sid"] for m in body["messages"]] == [sent_today]
     assert body["next_page_uri"] is None
+
+
+# ---------------------------------------------------------------------- this process's retries
+
+
+async def test_a_send_whose_answer_was_lost_is_looked_for_before_the_retry(
+    fake_twilio: tuple[FakeTwilio, str], http: aiohttp.ClientSession
+) -> None:
+    fake, base = fake_twilio
+    adapter = _adapter(base, http)
+    fake.lose_answer_next = 1
+    with pytest.raises(ChannelError) as info:
+        await adapter.send(_out())
+    assert info.value.retryable
+    [taken] = fake.sent  # Twilio has it; we do not know
+
+    receipt = await adapter.send(_out())  # the outbox's retry
+
+    assert receipt.provider_id == taken["sid"]
+    assert receipt.metadata == {"reconciled": True}
+    assert len(fake.sent) == 1
+    assert len(fake.list_requests) == 1
+    # Settled: a later send of the same message would simply go out.
+    assert adapter.uncertain.began("hub-msg-41") is None
+
+
+async def test_a_retry_after_a_500_looks_first_and_then_sends(
+    fake_twilio: tuple[FakeTwilio, str], http: aiohttp.ClientSession
+) -> None:
+    fake, base = fake_twilio
+    adapter = _adapter(base, http)
+    fake.fail_next, fake.fail_status = 1, 500
+    with pytest.raises(ChannelError):
+        await adapter.send(_out())
+    receipt = await adapter.send(_out())
+    [sent] = fake.sent
+    assert sent["sid"] == receipt.provider_id
+    assert len(fake.list_requests) == 1  # asked once, found nothing, sent
+
+
+@pytest.mark.parametrize("status", [429, 503])
+async def test_a_refusal_that_took_nothing_is_retried_without_looking(
+    fake_twilio: tuple[FakeTwilio, str], http: aiohttp.ClientSession, status: int
+) -> None:
+    fake, base = fake_twilio
+    adapter = _adapter(base, http)
+    fake.fail_next, fake.fail_status = 1, status
+    with pytest.raises(ChannelError):
+        await adapter.send(_out())
+    await adapter.send(_out())
+    assert len(fake.sent) == 1
+    assert fake.list_requests == []
+
+
+async def test_a_retry_looks_while_twilio_cannot_be_asked_and_never_sends_blind(
+    fake_twilio: tuple[FakeTwilio, str], http: aiohttp.ClientSession
+) -> None:
+    fake, base = fake_twilio
+    adapter = _adapter(base, http)
+    fake.lose_answer_next = 1
+    with pytest.raises(ChannelError):
+        await adapter.send(_out())
+    fake.list_fail_next = 1
+    with pytest.raises(ChannelError) as info:
+        await adapter.send(_out())
+    assert info.value.retryable
+    assert len(fake.sent) == 1
+    receipt = await adapter.send(_out())
+    assert receipt.provider_id == fake.sent[0]["sid"]
+    assert len(fake.sent) == 1
+
+
+async def test_a_connection_never_made_leaves_nothing_uncertain(
+    http: aiohttp.ClientSession,
+) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    adapter = _adapter(f"http://127.0.0.1:{port}", http)
+    with pytest.raises(ChannelError) as info:
+        await adapter.send(_out())
+    assert info.value.retryable
+    assert adapter.uncertain.began("hub-msg-41") is None
+
+
+def test_uncertain_sends_keep_the_first_start_and_a_bounded_number() -> None:
+    sends = UncertainSends(keep=2)
+    first = _ago(30)
+    sends.add("a", first)
+    sends.add("a", _ago(5))
+    assert sends.began("a") == first
+    sends.add("b", _ago(4))
+    sends.add("c", _ago(3))
+    assert sends.began("a") is None  # the oldest remembered went first
+    assert sends.began("b") is not None
+    assert sends.began("c") is not None
+    sends.settle("b")
+    assert sends.began("b") is None
