@@ -39,6 +39,8 @@ logger = logging.getLogger(__name__)
 # put 50 sender turns on the loop ahead of the agent frames queued behind them.
 SUPERVISOR_GATHER_S = 0.05
 LAG_REASON = "the hub fell behind; events were dropped"
+# Close reason at shutdown (code 1012, service restart): the client reconnects and resumes.
+RESTARTING = b"hub restarting; reconnect and resume"
 
 
 class ConsoleGateway:
@@ -74,6 +76,7 @@ class ConsoleGateway:
         self._pump = asyncio.create_task(self._run(), name="console-fanout")
         self._watch = asyncio.create_task(self._watch_stalls(), name="console-stall-watch")
         self._unlisten = self.hub.signals.listen(self._signal)
+        self.hub.local_agents = lambda: {c.agent_id for c in self.connections}
 
     def _signal(self, signal: Signal) -> None:
         """A customer typing: the agent handling the conversation sees it (never stored)."""
@@ -93,8 +96,13 @@ class ConsoleGateway:
                     await task
         self._sub.close()
         self.presence.stop()
+        await self.drain()
+
+    async def drain(self) -> None:
+        """Tell every console to reconnect (to another process) and resume: the hub is
+        stopping. Runs at shutdown before in-flight requests are waited for."""
         for conn in self.connections:
-            conn.out.close_soon(1001, b"server shutting down")
+            conn.out.close_soon(1012, RESTARTING)
         await asyncio.gather(*(conn.out.closed() for conn in self.connections))
 
     async def _run(self) -> None:
@@ -316,6 +324,11 @@ async def gateway_ctx(app: web.Application) -> AsyncIterator[None]:
     gateway = ConsoleGateway(app)
     app[GATEWAY] = gateway
     await gateway.start()
+
+    async def drain(_app: web.Application) -> None:
+        await gateway.drain()
+
+    app.on_shutdown.append(drain)
     yield
     await gateway.stop()
 

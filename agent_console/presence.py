@@ -76,6 +76,13 @@ class Presence:
         self._offline_timers.pop(agent_id, None)
         if any(c.agent_id == agent_id for c in self.connections):
             return
+        # Several processes: the console may have reconnected to another one. When that
+        # cannot be told (the bus is away), the agent is left as is: an offer to an agent
+        # who is gone times out and sets them away; marking a working agent offline would not.
+        elsewhere = await self.hub.bus.online_elsewhere(agent_id)
+        if elsewhere is not False:
+            logger.info("agent %s left this process but not the hub (%s)", agent_id, elsewhere)
+            return
         try:
             await self.hub.work.set_state(agent_id, "offline", "console closed")
         except Exception:

@@ -40,7 +40,17 @@ class Settings(BaseSettings):
     )
 
     database_url: str = "sqlite+aiosqlite:///var/hub.db"
+    # Empty: one process, events fanned out in memory. Set: several processes share the
+    # database, and committed events and live signals reach every process through Redis.
     redis_url: str = ""
+    redis_prefix: str = Field(default="hub", pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
+    # What this process runs: web (webhooks, API, websockets), worker (router, outbox,
+    # media, rollups, retention, call bridge) or all of it.
+    role: Literal["web", "worker", "all"] = "all"
+    # Lease holder name and PostgreSQL application_name; empty: "<hostname>:<pid>".
+    process_name: str = Field(default="", max_length=60)
+    # The router lease's time to live; its holder renews it every fifth of that.
+    lease_ttl_s: float = Field(default=5.0, ge=0.5, le=300)
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8080, ge=0, le=65535)
     public_url: str = ""  # empty: derived from http_host and http_port
@@ -76,6 +86,8 @@ class Settings(BaseSettings):
     outbox_max_attempts: int = Field(default=8, ge=1)
     outbox_base_delay_s: float = Field(default=1.0, gt=0)
     outbox_max_delay_s: float = Field(default=300.0, gt=0)
+    # A send left in "sending" this long (its process died) is released for another try.
+    outbox_stale_s: float = Field(default=120.0, gt=0)
     # Announced media whose fetch failed: the waits before each further attempt; after the
     # last one fails the attachment is "failed" (an agent may retry it).
     media_retry_delays_s: tuple[NonNegativeFloat, ...] = Field(
@@ -136,6 +148,16 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _scale_out_needs_postgres(self) -> Settings:
+        if self.database_url.startswith("sqlite") and (self.redis_url or self.role != "all"):
+            # SQLite serves one process; several processes must share a PostgreSQL database.
+            raise ValueError(
+                "several processes (HUB_REDIS_URL or HUB_ROLE web/worker) need PostgreSQL:"
+                " set HUB_DATABASE_URL=postgresql://..."
+            )
+        return self
 
     @model_validator(mode="after")
     def _derive_public_url(self) -> Settings:

@@ -8,6 +8,8 @@ import asyncio
 import contextlib
 from collections.abc import MutableSet
 
+from hub.supervise import Loop
+
 
 class DueWorker:
     """Subclasses say what is due (``_claim``, ``_next_due_in``) and what to do (``_work``)."""
@@ -26,14 +28,17 @@ class DueWorker:
     def wake(self) -> None:
         self._wake.set()
 
-    async def run(self) -> None:
-        """Work due rows until cancelled."""
+    async def run(self, health: Loop | None = None) -> None:
+        """Work due rows until cancelled; an error ends the run (its supervisor restarts it).
+        ``health`` hears of every claim that worked."""
         self._running.add(self)
         try:
             await self._start()
             while True:
                 self._wake.clear()
                 claimed = await self._claim()
+                if health is not None:
+                    health.ok()
                 for row_id in claimed:
                     await self._sem.acquire()
                     task = asyncio.create_task(self._work(row_id))
@@ -43,7 +48,10 @@ class DueWorker:
                     continue
                 delay = await self._next_due_in()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=delay)
+                    # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a
+                    # cancellation that lands as the wait ends, and the loop would not stop.
+                    async with asyncio.timeout(delay):
+                        await self._wake.wait()
         finally:
             self._running.discard(self)
             # Let work in flight record its outcome before the engine goes away; a cancelled

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import os
+import secrets
+import socket
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -22,6 +25,7 @@ from contract.info import Channels
 from contract.voice import CallControl, CallerInfo, CallFact, CallView, EnqueueRequest, QueuePlace
 from hub.accounts.tokens import Tokens
 from hub.accounts.users import Users
+from hub.bus import Bus, LocalBus, RedisBus, poll_stream_head
 from hub.chat.service import ChatService
 from hub.commands import CommandLog
 from hub.console.service import ConsoleService
@@ -31,11 +35,17 @@ from hub.ingest.orm import Ingestor
 from hub.outbox.feedback import ProviderFeedback
 from hub.signals import Signals
 from hub.stream import InteractionStream, StreamEvent
+from hub.supervise import Supervisor
 from hub.uow import Transactor, events_between, head_seq
 from hub.voice.calls import CallService
 from hub.work.conversations import ConversationService
 from hub.work.offers import WorkService
 from storage.db import session_factory
+
+
+def process_name(settings: Settings) -> str:
+    """This process as logs, PostgreSQL and the router lease name it."""
+    return settings.process_name or f"{socket.gethostname()}:{os.getpid()}"
 
 
 class Hub:
@@ -60,6 +70,12 @@ class Hub:
         self.read_sessions = session_factory(self.reader)
         self.stream = InteractionStream(self._fetch_range)
         self.tx = Transactor(self.sessions, self.stream)
+        # This process, as logs, PostgreSQL and the router lease name it; the holder name is
+        # unique even for two hubs in one process (tests).
+        self.process = process_name(settings)
+        self.holder = f"{self.process}/{secrets.token_hex(3)}"
+        # Background loops, restarted when they fail; /readyz and /metrics report them.
+        self.supervisor = Supervisor()
         inline = (
             InlineContinuation(engine, self.stream) if engine.dialect.name == "sqlite" else None
         )
@@ -83,21 +99,44 @@ class Hub:
         self.adapters: dict[str, ChannelAdapter] = {}
         # Ephemeral hints for whoever listens: a customer typing, an agent having read.
         self.signals = Signals()
+        # Several processes: committed events and signals go to the others through Redis.
+        self.bus: Bus = LocalBus()
+        if settings.redis_url:
+            redis_bus = RedisBus(
+                settings.redis_url, settings.redis_prefix, self.holder, self.stream, self.signals
+            )
+            self.stream.outlet = redis_bus.publish
+            self.signals.outlet = redis_bus.send_signal
+            self.bus = redis_bus
+        # Agents with a console open in this process (set by the console gateway).
+        self.local_agents: Callable[[], set[int]] = set
         self.console = ConsoleService(self.tx, self.adapters, self.signals)
         self.calls = CallService(settings, self.tx, self.ingestor, on_end_leg=self._end_leg)
         self.chat = ChatService(settings, self.tx, self.signals)
         self._leg_tasks: set[asyncio.Task[None]] = set()
 
     async def dispose(self) -> None:
-        """Close the database connections."""
+        """Stop the loops, close the bus and the database connections."""
+        await self.supervisor.stop_all()
+        await self.bus.close()
         await self.engine.dispose()
         if self.reader is not self.engine:
             await self.reader.dispose()
 
     async def start(self) -> None:
-        """Position the stream at the committed head."""
+        """Position the stream at the committed head; with several processes, start the bus
+        and the poll that reads from storage what the bus did not bring."""
+        self.stream.start_at(await self.head())
+        if isinstance(self.bus, RedisBus):
+            self.bus.start(self.supervisor, lambda: self.local_agents())
+            self.supervisor.spawn(
+                "stream-poll", lambda loop: poll_stream_head(loop, self.stream, self.head)
+            )
+
+    async def head(self) -> int:
+        """The last committed event seq."""
         async with self.sessions() as session:
-            self.stream.start_at(await head_seq(session))
+            return await head_seq(session)
 
     async def _fetch_range(self, first: int, last: int) -> list[StreamEvent]:
         async with self.sessions() as session:

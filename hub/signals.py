@@ -1,8 +1,8 @@
 """Ephemeral signals: things shown live and never stored (a customer typing).
 
 The interaction stream carries what was committed; these are fire-and-forget hints for
-whoever listens in this process (the console gateway). Several hub processes would need
-them on a shared bus too (scale-out: not built yet).
+whoever listens (the console gateway). With several hub processes a signal raised in one
+also goes to the others through the bus (``hub.bus``), which delivers it there.
 """
 
 from __future__ import annotations
@@ -41,6 +41,8 @@ class Signals:
 
     def __init__(self) -> None:
         self._listeners: list[Listener] = []
+        # Where a signal raised here goes besides this process's listeners (the bus).
+        self.outlet: Callable[[Signal], None] | None = None
 
     def listen(self, listener: Listener) -> Callable[[], None]:
         """Add a listener; the returned function removes it."""
@@ -48,6 +50,13 @@ class Signals:
         return lambda: self._listeners.remove(listener)
 
     def send(self, signal: Signal) -> None:
+        """Raise a signal: this process's listeners, then every other process's."""
+        self.deliver(signal)
+        if self.outlet is not None:
+            self.outlet(signal)
+
+    def deliver(self, signal: Signal) -> None:
+        """Hand a signal to this process's listeners."""
         for listener in tuple(self._listeners):
             try:
                 listener(signal)

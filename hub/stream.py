@@ -145,7 +145,10 @@ class InteractionStream:
         subscriber_limit: int = SUBSCRIBER_LIMIT,
     ) -> None:
         self._fetch_range = fetch_range
-        self._gap_timeout = gap_timeout
+        self.gap_timeout = gap_timeout
+        # Where events this process committed go besides its subscribers (the bus to the
+        # other processes, ``hub.bus``); remote events come in through ``publish``.
+        self.outlet: Callable[[Sequence[StreamEvent]], None] | None = None
         # How far a subscriber may fall behind before it lags (tests make it small).
         self.subscriber_limit = subscriber_limit
         self._subs: set[Subscription] = set()
@@ -179,6 +182,29 @@ class InteractionStream:
     def unsubscribe(self, sub: Subscription) -> None:
         self._subs.discard(sub)
 
+    def committed(self, events: Sequence[StreamEvent]) -> None:
+        """Events this process just committed: delivered here, and handed to the outlet."""
+        self.publish(events)
+        if self.outlet is not None:
+            self.outlet(events)
+
+    async def catch_up(self, upto: int) -> None:
+        """Read from storage and deliver every event up to ``upto`` not delivered yet."""
+        while self._next_seq <= upto:
+            last = min(upto, self._next_seq + 999)
+            events = await self._fetch_range(self._next_seq, last)
+            if not events:
+                logger.error("stream seqs %s-%s not found in storage", self._next_seq, last)
+                self._next_seq = last + 1
+                self._drain()
+                continue
+            self.publish(events)
+            if self._next_seq <= events[-1].seq:
+                # A gap inside the range storage returned: skip it rather than stall.
+                logger.error("stream gap at seq %s not found in storage", self._next_seq)
+                self._next_seq = min(self._pending) if self._pending else last + 1
+                self._drain()
+
     def publish(self, events: Sequence[StreamEvent]) -> None:
         """Hand over committed events (any order); delivers every contiguous run."""
         for event in events:
@@ -198,7 +224,7 @@ class InteractionStream:
     async def _fill_gap(self) -> None:
         try:
             while self._pending:
-                await asyncio.sleep(self._gap_timeout)
+                await asyncio.sleep(self.gap_timeout)
                 if not self._pending:
                     break
                 missing_to = min(self._pending) - 1

@@ -130,7 +130,7 @@ class Transactor:
                 continue
             await uow.session.close()
             if events:
-                self.stream.publish(events)
+                self.stream.committed(events)
             for callback in uow.after_commit:
                 callback()
             return result

@@ -16,7 +16,7 @@ from contract.channel import ChannelAdapter, ChannelContext
 from hub.chat.observers import observers_ctx
 from hub.customers.privacy import retention_ctx
 from hub.reports.rollup import rollup_ctx
-from hub.services import Hub
+from hub.services import Hub, process_name
 from hub.voice.bridge import call_bridge_ctx
 from hub.web import keys
 from hub.web import middleware as hubweb
@@ -51,6 +51,18 @@ async def pauses_ctx(app: web.Application) -> AsyncIterator[None]:
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
+
+
+async def drain_adapters(app: web.Application) -> None:
+    """At shutdown, before in-flight requests are waited for: adapters with live client
+    connections (web chat visitors) tell them to reconnect elsewhere."""
+    for adapter in dict.fromkeys(app[keys.ADAPTERS].values()):
+        draining = getattr(adapter, "draining", None)
+        if draining is not None:
+            try:
+                await draining()
+            except Exception:
+                logger.exception("draining %s failed", type(adapter).__name__)
 
 
 def build_adapters(
@@ -90,7 +102,7 @@ def create_app(
     url = settings.database_url
     hub = Hub(
         settings,
-        create_engine(url),
+        create_engine(url, application_name=process_name(settings)),
         create_read_engine(url),
         channels=registry.channels(channels),
     )
@@ -107,27 +119,37 @@ def create_app(
         {name: adapter.reply_options.get(name, frozenset()) for name, adapter in adapters.items()}
     )
 
-    app.router.add_routes(api.routes())
-    for adapter in dict.fromkeys(adapters.values()):
-        app.router.add_routes(adapter.routes())
+    serves = settings.role in ("web", "all")  # webhooks, API, console and visitor sockets
+    works = settings.role in ("worker", "all")  # router, outbox, media, rollups, call bridge
+    if serves:
+        app.router.add_routes(api.routes())
+        for adapter in dict.fromkeys(adapters.values()):
+            app.router.add_routes(adapter.routes())
     app.router.add_get("/healthz", hubweb.healthz)
     app.router.add_get("/readyz", hubweb.readyz)
     app.router.add_get("/metrics", hubweb.metrics)
     app.router.add_get("/api/openapi.json", hubweb.openapi)
-    app.router.add_routes(pages.routes())
-    app.router.add_get("/ws/agent", gateway.agent_ws)
-    app.router.add_get("/ws/supervisor", gateway.supervisor_ws)
+    if serves:
+        app.router.add_routes(pages.routes())
+        app.router.add_get("/ws/agent", gateway.agent_ws)
+        app.router.add_get("/ws/supervisor", gateway.supervisor_ws)
 
     app.cleanup_ctx.append(pauses_ctx)
     app.cleanup_ctx.append(database_ctx)
-    app.cleanup_ctx.append(rollup_ctx)
+    if works:
+        app.cleanup_ctx.append(rollup_ctx)
     app.cleanup_ctx.append(http_ctx(holder))
     app.cleanup_ctx.append(adapters_ctx)
-    app.cleanup_ctx.append(dispatcher_ctx)
-    app.cleanup_ctx.append(call_bridge_ctx)
-    app.cleanup_ctx.append(observers_ctx)
-    app.cleanup_ctx.append(outbox_ctx)
-    app.cleanup_ctx.append(media_ctx)
-    app.cleanup_ctx.append(retention_ctx)
-    app.cleanup_ctx.append(gateway.gateway_ctx)
+    if works:
+        app.cleanup_ctx.append(dispatcher_ctx)
+        app.cleanup_ctx.append(call_bridge_ctx)
+    if serves:
+        app.cleanup_ctx.append(observers_ctx)
+    if works:
+        app.cleanup_ctx.append(outbox_ctx)
+        app.cleanup_ctx.append(media_ctx)
+        app.cleanup_ctx.append(retention_ctx)
+    if serves:
+        app.cleanup_ctx.append(gateway.gateway_ctx)
+        app.on_shutdown.append(drain_adapters)
     return app

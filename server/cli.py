@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 
     from config.settings import Settings
 
+ROLES = ("web", "worker", "all")
+SHUTDOWN_S = 20.0
 PROTOCOL_DOC = Path(__file__).resolve().parents[1] / "agent_console" / "PROTOCOL.md"
 PASSTHROUGH: dict[str, tuple[str, str]] = {
     # command: (module with main(argv), one-line help)
@@ -51,6 +53,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         overrides["http_host"] = args.host
     if args.port is not None:
         overrides["http_port"] = args.port
+    if args.role:
+        overrides["role"] = args.role
     demo_providers = args.traffic and os.environ.get("HUB_DEMO", "").lower() in ("1", "true")
     if demo_providers:
         from server.demo import provider_overrides
@@ -76,7 +80,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     async def announce(_app: web.Application) -> None:
         # Only once every resource opened: a refused start prints its one error line alone.
-        print(f"hub {__version__} listening on http://{settings.http_host}:{settings.http_port}")
+        print(
+            f"hub {__version__} listening on http://{settings.http_host}:{settings.http_port}"
+            f" (role {settings.role})"
+        )
         base = settings.public_url
         print(f"  console:    {base}/console   supervisor: {base}/supervisor   login: {base}/login")
         print(f"  API docs:   {base}/api/openapi.json   health: {base}/healthz")
@@ -87,7 +94,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     app.on_startup.append(announce)
     app.on_startup.append(_freeze_heap)
-    web.run_app(app, host=settings.http_host, port=settings.http_port, print=None, access_log=None)
+    # SIGTERM: consoles and visitors are told to reconnect elsewhere, then requests in flight
+    # get up to SHUTDOWN_S to finish, then the loops stop and the router lease is released.
+    web.run_app(
+        app,
+        host=settings.http_host,
+        port=settings.http_port,
+        print=None,
+        access_log=None,
+        shutdown_timeout=SHUTDOWN_S,
+    )
     return 0
 
 
@@ -227,6 +243,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--host", help="listen address (default HUB_HTTP_HOST)")
     p.add_argument("--port", type=int, help="listen port (default HUB_HTTP_PORT)")
+    p.add_argument(
+        "--role",
+        choices=ROLES,
+        help="what this process runs: web (webhooks, API, console and chat sockets), worker"
+        " (router, outbox, media, rollups) or all (default HUB_ROLE, all); several processes"
+        " need HUB_REDIS_URL and PostgreSQL (docs/deploy.md)",
+    )
     p.add_argument("--traffic", action="store_true", help="also send simulated demo traffic")
     p.add_argument("--traffic-rate", type=float, default=0.5, help="demo contacts per second")
     p.set_defaults(func=cmd_serve)

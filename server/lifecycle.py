@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 
@@ -117,11 +115,9 @@ async def outbox_ctx(app: web.Application) -> AsyncIterator[None]:
         apply_status=hub.feedback.update_status,
     )
     app[OUTBOX] = sender
-    task = asyncio.create_task(sender.run(), name="outbox-sender")
+    hub.supervisor.spawn("outbox", sender.run)
     yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    await hub.supervisor.stop("outbox")
 
 
 MEDIA: web.AppKey[MediaWorker] = web.AppKey("media")
@@ -132,8 +128,6 @@ async def media_ctx(app: web.Application) -> AsyncIterator[None]:
     hub = app[keys.HUB]
     worker = MediaWorker(hub.settings, hub.tx, app[keys.ADAPTERS])
     app[MEDIA] = worker
-    task = asyncio.create_task(worker.run(), name="media-fetcher")
+    hub.supervisor.spawn("media", worker.run)
     yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    await hub.supervisor.stop("media")

@@ -23,7 +23,9 @@ def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
-def create_engine(url: str, *, pool_size: int = 10, inline: bool = True) -> AsyncEngine:
+def create_engine(
+    url: str, *, pool_size: int = 10, inline: bool = True, application_name: str = "hub"
+) -> AsyncEngine:
     """An async engine tuned per backend.
 
     SQLite allows one writer at a time; a single pooled connection in WAL mode serializes
@@ -69,8 +71,14 @@ def create_engine(url: str, *, pool_size: int = 10, inline: bool = True) -> Asyn
             cursor.close()
 
         return engine
+    # PostgreSQL shows each process's connections under its name (pg_stat_activity).
     return create_async_engine(
-        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, pool_timeout=60
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        pool_timeout=60,
+        connect_args={"server_settings": {"application_name": application_name[:63]}},
     )
 
 

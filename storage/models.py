@@ -276,6 +276,21 @@ class StreamHead(Base):
     seq: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
+class Lease(Base):
+    """A named lease held by one process at a time (the router's is ``router``).
+
+    ``token`` grows by one on every acquisition: work done under a lease checks, in its own
+    transaction, that the token is still current (fencing), so a holder that lost the lease
+    without knowing can no longer write.
+    """
+
+    __tablename__ = "leases"
+    name: Mapped[str] = mapped_column(String(60), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(60), default="")
+    token: Mapped[int] = mapped_column(BigInteger, default=0)
+    expires_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class Event(Base):
     """The append-only interaction stream; ``seq`` is global, monotonic and gap-free."""
 
@@ -309,6 +324,9 @@ class OutboxItem(Base):
     last_error: Mapped[str] = mapped_column(String(500), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # Set when an attempt begun then was never recorded (its process died mid-send): the
+    # next attempt first asks the provider whether it has the message (SendReconciler).
+    uncertain_since: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class Offer(Base):

@@ -157,3 +157,39 @@ def artifacts() -> Path:
     """Where browser tests save screenshots (not committed)."""
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+REDIS_URL = os.environ.get("HUB_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """The test Redis (fails on CI, skips elsewhere, when it is not running)."""
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
+    try:
+        client.ping()
+    except Exception as err:
+        _require_service("Redis", err)
+    finally:
+        client.close()
+    return REDIS_URL
+
+
+@pytest.fixture
+def redis_prefix() -> Iterator[str]:
+    """A Redis key prefix of this test alone; its keys are deleted afterwards."""
+    import redis
+
+    prefix = f"hubtest:{uuid.uuid4().hex[:10]}"
+    yield prefix
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
+    try:
+        keys = list(client.scan_iter(match=f"{prefix}:*"))
+        if keys:
+            client.delete(*keys)
+    except Exception as err:  # cleanup of a test's keys is best effort
+        print(f"redis keys of {prefix} left: {err}")
+    finally:
+        client.close()

@@ -88,6 +88,11 @@ class WebchatAdapter:
     async def start(self) -> None:
         self._ticker = asyncio.create_task(self._tick(), name="webchat-status")
 
+    async def draining(self) -> None:
+        """The hub is stopping: visitors reconnect (to another process) before it waits
+        for in-flight requests."""
+        await self.visitors.close_all()
+
     async def stop(self) -> None:
         if self._ticker is not None:
             self._ticker.cancel()

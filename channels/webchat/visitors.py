@@ -638,7 +638,8 @@ class Visitors:
         for tabs in tuple(self.by_address.values()):
             for visitor in tuple(tabs):
                 with contextlib.suppress(ConnectionError, RuntimeError):
-                    await visitor.ws.close(code=1001, message=b"server shutting down")
+                    # 1012 (service restart): the widget reconnects, to another process.
+                    await visitor.ws.close(code=1012, message=b"hub restarting; reconnect")
         await asyncio.sleep(0)
 
 

@@ -10,7 +10,6 @@ content (not the identity) of conversations closed long enough ago.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import re
 import tempfile
@@ -29,6 +28,7 @@ from contract.errors import Conflict, NotFound
 from hub import queries
 from hub.audit import record
 from hub.events import CustomerUpdated
+from hub.supervise import Loop, pause_after_failure
 from hub.uow import Transactor, UnitOfWork
 from hub.web import keys
 from hub.web.api.schemas import ConversationOut, CustomerOut, MessageOut, Model
@@ -558,18 +558,18 @@ async def retention_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
         return
 
-    async def loop() -> None:
+    async def loop(health: Loop) -> None:
         while True:
             try:
                 counts = await purge_closed_before(hub.tx, utcnow() - timedelta(days=days))
                 if counts.conversations:
                     logger.info("retention purged %s conversations", counts.conversations)
-            except Exception:
-                logger.exception("retention purge failed")
+                health.ok()
+            except Exception as err:
+                await pause_after_failure(health, err, "retention purge")
+                continue
             await asyncio.sleep(RETENTION_EVERY_S)
 
-    task = asyncio.create_task(loop(), name="retention")
+    hub.supervisor.spawn("retention", loop)
     yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    await hub.supervisor.stop("retention")

@@ -343,7 +343,7 @@ class InlineContinuation:
             except BaseException:
                 await db.rollback()
                 raise
-        self.stream.publish(events)
+        self.stream.committed(events)
         return plan.results(ids)
 
     async def _plan(self, db: InlineConnection, contacts: Sequence[Contact]) -> Plan | None:

@@ -4,12 +4,22 @@ A reply is stored together with an outbox row in one transaction; the sender cla
 calls the channel adapter, and records the provider's id and status. Failures back off
 exponentially; a non-retryable error or the last attempt moves the row to ``dead`` and marks
 the message ``failed`` so the agent sees it.
+
+Several workers may send at once: a claim moves a row from ``pending`` to ``sending`` with a
+conditional update, so one worker has it. A worker that dies mid-send leaves its rows in
+``sending``; any worker releases rows older than ``outbox_stale_s`` (checked every few
+seconds, not only at start) and marks them uncertain: their next attempt first asks the
+provider whether it already has the message (``contract.channel.SendReconciler``), and sends
+only if not. Every attempt of one message carries the same ``idempotency_key`` for
+providers that dedupe on one. Delivery is at least once; with a reconciling or deduping
+provider it is exactly once.
 """
 
 from __future__ import annotations
 
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
@@ -23,6 +33,7 @@ from contract.channel import (
     ChannelAdapter,
     OutboundMessage,
     SendReceipt,
+    SendReconciler,
     StatusUpdate,
 )
 from contract.errors import ChannelError
@@ -40,8 +51,9 @@ from storage.models import (
 
 logger = logging.getLogger(__name__)
 
-STALE_SENDING = timedelta(seconds=120)
 BATCH = 32
+# How often a worker looks for sends left by a dead process (at most; and at start).
+STALE_CHECK_EVERY_S = 10.0
 CONCURRENCY = 16
 
 
@@ -88,22 +100,44 @@ class OutboxSender(DueWorker):
         self._rng = random.Random()  # noqa: S311 - jitter, not security
         self.sent = 0
         self.failed = 0
+        self.reconciled = 0  # uncertain sends the provider turned out to have
+        self.released = 0  # rows released from a dead sender
+        self._stale_checked = float("-inf")
 
     async def _start(self) -> None:
-        async def work(uow: UnitOfWork) -> None:
-            # A process that died mid-send leaves rows in "sending"; deliver them again
-            # (at-least-once: providers dedupe on our idempotency where they can).
-            await uow.session.execute(
-                update(OutboxItem)
-                .where(
-                    OutboxItem.state == "sending", OutboxItem.updated_at < utcnow() - STALE_SENDING
-                )
-                .values(state="pending")
-            )
+        await self.release_stale()
 
-        await self.tx.run(work)
+    async def release_stale(self) -> int:
+        """Release rows left in ``sending`` longer than ``outbox_stale_s`` (a sender died
+        mid-send) for another attempt that first asks the provider (uncertain)."""
+        self._stale_checked = time.monotonic()
+        stale = timedelta(seconds=self.settings.outbox_stale_s)
+
+        async def work(uow: UnitOfWork) -> int:
+            result = await uow.session.execute(
+                update(OutboxItem)
+                .where(OutboxItem.state == "sending", OutboxItem.updated_at < utcnow() - stale)
+                .values(
+                    state="pending",
+                    uncertain_since=OutboxItem.updated_at,
+                    next_attempt_at=utcnow(),
+                    last_error="sending interrupted; outcome unknown",
+                )
+                .returning(OutboxItem.id)
+            )
+            return len(result.scalars().all())
+
+        released = await self.tx.run(work)
+        if released:
+            logger.warning("outbox: released %s send(s) left by a stopped sender", released)
+            self.released += released
+        return released
 
     async def _claim(self) -> list[int]:
+        every = min(STALE_CHECK_EVERY_S, self.settings.outbox_stale_s / 2)
+        if time.monotonic() - self._stale_checked >= every:
+            await self.release_stale()
+
         async def work(uow: UnitOfWork) -> list[int]:
             now = utcnow()
             due = select(OutboxItem.id).where(
@@ -184,6 +218,7 @@ class OutboxSender(DueWorker):
                 subject=conv.subject or None,
                 thread_refs=tuple(r for r in refs[-20:] if r),
                 options=options,
+                idempotency_key=f"hub-msg-{msg.id}",
             )
             return item, out
 
@@ -192,7 +227,15 @@ class OutboxSender(DueWorker):
     async def _work(self, item_id: int) -> None:
         try:
             item, out = await self._build(item_id)
-            receipt = await self._adapter(out.channel).send(out)
+            adapter = self._adapter(out.channel)
+            receipt = None
+            if item.uncertain_since is not None and isinstance(adapter, SendReconciler):
+                receipt = await adapter.find_sent(out, since=item.uncertain_since)
+                if receipt is not None:
+                    self.reconciled += 1
+                    logger.info("outbox item %s: the provider already had it", item_id)
+            if receipt is None:
+                receipt = await adapter.send(out)
         except ChannelError as err:
             await self._failed(item_id, err)
             return
@@ -216,6 +259,7 @@ class OutboxSender(DueWorker):
             row = await s.get_one(OutboxItem, item.id)
             row.state = "done"
             row.last_error = ""
+            row.uncertain_since = None
             msg = await s.get_one(Message, row.message_id)
             msg.provider_id = receipt.provider_id
             # A fast status callback may have raced ahead of this receipt; keep the later one.

@@ -35,6 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub import events
 from hub import reports as r
+from hub.supervise import Loop, pause_after_failure
 from hub.web import keys
 from storage.models import (
     Agent,
@@ -399,7 +400,7 @@ async def rollup_ctx(app: web.Application) -> AsyncIterator[None]:
             previous = upto
             await asyncio.sleep(time.perf_counter() - started)
 
-    async def loop() -> None:
+    async def loop(health: Loop) -> None:
         while True:
             await asyncio.sleep(ROLLUP_EVERY_S)
             try:
@@ -409,13 +410,12 @@ async def rollup_ctx(app: web.Application) -> AsyncIterator[None]:
                     if hub.reader is not hub.engine:
                         reader = await stack.enter_async_context(hub.read_sessions())
                     await fold_in_slices(session, reader)
+                health.ok()
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                logger.exception("report rollup catch-up failed")
+            except Exception as err:
+                await pause_after_failure(health, err, "report rollup catch-up")
 
-    task = asyncio.create_task(loop(), name="report-rollup")
+    hub.supervisor.spawn("rollup", loop)
     yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    await hub.supervisor.stop("rollup")

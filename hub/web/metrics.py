@@ -6,6 +6,7 @@ import asyncio
 import gc
 import logging
 import time
+from collections.abc import Iterable
 from datetime import UTC, datetime
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -14,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.reports import rollup
 from hub.reports import sql as reports_sql
+from hub.supervise import Loop
 from storage.models import Conversation, OutboxItem
 
 logger = logging.getLogger(__name__)
@@ -104,6 +106,32 @@ class Metrics:
             buckets=PAUSE_BUCKETS,
             registry=r,
         )
+
+        # Background loops (hub.supervise), the router lease and the bus between processes.
+        self.loop_up = Gauge(
+            "hub_loop_up", "1 while a background loop works, 0 while it fails", ["loop"], registry=r
+        )
+        self.loop_restarts = Gauge(
+            "hub_loop_restarts",
+            "Times a background loop failed and restarted",
+            ["loop"],
+            registry=r,
+        )
+        self.router_leader = Gauge(
+            "hub_router_leader", "1 in the process that holds the router lease", registry=r
+        )
+        self.bus_connected = Gauge(
+            "hub_bus_connected", "1 while the bus to the other processes reads (Redis)", registry=r
+        )
+
+    def loops(self, loops: Iterable[Loop], *, bus: object) -> None:
+        """Set the loop, lease and bus gauges (each scrape; no storage read)."""
+        for loop in loops:
+            self.loop_up.labels(loop=loop.name).set(0 if loop.state == "failing" else 1)
+            self.loop_restarts.labels(loop=loop.name).set(loop.restarts)
+            if loop.name == "router":
+                self.router_leader.set(1 if loop.state in ("ok", "failing") else 0)
+        self.bus_connected.set(1 if getattr(bus, "connected", False) else 0)
 
     async def refresh(self, session: AsyncSession, stream_seq: int) -> None:
         """Read the live gauges from storage (called by the /metrics handler)."""

@@ -25,6 +25,8 @@ from hub.web.metrics import Metrics
 from storage.db import ping
 
 logger = logging.getLogger(__name__)
+# A readiness check waits this long for the database or Redis before calling it down.
+READY_TIMEOUT_S = 2.0
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 
 _STATUS = {
@@ -111,31 +113,39 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    """Readiness: the database (and Redis when configured) answer."""
+    """Readiness: the database (and Redis when configured) answer, and no background loop is
+    failing. The body says which, what this process runs and whether it routes."""
     hub = request.app[keys.HUB]
+    settings = request.app[keys.SETTINGS]
     checks: dict[str, str] = {}
     try:
-        await ping(hub.engine)
+        async with asyncio.timeout(READY_TIMEOUT_S):
+            await ping(hub.engine)
         checks["database"] = "ok"
     except Exception as err:
         checks["database"] = f"error: {type(err).__name__}"
-    settings = request.app[keys.SETTINGS]
     if settings.redis_url:
         try:
-            import redis.asyncio as aioredis
-
-            client = aioredis.from_url(settings.redis_url)
-            try:
-                await client.ping()
-            finally:
-                await client.aclose()
+            async with asyncio.timeout(READY_TIMEOUT_S):
+                await hub.bus.ping()
             checks["redis"] = "ok"
         except Exception as err:
             checks["redis"] = f"error: {type(err).__name__}"
+    failing = hub.supervisor.failing()
+    checks["loops"] = f"error: {', '.join(failing)}" if failing else "ok"
     ok = all(v == "ok" for v in checks.values())
-    return web.json_response(
-        {"status": "ok" if ok else "unavailable", "checks": checks}, status=200 if ok else 503
-    )
+    router = hub.supervisor.loops.get("router")
+    body = {
+        "status": "ok" if ok else "unavailable",
+        "role": settings.role,
+        "process": hub.process,
+        "router": "off"
+        if router is None
+        else ("standby" if router.state == "standby" else "leader"),
+        "checks": checks,
+        "loops": {name: loop.as_json() for name, loop in sorted(hub.supervisor.loops.items())},
+    }
+    return web.json_response(body, status=200 if ok else 503)
 
 
 class MetricsRefresh:
@@ -169,6 +179,8 @@ async def metrics(request: web.Request) -> web.Response:
     token = request.app[keys.SETTINGS].metrics_token.get_secret_value()
     if token and not bearer_matches(request, token):
         return error_response(401, "unauthorized", "metrics token required")
+    hub = request.app[keys.HUB]
+    request.app[METRICS].loops(hub.supervisor.loops.values(), bus=hub.bus)
     await request.app[METRICS_REFRESH].ensure(request)
     body = request.app[METRICS].render()
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})

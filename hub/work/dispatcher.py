@@ -27,7 +27,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from contract.errors import Conflict, HubError, InvalidInput, NotFound
 from contract.info import Channels
 from hub import events
+from hub.lease import ROUTER, Fence, Lease, LeaseLost
 from hub.stream import StreamEvent, StreamLagged
+from hub.supervise import Loop, pause_after_failure
 from hub.web import keys
 from hub.web.middleware import METRICS
 from hub.work.offers import abandon_conversation
@@ -178,9 +180,22 @@ def channel_rules(channels: Channels) -> dict[str, ChannelRule]:
 class Dispatcher:
     """Runs the router for this hub process."""
 
-    def __init__(self, hub: Hub, *, on_lag: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        hub: Hub,
+        *,
+        on_lag: Callable[[], None] | None = None,
+        fence: Callable[[], Fence] | None = None,
+        health: Loop | None = None,
+    ) -> None:
         self.hub = hub
         self._on_lag = on_lag
+        # The router lease's current fence: every offer checks it as it commits, so a router
+        # that lost its lease cannot write (None: one process, no lease).
+        self._fence = fence
+        self.health = health or Loop("router")
+        self.lost = False  # the lease was found taken: this router stopped
+        self._stale = False
         settings = hub.settings
         self.router = Router(
             RouterConfig(
@@ -354,29 +369,42 @@ class Dispatcher:
     # ------------------------------------------------------------------ the loop
     async def _run(self) -> None:
         while True:
-            deadline = self.router.next_deadline()
-            timeout = 1.0 if deadline is None else max(0.0, min(1.0, deadline - time.time()))
-            batch: list[StreamEvent] = []
             try:
-                with contextlib.suppress(TimeoutError):
-                    batch.append(await asyncio.wait_for(self._sub.get(), timeout=timeout))
-                while not self._sub.empty() and len(batch) < 500:
-                    batch.append(self._sub.get_nowait())
-                decisions: list[rev.Event] = []
-                for event in batch:
-                    decisions += await self._apply_hub_event(event)
-                decisions += self.router.tick(time.time())
-                await self._apply_decisions(decisions)
-            except StreamLagged:
-                # Events were dropped for the router: what it knows may be stale anywhere.
-                logger.warning("router fell behind the stream; rebuilding from storage")
-                self._sub.resume()
-                await self._rebuild()
+                if self._stale:
+                    # Events were dropped for the router, or a step failed: what it knows
+                    # may be stale anywhere. Rebuilt from storage, retried until it works.
+                    await self._rebuild()
+                    self._stale = False
+                await self._step()
+                self.health.ok()
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                logger.exception("router step failed; rebuilding from storage")
-                await self._rebuild()
+            except LeaseLost as err:
+                logger.warning("router stops: %s", err)
+                self.lost = True
+                return
+            except StreamLagged:
+                logger.warning("router fell behind the stream; rebuilding from storage")
+                self._sub.resume()
+                self._stale = True
+            except Exception as err:
+                self._stale = True
+                await pause_after_failure(self.health, err, "router step")
+
+    async def _step(self) -> None:
+        deadline = self.router.next_deadline()
+        timeout = 1.0 if deadline is None else max(0.0, min(1.0, deadline - time.time()))
+        batch: list[StreamEvent] = []
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                batch.append(await self._sub.get())
+        while not self._sub.empty() and len(batch) < 500:
+            batch.append(self._sub.get_nowait())
+        decisions: list[rev.Event] = []
+        for event in batch:
+            decisions += await self._apply_hub_event(event)
+        decisions += self.router.tick(time.time())
+        await self._apply_decisions(decisions)
 
     async def _rebuild(self) -> None:
         self.router = Router(self.router.config)
@@ -587,7 +615,11 @@ class Dispatcher:
                     timeout = max(1.0, d.expires_at - time.time())
                     why = self.preferred.get(d.task_id, {}).get(d.agent_id)
                     offer_id = await work.create_offer(
-                        d.task_id, d.agent_id, timeout_s=timeout, preferred=why
+                        d.task_id,
+                        d.agent_id,
+                        timeout_s=timeout,
+                        preferred=why,
+                        fence=self._fence() if self._fence is not None else None,
                     )
                     if offer_id is None:
                         # It stopped waiting meanwhile (closed, taken): withdraw in the router.
@@ -612,17 +644,116 @@ class Dispatcher:
                 logger.info("router decision %s no longer applies: %s", d.type, err)
 
 
-DISPATCHER: web.AppKey[Dispatcher] = web.AppKey("dispatcher")
+class RouterLeader:
+    """Runs the router in the one process that holds the router lease.
+
+    Every process with the worker role competes for the lease each ``ttl / 5``; the holder
+    renews it at that pace and runs a ``Dispatcher`` fenced by it. A holder whose renewal
+    finds the lease taken, or that could not renew for a whole TTL (the database away),
+    stops its router at once; the next holder rebuilds the router from storage and
+    withdraws the offers in flight, which the old router can no longer write.
+    """
+
+    def __init__(self, hub: Hub, *, on_lag: Callable[[], None] | None = None) -> None:
+        self.hub = hub
+        self._on_lag = on_lag
+        self.lease = Lease(hub.sessions, ROUTER, hub.holder, hub.settings.lease_ttl_s)
+        self.health = hub.supervisor.track("router")
+        self.health.standby()
+        self.dispatcher: Dispatcher | None = None
+        self.takeovers = 0
+
+    @property
+    def leading(self) -> bool:
+        return self.dispatcher is not None
+
+    async def round(self) -> None:
+        """Acquire or renew the lease, and start or stop the router to match."""
+        async with asyncio.timeout(max(1.0, self.lease.ttl_s / 2)):
+            if self.dispatcher is not None and self.dispatcher.lost:
+                await self._step_down("its offer found the lease taken")
+                return
+            if self.dispatcher is None:
+                if await self.lease.try_acquire():
+                    await self._lead()
+                else:
+                    self.health.standby()
+                return
+            if not await self.lease.renew():
+                await self._step_down("the lease was taken")
+
+    async def run(self, loop: Loop) -> None:
+        """The ``lease`` loop: a round every ``ttl / 5``; errors never end it."""
+        while True:
+            await asyncio.sleep(self.lease.renew_every_s)
+            try:
+                await self.round()
+                loop.ok()
+            except Exception as err:
+                loop.failed(err)
+                logger.warning("router lease round failed: %s", loop.last_error)
+                if self.dispatcher is not None and not self.lease.held:
+                    await self._step_down("the lease could not be renewed in time")
+
+    async def _lead(self) -> None:
+        dispatcher = Dispatcher(
+            self.hub, on_lag=self._on_lag, fence=self.lease.fence, health=self.health
+        )
+        try:
+            await dispatcher.start()
+        except BaseException:
+            await dispatcher.stop()
+            raise
+        self.dispatcher = dispatcher
+        self.health.ok()
+        self.takeovers += 1
+        logger.info("%s routes now (lease token %s)", self.hub.holder, self.lease.token)
+
+    async def _step_down(self, why: str) -> None:
+        dispatcher, self.dispatcher = self.dispatcher, None
+        self.lease.drop()
+        if dispatcher is not None:
+            await dispatcher.stop()
+        self.health.standby()
+        logger.warning("%s stopped routing: %s", self.hub.holder, why)
+
+    async def stop(self) -> None:
+        """Stop routing and hand the lease over at once (clean shutdown)."""
+        dispatcher, self.dispatcher = self.dispatcher, None
+        if dispatcher is not None:
+            await dispatcher.stop()
+        try:
+            await self.lease.release()
+        except Exception as err:
+            logger.warning("router lease not released (%s); it expires by itself", err)
+        self.health.state = "stopped"
+
+
+ROUTER_LEADER: web.AppKey[RouterLeader] = web.AppKey("router_leader")
 
 
 async def dispatcher_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Run the router for the app's lifetime."""
+    """Compete for the router lease for the app's lifetime, routing while it is held."""
     lagged = app[METRICS].stream_lagged.labels(subscriber="router")
-    dispatcher = Dispatcher(app[keys.HUB], on_lag=lagged.inc)
-    app[DISPATCHER] = dispatcher
-    await dispatcher.start()
+    hub = app[keys.HUB]
+    leader = RouterLeader(hub, on_lag=lagged.inc)
+    app[ROUTER_LEADER] = leader
+    # The first round before serving: a lone process routes from its first request on.
+    try:
+        await leader.round()
+    except Exception as err:
+        logger.warning("router lease not taken at start (%s); retrying", err)
+    hub.supervisor.spawn("lease", leader.run)
     yield
-    await dispatcher.stop()
+    await hub.supervisor.stop("lease")
+    await leader.stop()
 
 
-__all__ = ["DISPATCHER", "Dispatcher", "dispatcher_ctx", "queue_spec", "validate_steps"]
+__all__ = [
+    "ROUTER_LEADER",
+    "Dispatcher",
+    "RouterLeader",
+    "dispatcher_ctx",
+    "queue_spec",
+    "validate_steps",
+]

@@ -18,6 +18,7 @@ from config.settings import Settings
 from contract.errors import Conflict, InvalidInput, NotFound
 from hub import events
 from hub.audit import record
+from hub.lease import Fence, check_fence
 from hub.uow import Transactor, UnitOfWork
 from storage.models import (
     Agent,
@@ -49,14 +50,20 @@ class WorkService:
         *,
         timeout_s: float | None = None,
         preferred: str | None = None,
+        fence: Fence | None = None,
     ) -> int | None:
-        """Reserve a waiting conversation for an agent; None if it stopped waiting."""
+        """Reserve a waiting conversation for an agent; None if it stopped waiting.
+
+        With ``fence`` (the router lease's) nothing is written unless the lease is still
+        current as this commits: ``LeaseLost`` instead."""
         # preferred: why this agent came first ("last_agent", "account_owner"); the offer says so.
         timeout = timedelta(seconds=timeout_s or self.settings.offer_timeout_s)
 
         async def work(uow: UnitOfWork) -> int | None:
             s = uow.session
             now = utcnow()
+            if fence is not None:
+                await check_fence(s, fence)
             moved = await s.execute(
                 update(Conversation)
                 .where(Conversation.id == conversation_id, Conversation.state == "queued")

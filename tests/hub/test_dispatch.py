@@ -9,7 +9,7 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
 from hub.web import keys
-from hub.work.dispatcher import DISPATCHER
+from hub.work.dispatcher import ROUTER_LEADER
 from storage.models import Conversation, Offer
 from tests.conftest import AUTH, ClientFactory
 
@@ -194,7 +194,8 @@ async def test_restart_keeps_waiting_work_and_reroutes_offers_in_flight(
     await client.close()
 
     restarted = await hub_client(database_url=sqlite_url)
-    dispatcher = restarted.app[DISPATCHER]
+    dispatcher = restarted.app[ROUTER_LEADER].dispatcher
+    assert dispatcher is not None
     assert {t.id for t in dispatcher.router.tasks()} == {conv, waiting}
 
     async def reoffered() -> bool:
