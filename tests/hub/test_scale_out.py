@@ -331,3 +331,32 @@ async def test_a_provider_that_cannot_be_asked_keeps_the_send_uncertain(
         row = await s.scalar(select(OutboxItem).where(OutboxItem.message_id == msg_id))
         assert row is not None
         assert row.uncertain_since is not None
+
+
+@pytest.mark.postgres
+async def test_one_sender_writing_to_two_processes_at_once_gets_one_conversation(
+    hub_client: ClientFactory, pg_url: str
+) -> None:
+    one = (await hub_client(database_url=pg_url, reopen_window_s=0)).app[keys.HUB]
+    two = (await hub_client(database_url=pg_url, reopen_window_s=0)).app[keys.HUB]
+    first = await contact(one, "+12025550117", "an old question")
+    assert first.conversation_id is not None
+    async with one.sessions() as s, s.begin():
+        conv = await s.get_one(Conversation, first.conversation_id)
+        conv.state, conv.closed_at = "closed", utcnow() - timedelta(seconds=5)
+
+    # A burst from the same customer lands on both processes at once; nothing is open.
+    results = await asyncio.gather(
+        *(
+            contact(hub, "+12025550117", f"burst {i}", provider_id=f"burst-{i}")
+            for i, hub in enumerate([one, two] * 10)
+        )
+    )
+    opened = {r.conversation_id for r in results}
+    assert len(opened) == 1, opened
+    assert first.conversation_id not in opened
+    async with one.sessions() as s:
+        count = await s.scalar(
+            select(func.count()).select_from(Message).where(Message.conversation_id.in_(opened))
+        )
+    assert count == 20
