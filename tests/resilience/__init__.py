@@ -1,0 +1,1 @@
+"""Outage tests: PostgreSQL connections killed or cut off, Redis unreachable."""
