@@ -41,6 +41,8 @@ READ_BLOCK_MS = 1_000
 READ_COUNT = 500
 PUBLISH_BUFFER = 50_000
 POLL_EVERY_S = 1.0
+# The bus's loops retry at least this often while Redis is away (a round costs one call).
+RETRY_CAP_S = 1.0
 # A live signal older than this when read (a reader catching up after a blip) is dropped.
 SIGNAL_MAX_AGE_S = 5.0
 PRESENCE_EVERY_S = 3.0
@@ -201,8 +203,11 @@ class RedisBus:
             if not self._outgoing:
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(5):
+                    async with asyncio.timeout(1 if not loop.healthy else 5):
                         await self._wake.wait()
+                if not self._outgoing and not loop.healthy:
+                    await self.client.ping()  # idle after a failure: working again?
+                    loop.ok()
                 continue
             batch = list(self._outgoing)
             pipe = self.client.pipeline(transaction=False)
@@ -294,9 +299,12 @@ class RedisBus:
         await self.client.ping()
 
     def start(self, supervisor: Supervisor, local_agents: Callable[[], set[int]]) -> None:
-        supervisor.spawn("fanout", self._read_loop)
-        supervisor.spawn("fanout-publish", self._publish_loop)
-        supervisor.spawn("presence", lambda loop: self._presence_loop(loop, local_agents))
+        cap = RETRY_CAP_S
+        supervisor.spawn("fanout", self._read_loop, backoff_cap_s=cap)
+        supervisor.spawn("fanout-publish", self._publish_loop, backoff_cap_s=cap)
+        supervisor.spawn(
+            "presence", lambda loop: self._presence_loop(loop, local_agents), backoff_cap_s=cap
+        )
 
     async def close(self) -> None:
         with contextlib.suppress(Exception):

@@ -2,7 +2,7 @@
 
 Every loop that keeps the hub working (router, outbox, media fetch, rollups, fan-out, the
 stream poll) runs under a ``Supervisor``. A loop that raises is logged and started again
-after a growing pause (0.5 s doubling to 30 s), so a database restart or a Redis outage
+after a growing pause (0.5 s doubling to 5 s), so a database restart or a Redis outage
 costs a few retries, never the loop. Loops that catch their own errors report them with
 ``Loop.failed`` and their recovery with ``Loop.ok``. ``/readyz`` and ``/metrics`` read
 ``Supervisor.loops``: a loop whose last attempt failed makes the process not ready.
@@ -22,7 +22,8 @@ logger = logging.getLogger(__name__)
 
 LoopState = Literal["starting", "ok", "failing", "standby", "stopped"]
 BACKOFF_FIRST_S = 0.5
-BACKOFF_CAP_S = 30.0
+# Low: a failing round is cheap, and readiness returns only once the loop has worked again.
+BACKOFF_CAP_S = 5.0
 
 
 @dataclass(slots=True)
@@ -36,6 +37,7 @@ class Loop:
     failures: int = 0  # consecutive, for the backoff
     since: float = field(default_factory=time.monotonic)
     on_failure: Callable[[str], None] | None = None
+    backoff_cap_s: float = BACKOFF_CAP_S
 
     def ok(self) -> None:
         """The loop did a round of its work."""
@@ -66,7 +68,7 @@ class Loop:
 
     def backoff_s(self) -> float:
         """The pause before the next try after ``failures`` failures in a row."""
-        return float(min(BACKOFF_CAP_S, BACKOFF_FIRST_S * 2.0 ** max(0, self.failures - 1)))
+        return float(min(self.backoff_cap_s, BACKOFF_FIRST_S * 2.0 ** max(0, self.failures - 1)))
 
     def as_json(self) -> dict[str, object]:
         return {"state": self.state, "restarts": self.restarts, "last_error": self.last_error}
@@ -83,11 +85,13 @@ class Supervisor:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._on_failure = on_failure
 
-    def spawn(self, name: str, body: LoopBody) -> Loop:
-        """Run ``body(loop)`` until cancelled; an exception restarts it after a backoff."""
+    def spawn(self, name: str, body: LoopBody, *, backoff_cap_s: float = BACKOFF_CAP_S) -> Loop:
+        """Run ``body(loop)`` until cancelled; an exception restarts it after a backoff
+        (doubling up to ``backoff_cap_s``)."""
         if name in self._tasks:
             raise RuntimeError(f"loop {name!r} already runs")
         loop = self.loops.get(name) or Loop(name, on_failure=self._on_failure)
+        loop.backoff_cap_s = backoff_cap_s
         self.loops[name] = loop
         self._tasks[name] = asyncio.create_task(self._supervise(loop, body), name=name)
         return loop

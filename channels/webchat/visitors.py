@@ -350,6 +350,11 @@ class Visitors:
             except HubError as err:
                 logger.warning("web chat frame failed: %s", err)
                 answer = _error("unavailable", "try again shortly", data)
+            except Exception:
+                # Storage away (a database restart): nothing was stored and no ack went out;
+                # the visitor stays connected and the widget sends the frame again.
+                logger.exception("web chat frame failed")
+                answer = _error("unavailable", "try again shortly", data)
             if answer is not None:
                 with contextlib.suppress(ConnectionError, RuntimeError):
                     await ws.send_json(answer)

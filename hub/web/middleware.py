@@ -10,6 +10,7 @@ import time
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeout
 
 from contract.errors import Conflict, Forbidden, HubError, InvalidInput, NotFound, Throttled
 from hub.web import keys
@@ -57,7 +58,9 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
             logger.info("%s %s -> 413 (body too large)", request.method, request.path)
             return error_response(413, "too_large", detail)
         return error_response(err.status, err.reason.lower().replace(" ", "_"), err.reason)
-    except DBAPIError:
+    except (DBAPIError, SQLAlchemyTimeout, ConnectionError):
+        # Also a database that refuses connections (asyncpg raises the socket's error) and a
+        # pool with no connection to give: nothing was stored, the caller should retry.
         logger.exception("database failure on %s %s", request.method, request.path)
         return error_response(503, "unavailable", "storage is unavailable; try again")
     except Exception:
@@ -119,8 +122,9 @@ async def readyz(request: web.Request) -> web.Response:
     settings = request.app[keys.SETTINGS]
     checks: dict[str, str] = {}
     try:
-        async with asyncio.timeout(READY_TIMEOUT_S):
-            await ping(hub.engine)
+        # No asyncio timeout around a database call: a query cancelled half-way can leave
+        # its pooled connection unusable. The engine's connect timeout bounds it.
+        await ping(hub.engine)
         checks["database"] = "ok"
     except Exception as err:
         checks["database"] = f"error: {type(err).__name__}"

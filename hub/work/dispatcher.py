@@ -668,19 +668,22 @@ class RouterLeader:
         return self.dispatcher is not None
 
     async def round(self) -> None:
-        """Acquire or renew the lease, and start or stop the router to match."""
-        async with asyncio.timeout(max(1.0, self.lease.ttl_s / 2)):
-            if self.dispatcher is not None and self.dispatcher.lost:
-                await self._step_down("its offer found the lease taken")
-                return
-            if self.dispatcher is None:
-                if await self.lease.try_acquire():
-                    await self._lead()
-                else:
-                    self.health.standby()
-                return
-            if not await self.lease.renew():
-                await self._step_down("the lease was taken")
+        """Acquire or renew the lease, and start or stop the router to match.
+
+        No asyncio timeout around it: a query cancelled half-way can leave its pooled
+        connection unusable. A renewal that hangs is safe: the fence stops this router's
+        writes once another process has taken the expired lease."""
+        if self.dispatcher is not None and self.dispatcher.lost:
+            await self._step_down("its offer found the lease taken")
+            return
+        if self.dispatcher is None:
+            if await self.lease.try_acquire():
+                await self._lead()
+            else:
+                self.health.standby()
+            return
+        if not await self.lease.renew():
+            await self._step_down("the lease was taken")
 
     async def run(self, loop: Loop) -> None:
         """The ``lease`` loop: a round every ``ttl / 5``; errors never end it."""
