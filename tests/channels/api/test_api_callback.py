@@ -3,6 +3,7 @@ Idempotency-Key, so the customer's system can store it once."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,6 +17,7 @@ from channels.api.adapter import IDEMPOTENCY_HEADER, create
 from config.settings import load_settings
 from contract.channel import ChannelContext, OutboundMessage
 from contract.errors import ChannelError
+from tests.conftest import AUTH, ClientFactory
 
 
 @dataclass
@@ -79,3 +81,31 @@ async def test_a_retried_post_carries_the_same_idempotency_key(receiver: Receive
     assert key1 == key2 == "hub-msg-4711"
     assert body1 == body2
     assert body1["id"] == "api-out-4711"
+
+
+async def test_the_hubs_outbox_retries_a_reply_with_the_same_key(
+    hub_client: ClientFactory, receiver: Receiver
+) -> None:
+    receiver.statuses = [503, 429]
+    client = await hub_client(api_callback_url=receiver.url)
+    async with client.post(
+        "/api/v1/inbound",
+        json={"from": "+12025550143", "text": "Is my order coming?", "external_id": "crm-1"},
+        headers=AUTH,
+    ) as resp:
+        assert resp.status == 201, await resp.text()
+        conversation_id = (await resp.json())["conversation_id"]
+    async with client.post(
+        f"/api/v1/conversations/{conversation_id}/messages",
+        json={"text": "Your replacement ships tomorrow."},
+        headers=AUTH,
+    ) as resp:
+        assert resp.status == 201, await resp.text()
+        message_id = (await resp.json())["id"]
+
+    async with asyncio.timeout(10):
+        while len(receiver.received) < 3:  # noqa: ASYNC110 - the outbox runs in the background
+            await asyncio.sleep(0.02)
+    keys = [key for key, _ in receiver.received]
+    assert keys == [f"hub-msg-{message_id}"] * 3
+    assert {body["id"] for _, body in receiver.received} == {f"api-out-{message_id}"}
