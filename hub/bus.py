@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 
-from hub.signals import ConversationRead, CustomerTyping, Signal, Signals
+from hub.signals import AgentTyping, ConversationRead, CustomerTyping, Signal, Signals
 from hub.stream import InteractionStream, StreamEvent
 from hub.supervise import Loop, Supervisor
 
@@ -142,6 +142,13 @@ def encode_signal(origin: str, signal: Signal) -> bytes:
             "assignee_id": signal.assignee_id,
             "on": signal.on,
         }
+    elif isinstance(signal, AgentTyping):
+        body = {
+            "k": "agent_typing",
+            "conversation_id": signal.conversation_id,
+            "channel": signal.channel,
+            "address": signal.address,
+        }
     else:
         body = {
             "k": "read",
@@ -158,6 +165,8 @@ def decode_signal(body: dict[str, Any]) -> Signal | None:
         return CustomerTyping(**body)
     if kind == "read":
         return ConversationRead(**body)
+    if kind == "agent_typing":
+        return AgentTyping(**body)
     return None
 
 

@@ -32,7 +32,17 @@ class ConversationRead:
     message_id: int
 
 
-Signal = CustomerTyping | ConversationRead
+@dataclass(frozen=True, slots=True)
+class AgentTyping:
+    """The agent handling a conversation on a live channel (web chat) is typing: whichever
+    process holds the customer's socket shows it."""
+
+    conversation_id: int
+    channel: str
+    address: str
+
+
+Signal = CustomerTyping | ConversationRead | AgentTyping
 Listener = Callable[[Signal], None]
 
 

@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from contract.chat import ConversationObserver, ConversationUpdate
 from hub import events
-from hub.signals import ConversationRead, Signal
+from hub.signals import AgentTyping, ConversationRead, Signal
 from hub.stream import StreamEvent, StreamLagged
 from hub.web import keys
 from storage.models import Agent, Conversation, Endpoint
@@ -59,10 +59,17 @@ class ObserverFeed:
             self._unlisten = self.hub.signals.listen(self._signal)
 
     def _signal(self, signal: Signal) -> None:
-        """An agent read a conversation of an observing channel: tell its adapter."""
-        if not isinstance(signal, ConversationRead) or signal.channel not in self.observers:
+        """An agent read, or types in, a conversation of an observing channel: tell its
+        adapter (the one of this process: it shows it if it holds the customer's socket)."""
+        if isinstance(signal, AgentTyping) and signal.channel in self.observers:
+            adapter = self.hub.adapters[signal.channel]
+            task = asyncio.get_running_loop().create_task(
+                adapter.typing(channel=signal.channel, to=signal.address)
+            )
+        elif isinstance(signal, ConversationRead) and signal.channel in self.observers:
+            task = asyncio.get_running_loop().create_task(self._read(signal))
+        else:
             return
-        task = asyncio.get_running_loop().create_task(self._read(signal))
         self._reads.add(task)
         task.add_done_callback(self._reads.discard)
 

@@ -11,11 +11,12 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contract.channel import ChannelAdapter
+from contract.chat import ConversationObserver
 from contract.errors import Conflict, NotFound
 from hub import access, queries
 from hub.accounts.principal import Principal
 from hub.console import views
-from hub.signals import ConversationRead, Signals
+from hub.signals import AgentTyping, ConversationRead, Signals
 from hub.stream import StreamEvent
 from hub.uow import Transactor, events_between, head_seq
 from hub.work import canned
@@ -197,4 +198,8 @@ class ConsoleService:
         if adapter is None:
             return
         out = await self.tx.read(lambda s: queries.get_conversation(s, conv.id))
+        if isinstance(adapter, ConversationObserver) and self.signals is not None:
+            # A live channel: the customer's socket may be held by another process.
+            self.signals.send(AgentTyping(conv.id, conv.channel, out.endpoint.address))
+            return
         await adapter.typing(channel=conv.channel, to=out.endpoint.address)

@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select, update
@@ -360,3 +361,57 @@ async def test_one_sender_writing_to_two_processes_at_once_gets_one_conversation
             select(func.count()).select_from(Message).where(Message.conversation_id.in_(opened))
         )
     assert count == 20
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+async def test_a_visitor_on_one_process_and_the_agent_on_another_see_each_other_live(
+    aiohttp_client: Any, pg_url: str, redis_url: str, redis_prefix: str
+) -> None:
+    from channels.webchat.testing.visitor import ChatVisitor
+    from contract.testing import free_port
+    from server.app import create_app
+    from tests.channels.webchat.conftest import webchat_section
+    from tests.conftest import make_settings
+
+    ports = [free_port(), free_port()]
+    bases = [f"http://127.0.0.1:{p}" for p in ports]
+    clients = []
+    for port, base in zip(ports, bases, strict=True):
+        settings = make_settings(
+            pg_url,
+            public_url=base,
+            redis_url=redis_url,
+            redis_prefix=redis_prefix,
+            channels={"webchat": webchat_section(base, origins=bases)},
+        )
+        clients.append(await aiohttp_client(create_app(settings), server_kwargs={"port": port}))
+    web_two = clients[1]
+    await make_agent(web_two, "ann")
+    console, _, _ = await Console.connect(web_two, await login(web_two, "ann"))
+    session = aiohttp.ClientSession()
+    visitor = ChatVisitor(session, bases[0], origin=bases[0])
+    try:
+        await console.cmd("set_state", state="available")
+        await visitor.connect()
+        await visitor.send({"type": "prechat", "name": "Vic", "topic": "billing"})
+        await visitor.next("ack")
+        ack = await visitor.say("Where is my parcel?", client_msg_id="m-1")
+        offer = await console.until_event("offer.created")
+        accepted = await console.cmd("accept", offer_id=offer["payload"]["offer_id"])
+        conv_id = accepted["data"]["result"]["conversation_id"]
+        assert (await visitor.next("status"))["state"] in ("queued", "assigned")
+        await console.cmd("open", conversation_id=conv_id)
+        assert (await visitor.next("read"))["id"] == ack["id"]  # a signal, across processes
+        await console.cmd("typing", conversation_id=conv_id)
+        assert (await visitor.next("typing"))["on"] is True  # another signal
+        await console.cmd("reply", conversation_id=conv_id, text="On its way.")
+        reply = await visitor.next("message")
+        while reply["direction"] == "in":  # the echo of the visitor's own message first
+            reply = await visitor.next("message")
+        # The reply reached the visitor: a committed event, across processes.
+        assert (reply["direction"], reply["text"]) == ("out", "On its way.")
+    finally:
+        await visitor.close()
+        await session.close()
+        await console.close()
