@@ -41,6 +41,9 @@ class ChannelError(HubError):
 
     ``retryable`` tells the outbox whether to try again later (network error, 5xx, rate limit)
     or to dead-letter at once (bad address, opted-out recipient, policy refusal).
+    ``outcome_unknown`` says the provider may have taken the message anyway (a timeout, a
+    connection lost after sending, a 502): the next attempt, by any worker, first asks the
+    provider (``contract.channel.SendReconciler``).
     """
 
     def __init__(
@@ -50,8 +53,10 @@ class ChannelError(HubError):
         retryable: bool,
         code: str | None = None,
         retry_after: float | None = None,
+        outcome_unknown: bool = False,
     ) -> None:
         super().__init__(message)
         self.retryable = retryable
         self.code = code
         self.retry_after = retry_after
+        self.outcome_unknown = outcome_unknown

@@ -239,6 +239,7 @@ class TwilioMessagingAdapter:
                     if resp.status >= 500 and resp.status != 503:
                         # A 500/502/504 may come after Twilio created the message.
                         self.uncertain.add(key, began)
+                        err.outcome_unknown = True
                     else:
                         self.uncertain.settle(key)
                     await self._after_refusal(message, err)
@@ -249,14 +250,20 @@ class TwilioMessagingAdapter:
             raise ChannelError(f"Twilio unreachable: {err!r}", retryable=True) from err
         except (aiohttp.ClientError, TimeoutError) as err:
             self.uncertain.add(key, began)
-            raise ChannelError(f"Twilio unreachable: {err!r}", retryable=True) from err
+            raise ChannelError(
+                f"Twilio unreachable: {err!r}", retryable=True, outcome_unknown=True
+            ) from err
         except ValueError as err:
             self.uncertain.add(key, began)
-            raise ChannelError("Twilio answered with unreadable JSON", retryable=True) from err
+            raise ChannelError(
+                "Twilio answered with unreadable JSON", retryable=True, outcome_unknown=True
+            ) from err
         sid = data.get("sid") if isinstance(data, dict) else None
         if not isinstance(sid, str) or not sid:
             self.uncertain.add(key, began)
-            raise ChannelError("Twilio's answer has no message sid", retryable=True)
+            raise ChannelError(
+                "Twilio's answer has no message sid", retryable=True, outcome_unknown=True
+            )
         self.uncertain.settle(key)
         status: DeliveryStatus = TWILIO_STATUS.get(str(data.get("status") or ""), None) or "queued"
         meta: dict[str, Any] = {

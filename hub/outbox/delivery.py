@@ -289,6 +289,10 @@ class OutboxSender(DueWorker):
             s = uow.session
             row = await s.get_one(OutboxItem, item_id)
             row.last_error = str(err)[:500]
+            if err.outcome_unknown and row.uncertain_since is None:
+                # The provider may have it: whichever worker tries next asks it first,
+                # about what was sent since this attempt began (its claim).
+                row.uncertain_since = row.updated_at
             dead = not err.retryable or row.attempts >= self.settings.outbox_max_attempts
             if not dead:
                 delay = backoff(

@@ -415,3 +415,42 @@ async def test_a_visitor_on_one_process_and_the_agent_on_another_see_each_other_
         await visitor.close()
         await session.close()
         await console.close()
+
+
+async def test_a_send_whose_outcome_is_unknown_is_asked_about_by_the_next_worker(
+    hub_client: ClientFactory, db_url: str
+) -> None:
+    client = await hub_client(database_url=db_url)
+    hub = client.app[keys.HUB]
+    await hub.supervisor.stop("outbox")
+    conv = (await contact(hub, "+12025550118", "hi")).conversation_id
+    assert conv is not None
+    agent_id = await make_agent(client, "eve")
+    msg_id = (await hub.conversations.reply(conv, text="timed out", author_id=agent_id)).id
+
+    class TimesOut(RecordingProvider):
+        async def send(self, message: OutboundMessage) -> SendReceipt:
+            self.sent.append(message)
+            raise ChannelError("read timeout", retryable=True, outcome_unknown=True)
+
+    first = TimesOut(has=set())
+    worker = OutboxSender(hub.settings, hub.tx, {"api": first})  # type: ignore[dict-item]
+    await worker._work((await worker._claim())[0])
+    assert len(first.sent) == 1
+    assert first.asked == []
+
+    # The provider had taken it after all; another worker's attempt finds it there.
+    second = RecordingProvider(has={f"hub-msg-{msg_id}"})
+    other = OutboxSender(hub.settings, hub.tx, {"api": second})  # type: ignore[dict-item]
+
+    async with hub.sessions() as s, s.begin():
+        await s.execute(update(OutboxItem).values(next_attempt_at=utcnow()))
+    claimed = await other._claim()
+    assert len(claimed) == 1
+    await other._work(claimed[0])
+    assert second.asked == [f"hub-msg-{msg_id}"]
+    assert second.sent == []
+    async with hub.sessions() as s:
+        row = await s.scalar(select(OutboxItem).where(OutboxItem.message_id == msg_id))
+        assert row is not None
+        assert (row.state, row.uncertain_since) == ("done", None)
