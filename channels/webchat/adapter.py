@@ -15,6 +15,7 @@ import hashlib
 import hmac
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import cast
@@ -54,6 +55,7 @@ DEMO_CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 )
+PUSHED_REMEMBERED = 10_000
 INLINE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
 
 
@@ -75,6 +77,9 @@ class WebchatAdapter:
             settings, self.hub, self.file_url, own_origin=f"{public.scheme}://{public.netloc}"
         )
         self._ticker: asyncio.Task[None] | None = None
+        # Replies pushed by this process (by the outbox's send or by their event), so the
+        # one that comes second does not push them again.
+        self._pushed: OrderedDict[tuple[str, int], None] = OrderedDict()
 
     def routes(self) -> Sequence[web.AbstractRouteDef]:
         return [
@@ -164,29 +169,52 @@ class WebchatAdapter:
 
     # ------------------------------------------------------------------ agent side
     async def send(self, message: OutboundMessage) -> SendReceipt:
-        """An agent's reply: stored already; pushed to the visitor's open tabs (a visitor
-        who is away gets it with the history when they come back)."""
-        stored = await self.hub.chat_history(
-            channel=CHANNEL,
-            endpoint_kind=ENDPOINT_KIND,
-            address=message.to,
-            after_id=message.message_id - 1,
-            limit=1,
-        )
-        if not stored or stored[0].id != message.message_id:
+        """An agent's reply: stored already; pushed to the visitor's open tabs if this
+        process holds them. With several processes the one that does pushes it when the
+        reply's event reaches it (``conversation_update`` kind "message"); a visitor who is
+        away gets it with the history when they come back."""
+        delivered = await self._push_reply(message.to, message.message_id)
+        if delivered is None:
             raise ChannelError("the reply is not in this visitor's chat", retryable=False)
-        frame = message_frame(stored[0], lambda file_id: self.file_url(message.to, file_id))
-        delivered = await self.visitors.push(message.to, frame)
         return SendReceipt(
             provider_id=f"webchat-{message.message_id}",
             status="delivered" if delivered else "sent",
         )
+
+    async def _push_reply(self, address: str, message_id: int) -> bool | None:
+        """Push a stored reply to the visitor's tabs here, once; True if a tab got it (or
+        got it before), None if it is not this visitor's."""
+        if (address, message_id) in self._pushed:
+            return True
+        if not self.visitors.connected(address):
+            return False
+        stored = await self.hub.chat_history(
+            channel=CHANNEL,
+            endpoint_kind=ENDPOINT_KIND,
+            address=address,
+            after_id=message_id - 1,
+            limit=1,
+        )
+        if not stored or stored[0].id != message_id:
+            return None
+        if (address, message_id) in self._pushed:
+            return True  # the other path pushed it while this one read it
+        self._pushed[(address, message_id)] = None
+        while len(self._pushed) > PUSHED_REMEMBERED:
+            self._pushed.popitem(last=False)
+        frame = message_frame(stored[0], lambda file_id: self.file_url(address, file_id))
+        return bool(await self.visitors.push(address, frame))
 
     async def typing(self, *, channel: str, to: str) -> None:
         await self.visitors.push(to, {"type": "typing", "on": True, "name": ""})
 
     async def conversation_update(self, update: ConversationUpdate) -> None:
         if update.endpoint_kind != ENDPOINT_KIND or not self.visitors.connected(update.address):
+            return
+        if update.kind == "message":
+            message_id = update.extra.get("message_id")
+            if isinstance(message_id, int):
+                await self._push_reply(update.address, message_id)
             return
         if update.kind == "read":
             # A read receipt: the agent has seen the visitor's messages up to this id.

@@ -36,6 +36,9 @@ KINDS = {
     events.ConversationAbandoned.TYPE: "closed",
     events.ConversationWrapUp.TYPE: "wrap_up",
     events.ConversationTransferred.TYPE: "transferred",
+    # A reply stored: the process holding the customer's live socket shows it (the outbox's
+    # send may run in another process).
+    events.MessageSent.TYPE: "message",
 }
 
 
@@ -151,6 +154,9 @@ class ObserverFeed:
                 kind=KINDS[e.type],
                 agent=(name or "").split(" ")[0],
                 at=e.created_at,
+                extra={"message_id": e.payload["message_id"]}
+                if e.type == events.MessageSent.TYPE
+                else {},
             )
         )
 
