@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_origin
 
 from pydantic import (
     Field,
+    IPvAnyNetwork,
     NonNegativeFloat,
     SecretStr,
     ValidationError,
@@ -65,6 +68,9 @@ class Settings(BaseSettings):
     channels: dict[str, dict[str, Any]] = Field(default_factory=dict, repr=False)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
+    # Load balancers whose X-Forwarded-For / X-Forwarded-Proto are believed (addresses or
+    # networks, "10.0.0.0/8"); empty: the TCP peer is the client.
+    trusted_proxies: tuple[IPvAnyNetwork, ...] = ()
     max_body_bytes: int = Field(default=1_048_576, gt=0)
     default_phone_region: str = "US"
     reopen_window_s: int = Field(default=604_800, ge=0)
@@ -151,6 +157,11 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _scale_out_needs_postgres(self) -> Settings:
+        if self.role != "all" and not self.redis_url:
+            # A web process and a worker see each other's events only through the bus.
+            raise ValueError(
+                f"HUB_ROLE={self.role} runs beside other processes: set HUB_REDIS_URL"
+            )
         if self.database_url.startswith("sqlite") and (self.redis_url or self.role != "all"):
             # SQLite serves one process; several processes must share a PostgreSQL database.
             raise ValueError(
@@ -211,18 +222,48 @@ def redact(name: str, value: Any) -> str:
     return redact_url(repr(value))
 
 
+# HUB_* variables that are not settings: test fixtures' and `hub create-user`'s.
+NOT_SETTINGS = ("HUB_TEST_", "HUB_NEW_USER_PASSWORD")
+
+
+def unknown_variables(environ: Mapping[str, str]) -> list[str]:
+    """``HUB_*`` variables that name no setting (pydantic-settings ignores them, so a
+    misspelled ``HUB_DATABSE_URL`` would leave the default in place without a word)."""
+    unknown = []
+    for key in sorted(environ):
+        if not key.startswith("HUB_") or key.startswith(NOT_SETTINGS):
+            continue
+        top, nested, _ = key.removeprefix("HUB_").lower().partition("__")
+        field = Settings.model_fields.get(top)
+        if field is None or (nested and get_origin(field.annotation) is not dict):
+            unknown.append(key)
+    return unknown
+
+
 def load_settings(*, require_api_token: bool = True, **overrides: Any) -> Settings:
     """Build the settings, turning a validation error into one line naming the setting.
 
-    Serving needs the admin API token; one-off commands (migrate, demo seeding) do not.
+    Serving needs the admin API token, and refuses ``HUB_*`` variables that name no
+    setting; one-off commands (migrate, demo seeding) need neither.
     """
+    if require_api_token:
+        unknown = unknown_variables(os.environ)
+        if unknown:
+            raise ConfigError(
+                f"unknown setting {', '.join(unknown)}: no such HUB_* setting"
+                " (config/default.toml lists them)"
+            )
     try:
         settings = Settings(**overrides)
     except ValidationError as err:
         first = err.errors()[0]
-        name = str(first["loc"][0]) if first["loc"] else "?"
+        if not first["loc"]:
+            # A rule across settings (model validator): its message names them.
+            message = str(first["msg"]).removeprefix("Value error, ")
+            raise ConfigError(f"invalid settings: {message}") from None
+        name = str(first["loc"][0])
         # Without a field the input is every setting at once, secrets included: not echoed.
-        got = f" (got {redact(name, first.get('input'))})" if first["loc"] else ""
+        got = f" (got {redact(name, first.get('input'))})"
         raise ConfigError(f"invalid setting HUB_{name.upper()}: {first['msg']}{got}") from None
     if not settings.api_token_value() and (require_api_token or settings.demo):
         if not settings.demo:

@@ -91,6 +91,7 @@ def create_app(
     app = web.Application(
         client_max_size=settings.max_body_bytes,
         middlewares=[
+            hubweb.forwarded_middleware(settings.trusted_proxies),
             hubweb.metrics_middleware,
             hubweb.errors_middleware,
             hubweb.csrf_middleware,

@@ -24,7 +24,7 @@ from typing import Any, get_origin
 from urllib.parse import urlsplit
 
 import pytest
-import yaml  # type: ignore[import-untyped]  # PyYAML ships no type hints
+import yaml
 from aiohttp import web
 from sqlalchemy.pool import QueuePool
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import logging
 import time
+from collections.abc import Sequence
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeout
@@ -29,6 +32,7 @@ logger = logging.getLogger(__name__)
 # A readiness check waits this long for the database or Redis before calling it down.
 READY_TIMEOUT_S = 2.0
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 _STATUS = {
     InvalidInput: (400, "invalid_input"),
@@ -37,6 +41,49 @@ _STATUS = {
     Conflict: (409, "conflict"),
     Throttled: (429, "throttled"),
 }
+
+
+def client_address(remote: str, forwarded_for: str, trusted: Sequence[IPNetwork]) -> str:
+    """The client's address: walking from the peer leftwards through ``X-Forwarded-For``,
+    the first address that is not a trusted proxy (what a client writes further left is its
+    own say, never believed)."""
+    hops = [remote, *reversed([h.strip() for h in forwarded_for.split(",") if h.strip()])]
+    last = remote
+    for hop in hops:
+        try:
+            ip = ipaddress.ip_address(hop)
+        except ValueError:
+            return last  # not an address: nothing further left can be believed
+        if not any(ip in net for net in trusted):
+            return hop
+        last = hop
+    return last
+
+
+def forwarded_middleware(trusted: Sequence[IPNetwork]) -> Middleware:
+    """Behind a load balancer (``HUB_TRUSTED_PROXIES``): throttles, the audit log and web
+    chat's per-address limits see the client's address, and the scheme it used, instead of
+    the proxy's."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        remote = request.remote or ""
+        if not trusted or not remote:
+            return await handler(request)
+        try:
+            peer = ipaddress.ip_address(remote)
+        except ValueError:
+            return await handler(request)
+        if not any(peer in net for net in trusted):
+            return await handler(request)
+        client = client_address(remote, request.headers.get("X-Forwarded-For", ""), trusted)
+        proto = request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip().lower()
+        changes: dict[str, str] = {"remote": client}
+        if proto in ("http", "https"):
+            changes["scheme"] = proto
+        return await handler(request.clone(**changes))  # type: ignore[arg-type]
+
+    return middleware
 
 
 @web.middleware
