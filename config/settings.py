@@ -159,9 +159,7 @@ class Settings(BaseSettings):
     def _scale_out_needs_postgres(self) -> Settings:
         if self.role != "all" and not self.redis_url:
             # A web process and a worker see each other's events only through the bus.
-            raise ValueError(
-                f"HUB_ROLE={self.role} runs beside other processes: set HUB_REDIS_URL"
-            )
+            raise ValueError(f"HUB_ROLE={self.role} runs beside other processes: set HUB_REDIS_URL")
         if self.database_url.startswith("sqlite") and (self.redis_url or self.role != "all"):
             # SQLite serves one process; several processes must share a PostgreSQL database.
             raise ValueError(
