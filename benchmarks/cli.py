@@ -12,6 +12,7 @@ SUITES = {
     "chat": ("benchmarks.chat", "web chat: N concurrent visitor sockets, message round trip"),
     "history": ("benchmarks.history", "first history page at 10k vs 1M messages (PostgreSQL)"),
     "reports": ("benchmarks.reports", "KPI reports over 1M events (PostgreSQL)"),
+    "scale": ("benchmarks.scale", "contacts/s with 1, 2, 3 processes on PostgreSQL + Redis"),
 }
 
 

@@ -268,6 +268,7 @@ class AgentBot:
     agent_id: int
     urls: list[str]
     start_at: int
+    close_after_reply: bool = True
     received: set[int] = field(default_factory=set)
     last_seq: int | None = None
     reconnects: int = 0
@@ -359,7 +360,8 @@ class AgentBot:
                 token = f"reply-{self.username}-{conv}-{seq}"
                 self.replies.append(token)
                 await self._cmd(ws, "reply", conversation_id=conv, text=token)
-                await self._cmd(ws, "close", conversation_id=conv)
+                if self.close_after_reply:
+                    await self._cmd(ws, "close", conversation_id=conv)
         raise ConnectionError("console socket closed")
 
 
@@ -377,6 +379,9 @@ class FloorRun:
     concurrency: int = 24
     retry_share: float = 0.1
     seed: int = 24
+    # Bots close each conversation after replying (every later message reopens it and is
+    # routed again); off, they keep what they have and the rest waits in the queue.
+    close_after_reply: bool = True
     acked: set[str] = field(default_factory=set)
     answers: Counter[int] = field(default_factory=Counter)
     ingest_latencies: list[float] = field(default_factory=list)
@@ -396,7 +401,15 @@ class FloorRun:
                         raise RuntimeError(f"agent {i}: {resp.status} {await resp.text()}")
                     agent = await resp.json()
                 urls = [p.url for p in self.fleet.processes]
-                self.bots.append(AgentBot(f"bot{i}", int(agent["id"]), urls, start_at=i))
+                self.bots.append(
+                    AgentBot(
+                        f"bot{i}",
+                        int(agent["id"]),
+                        urls,
+                        start_at=i,
+                        close_after_reply=self.close_after_reply,
+                    )
+                )
 
     @contextlib.asynccontextmanager
     async def floor(self) -> AsyncIterator[None]:
@@ -470,7 +483,8 @@ class FloorRun:
         self.duration_s = time.perf_counter() - started
 
     async def settle(self, limit_s: float = 120.0) -> None:
-        """Wait until nothing waits: every conversation closed, every send recorded."""
+        """Wait until nothing waits: every conversation closed (when the bots close them),
+        every send recorded."""
         try:
             await self._settle(limit_s)
         except TimeoutError:
@@ -501,7 +515,8 @@ class FloorRun:
                     " (SELECT count(*) FROM conversations WHERE state <> 'closed') AS open,"
                     " (SELECT count(*) FROM outbox WHERE state <> 'done') AS unsent"
                 )
-                if rows[0]["open"] == 0 and rows[0]["unsent"] == 0:
+                closed = rows[0]["open"] == 0 or not self.close_after_reply
+                if closed and rows[0]["unsent"] == 0:
                     return
                 await asyncio.sleep(0.5)
 

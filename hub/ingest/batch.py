@@ -5,14 +5,14 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from sqlalchemy import and_, bindparam, func, or_, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from contract.channel import InboundMessage, IngestResult
 from contract.errors import InvalidInput
 from hub.customers import identity
-from hub.ingest.fast import KNOWN
+from hub.ingest.fast import KNOWN, lock_senders
 from storage.models import Conversation, Customer, Endpoint, Message
 
 logger = logging.getLogger(__name__)
@@ -120,26 +120,7 @@ class BatchView:
             for norm in verified_identifiers(msg, region):
                 by_kind.setdefault(norm.kind, set()).add(norm.address)
         conn = await s.connection()  # a plain Core read: no ORM objects needed
-        if conn.dialect.name == "postgresql":
-            # Several processes (or requests) may take contacts from one sender at once: each
-            # would find no open conversation and open its own, or reopen the same one twice.
-            # The senders' endpoint rows, locked in id order until commit, serialize that.
-            senders: dict[str, set[str]] = {}
-            for _, address in contacts:
-                senders.setdefault(address.kind, set()).add(address.address)
-            await conn.execute(
-                select(Endpoint.id)
-                .where(
-                    or_(
-                        *(
-                            and_(Endpoint.kind == kind, Endpoint.address.in_(sorted(addresses)))
-                            for kind, addresses in sorted(senders.items())
-                        )
-                    )
-                )
-                .order_by(Endpoint.id)
-                .with_for_update()
-            )
+        await lock_senders(conn, contacts)
         for channel, ids in ids_by_channel.items():
             for row in await conn.execute(KNOWN, {"channel": channel, "ids": ids}):
                 view.known[(channel, row.provider_id)] = IngestResult(

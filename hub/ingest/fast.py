@@ -18,13 +18,14 @@ ingest tests run through both.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, NamedTuple, cast
 
-from sqlalchemy import Table, bindparam, func, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import Table, bindparam, func, insert, select, text, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from contract.channel import InboundMessage, IngestResult
 from hub.customers import identity
@@ -222,11 +223,38 @@ def _redelivery(customer_id: int, conversation_id: int, message_id: int) -> Inge
     )
 
 
+_LOCK_SENDERS = text(
+    "SELECT count(pg_advisory_xact_lock(k)) FROM unnest(CAST(:keys AS bigint[])) AS k"
+)
+
+
+def sender_lock_key(kind: str, address: str) -> int:
+    """A sender's advisory lock key: 64 stable bits of its endpoint address."""
+    digest = hashlib.blake2b(f"endpoint:{kind}:{address}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+async def lock_senders(conn: AsyncConnection, contacts: Sequence[Contact]) -> None:
+    """On PostgreSQL, lock the batch's senders until commit, in one order.
+
+    Several processes (or requests) may take contacts from one sender at once: each would
+    find no open conversation and open its own, reopen the same one twice, store a
+    provider's retry twice (failing its whole batch on the unique key), or update the same
+    conversations in another order (a deadlock). A lock per sender address serializes them,
+    also for addresses no endpoint row exists for yet; SQLite has one writer anyway.
+    """
+    if conn.dialect.name != "postgresql":
+        return
+    keys = sorted({sender_lock_key(address.kind, address.address) for _, address in contacts})
+    await conn.execute(_LOCK_SENDERS, {"keys": keys})
+
+
 async def continue_open(uow: UnitOfWork, contacts: Sequence[Contact]) -> list[IngestResult] | None:
     """Store a batch of contacts that all continue open conversations, or return ``None``."""
     if not all(plain(msg) for msg, _ in contacts):
         return None
     conn = await uow.session.connection()
+    await lock_senders(conn, contacts)
     known: dict[Key, IngestResult] = {}
     newest: dict[tuple[str, str], list[Thread]] = {}
     ids_by_channel, by_kind = _lookups(contacts)
