@@ -1,9 +1,10 @@
 """Several real ``hub serve`` processes on one PostgreSQL + Redis, driven like a floor.
 
 ``Fleet`` starts N hub processes on a database of their own (dropped afterwards), the fake
-Twilio they send to, and can kill, restart and read them. ``FloorRun`` sends signed Twilio
-SMS webhooks spread over the processes (with provider retries: the same MessageSid again,
-to another process, and every request without an answer sent again like Twilio does) while
+Twilio and the API channel's callback receiver they send to, and can kill, restart and read
+them. ``FloorRun`` sends signed Twilio SMS webhooks and API-channel contacts (a fifth) spread
+over the processes (with provider retries: the same MessageSid or external_id again, to
+another process, and every request without an answer sent again, as Twilio does) while
 agent bots on console websockets accept offers, reply and close; a bot whose process dies
 reconnects to another and resumes from its last seq. ``check_invariants`` then reads the
 database, the bots' received frames and the fake's deliveries:
@@ -11,7 +12,8 @@ database, the bots' received frames and the fake's deliveries:
 - every acknowledged message is stored exactly once;
 - no conversation is assigned to an agent while another still holds it;
 - every event an agent's console must show reached it (resume included);
-- every reply was delivered to the provider exactly once.
+- every reply was delivered exactly once: to the fake Twilio, or under one Idempotency-Key
+  to the API callback.
 
 Used by ``tests/cluster`` (the chaos scenario) and ``hub bench scale`` (throughput with 1,
 2 and 3 processes).
@@ -38,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from aiohttp import web
 
 from channels.twilio_sms.const import PATH_INBOUND
 from channels.twilio_sms.testing.fake_api import FakeTwilio, start_fake_twilio
@@ -119,6 +122,7 @@ class Fleet:
             HUB_TWILIO_AUTH_TOKEN=AUTH_TOKEN,
             HUB_TWILIO_API_BASE=self.twilio_base,
             HUB_TWILIO_FROM=OUR_NUMBER,
+            HUB_API_CALLBACK_URL=self.sink_url,
             HUB_LOG_LEVEL="WARNING",
             HUB_LAST_AGENT_WAIT_S="0",
             HUB_WRAP_UP_S="0",
@@ -127,6 +131,24 @@ class Fleet:
         return env
 
     twilio_base: str = ""
+    # What the API channel's callback received: (Idempotency-Key, reply text) per POST.
+    api_posts: list[tuple[str, str]] = field(default_factory=list)
+    _sink: web.AppRunner | None = None
+    sink_url: str = ""
+
+    async def _start_sink(self) -> None:
+        async def receive(request: web.Request) -> web.Response:
+            body = await request.json()
+            self.api_posts.append((request.headers.get("Idempotency-Key", ""), body["text"]))
+            return web.Response(status=204)
+
+        app = web.Application()
+        app.router.add_post("/callback", receive)
+        self._sink = web.AppRunner(app, access_log=None)
+        await self._sink.setup()
+        port = free_port()
+        await web.TCPSite(self._sink, "127.0.0.1", port).start()
+        self.sink_url = f"http://127.0.0.1:{port}/callback"
 
     async def __aenter__(self) -> Fleet:
         name = f"fleet_{os.getpid()}_{uuid.uuid4().hex[:8]}"
@@ -138,6 +160,7 @@ class Fleet:
             self.processes = [
                 HubProcess(i, free_port(), self.workdir / f"hub{i}.log") for i in range(self.size)
             ]
+            await self._start_sink()
             self.twilio, self.twilio_base = await start_fake_twilio(
                 account_sid=ACCOUNT_SID,
                 auth_token=AUTH_TOKEN,
@@ -179,6 +202,10 @@ class Fleet:
         if process.proc is not None:
             process.proc.send_signal(signal.SIGKILL)
             process.proc.wait(timeout=10)
+        alive = [p for p in self.processes if p.alive]
+        if self.twilio is not None and alive:
+            # Twilio's status callbacks go through the load balancer: to a process alive.
+            self.twilio.callback_base = alive[0].url
 
     async def wait_ready(self, index: int, limit_s: float = 60.0) -> None:
         url = self.processes[index].url + "/readyz"
@@ -248,6 +275,8 @@ class Fleet:
                     process.proc.wait()
         if self.twilio is not None:
             await self.twilio.close()
+        if self._sink is not None:
+            await self._sink.cleanup()
         if self.database_url:
             name = self.database_url.rsplit("/", 1)[-1]
             with contextlib.suppress(Exception):
@@ -378,11 +407,13 @@ class FloorRun:
     agents: int = 8
     concurrency: int = 24
     retry_share: float = 0.1
+    # Share of contacts that come through the API channel (POST /api/v1/inbound) instead.
+    api_share: float = 0.2
     seed: int = 24
     # Bots close each conversation after replying (every later message reopens it and is
     # routed again); off, they keep what they have and the rest waits in the queue.
     close_after_reply: bool = True
-    acked: set[str] = field(default_factory=set)
+    acked: set[tuple[str, str]] = field(default_factory=set)  # (channel, provider id)
     answers: Counter[int] = field(default_factory=Counter)
     ingest_latencies: list[float] = field(default_factory=list)
     bots: list[AgentBot] = field(default_factory=list)
@@ -395,7 +426,11 @@ class FloorRun:
         headers = {"Authorization": f"Bearer {API_TOKEN}"}
         async with aiohttp.ClientSession(headers=headers) as http:
             for i in range(self.agents):
-                body = {"username": f"bot{i}", "password": PASSWORD, "capacity": {"sms": 5}}
+                body = {
+                    "username": f"bot{i}",
+                    "password": PASSWORD,
+                    "capacity": {"sms": 5, "api": 5},
+                }
                 async with http.post(f"{url}/api/v1/agents", json=body) as resp:
                     if resp.status != 201:
                         raise RuntimeError(f"agent {i}: {resp.status} {await resp.text()}")
@@ -430,7 +465,9 @@ class FloorRun:
         plan: list[tuple[str, str, str]] = []
         for n in range(self.messages):
             customer = f"+1202555{rng.randrange(self.customers):04d}"
-            plan.append((f"SM{uuid.UUID(int=rng.getrandbits(128)).hex}", customer, f"m{n}"))
+            ident = uuid.UUID(int=rng.getrandbits(128)).hex
+            sid = f"api-{ident}" if rng.random() < self.api_share else f"SM{ident}"
+            plan.append((sid, customer, f"m{n}"))
         queue: asyncio.Queue[tuple[int, tuple[str, str, str], int]] = asyncio.Queue()
         for n, item in enumerate(plan):
             queue.put_nowait((n, item, 0))
@@ -445,29 +482,40 @@ class FloorRun:
                 except asyncio.QueueEmpty:
                     return
                 target = self.fleet.processes[(n + attempt) % len(self.fleet.processes)]
-                body, headers = signed_inbound(
-                    PUBLIC_URL,
-                    AUTH_TOKEN,
-                    ACCOUNT_SID,
-                    from_=sender,
-                    to=OUR_NUMBER,
-                    body=f"{text} @{time.time():.6f}",
-                    message_sid=sid,
-                )
+                text = f"{text} @{time.time():.6f}"
+                channel = "api" if sid.startswith("api-") else "sms"
                 t0 = time.perf_counter()
                 status = 0
                 try:
-                    async with http.post(
-                        f"{target.url}{PATH_INBOUND}", data=body, headers=headers
-                    ) as resp:
-                        status = resp.status
-                        await resp.read()
+                    if channel == "api":
+                        async with http.post(
+                            f"{target.url}/api/v1/inbound",
+                            json={"from": sender, "text": text, "external_id": sid},
+                            headers={"Authorization": f"Bearer {API_TOKEN}"},
+                        ) as resp:
+                            status = resp.status
+                            await resp.read()
+                    else:
+                        body, headers = signed_inbound(
+                            PUBLIC_URL,
+                            AUTH_TOKEN,
+                            ACCOUNT_SID,
+                            from_=sender,
+                            to=OUR_NUMBER,
+                            body=text,
+                            message_sid=sid,
+                        )
+                        async with http.post(
+                            f"{target.url}{PATH_INBOUND}", data=body, headers=headers
+                        ) as resp:
+                            status = resp.status
+                            await resp.read()
                 except (aiohttp.ClientError, TimeoutError) as err:
                     self.request_errors[type(err).__name__] += 1
                 self.answers[status] += 1
                 self.sent += 1
                 if 200 <= status < 300:
-                    self.acked.add(sid)
+                    self.acked.add((channel, sid))
                     if attempt == 0:
                         self.ingest_latencies.append(time.perf_counter() - t0)
                 else:
@@ -537,10 +585,10 @@ async def check_invariants(run: FloorRun) -> dict[str, Any]:
     problems: dict[str, Any] = {}
 
     stored = await fleet.sql(
-        "SELECT provider_id, count(*) AS n FROM messages"
-        " WHERE channel = 'sms' AND direction = 'in' GROUP BY provider_id"
+        "SELECT channel, provider_id, count(*) AS n FROM messages"
+        " WHERE direction = 'in' GROUP BY channel, provider_id"
     )
-    counts = {r["provider_id"]: r["n"] for r in stored}
+    counts = {(r["channel"], r["provider_id"]): r["n"] for r in stored}
     problems["acked_not_stored"] = sorted(s for s in run.acked if s not in counts)[:20]
     problems["stored_twice"] = sorted(s for s, n in counts.items() if n > 1)[:20]
 
@@ -604,11 +652,22 @@ async def check_invariants(run: FloorRun) -> dict[str, Any]:
     assert fleet.twilio is not None
     bodies = Counter(str(m.get("Body", "")) for m in fleet.twilio.sent)
     replies = await fleet.sql(
-        "SELECT text FROM messages WHERE direction = 'out' AND kind = 'message' AND channel = 'sms'"
+        "SELECT channel, text FROM messages WHERE direction = 'out' AND kind = 'message'"
     )
-    stored_replies = [r["text"] for r in replies]
-    problems["replies_not_delivered"] = [t for t in stored_replies if bodies[t] == 0][:20]
-    problems["replies_delivered_twice"] = [t for t, n in bodies.items() if n > 1][:20]
+    keys_of: dict[str, set[str]] = defaultdict(set)  # API reply text -> Idempotency-Keys
+    for key, text in fleet.api_posts:
+        keys_of[text].add(key)
+    stored_replies = [(r["channel"], r["text"]) for r in replies]
+    problems["replies_not_delivered"] = [
+        (channel, text)
+        for channel, text in stored_replies
+        if (bodies[text] if channel == "sms" else len(keys_of[text])) == 0
+    ][:20]
+    # SMS: once at Twilio; API: the receiver dedupes on the key, so one key per reply.
+    problems["replies_delivered_twice"] = [
+        *[("sms", t) for t, n in bodies.items() if n > 1],
+        *[("api", t) for t, keys in keys_of.items() if len(keys) > 1],
+    ][:20]
     figures = {
         "acked": len(run.acked),
         "stored": len(counts),
@@ -616,7 +675,9 @@ async def check_invariants(run: FloorRun) -> dict[str, Any]:
         "answers": dict(sorted((str(k), v) for k, v in run.answers.items())),
         "assignments": sum(assignments.values()),
         "replies": len(stored_replies),
-        "deliveries": sum(bodies.values()),
+        "deliveries": sum(bodies.values()) + len(keys_of),
+        "api_posts": len(fleet.api_posts),
+        "by_channel": dict(Counter(channel for channel, _ in run.acked)),
         "reconnects": sum(b.reconnects for b in run.bots),
         "events": len(events),
     }

@@ -80,3 +80,4 @@ async def test_three_processes_lose_and_double_nothing_through_a_kill_and_a_leas
         assert figures["assignments"] > 0
         assert figures["replies"] == figures["assignments"]
         assert figures["reconnects"] > 0  # the killed process's consoles moved and resumed
+        assert set(figures["by_channel"]) == {"sms", "api"}
