@@ -42,12 +42,8 @@ def _settings(*, serving: bool = False, **overrides: object) -> Settings:
     return load_settings(require_api_token=serving, **overrides)
 
 
-def cmd_serve(args: argparse.Namespace) -> int:
-    """Run the hub until interrupted."""
-    from aiohttp import web
-
-    from server.app import create_app
-
+def serve_overrides(args: argparse.Namespace) -> dict[str, object]:
+    """The settings ``hub serve``'s options override."""
     overrides: dict[str, object] = {}
     if args.host:
         overrides["http_host"] = args.host
@@ -55,6 +51,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
         overrides["http_port"] = args.port
     if args.role:
         overrides["role"] = args.role
+    return overrides
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Run the hub until interrupted."""
+    from aiohttp import web
+
+    from server.app import create_app
+
+    overrides = serve_overrides(args)
     demo_providers = args.traffic and os.environ.get("HUB_DEMO", "").lower() in ("1", "true")
     if demo_providers:
         from server.demo import provider_overrides

@@ -33,7 +33,7 @@ from channels import registry
 from channels.webchat.const import HEARTBEAT_S as CHAT_HEARTBEAT_S
 from config.settings import Settings, load_settings
 from server.app import create_app
-from server.cli import SHUTDOWN_S, build_parser
+from server.cli import SHUTDOWN_S, build_parser, serve_overrides
 from server.demo import provider_overrides
 from storage.db import create_engine
 from tests.conftest import make_settings
@@ -109,18 +109,6 @@ def hub_command(argv: Sequence[str]) -> argparse.Namespace:
         return build_parser().parse_args(list(argv[1:]))
     except SystemExit:
         pytest.fail(f"`{shlex.join(argv)}` is refused by the hub's CLI")
-
-
-def serve_overrides(args: argparse.Namespace) -> dict[str, object]:
-    """What ``hub serve``'s options override (``server.cli.cmd_serve``)."""
-    overrides: dict[str, object] = {}
-    if args.host:
-        overrides["http_host"] = args.host
-    if args.port is not None:
-        overrides["http_port"] = args.port
-    if args.role:
-        overrides["role"] = args.role
-    return overrides
 
 
 # ------------------------------------------------------------------ files

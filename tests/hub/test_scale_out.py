@@ -110,19 +110,25 @@ async def test_an_offer_under_a_lost_lease_writes_nothing(
 # ---------------------------------------------------------------------- several processes
 
 
-@pytest.mark.postgres
-@pytest.mark.redis
-async def test_two_processes_one_router_events_and_signals_reach_either_and_takeover(
+async def two_processes(
     hub_client: ClientFactory, pg_url: str, redis_url: str, redis_prefix: str
-) -> None:
+) -> tuple[TestClient[Any, Any], TestClient[Any, Any]]:
+    """Two hubs on one PostgreSQL + Redis, a short router lease."""
     shared = {
         "database_url": pg_url,
         "redis_url": redis_url,
         "redis_prefix": redis_prefix,
         "lease_ttl_s": 1.0,
     }
-    one = await hub_client(**shared)
-    two = await hub_client(**shared)
+    return await hub_client(**shared), await hub_client(**shared)
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+async def test_two_processes_one_router_events_and_signals_reach_either_and_takeover(
+    hub_client: ClientFactory, pg_url: str, redis_url: str, redis_prefix: str
+) -> None:
+    one, two = await two_processes(hub_client, pg_url, redis_url, redis_prefix)
     states = sorted([(await ready(one))["router"], (await ready(two))["router"]])
     assert states == ["leader", "standby"]
     for app in (one, two):
@@ -182,14 +188,7 @@ async def test_two_processes_one_router_events_and_signals_reach_either_and_take
 async def test_a_stolen_router_lease_moves_routing_to_the_other_process(
     hub_client: ClientFactory, pg_url: str, redis_url: str, redis_prefix: str
 ) -> None:
-    shared = {
-        "database_url": pg_url,
-        "redis_url": redis_url,
-        "redis_prefix": redis_prefix,
-        "lease_ttl_s": 1.0,
-    }
-    one = await hub_client(**shared)
-    two = await hub_client(**shared)
+    one, two = await two_processes(hub_client, pg_url, redis_url, redis_prefix)
     hub = one.app[keys.HUB]
     before = {id(a): (await ready(a))["router"] for a in (one, two)}
     async with hub.sessions() as s, s.begin():
