@@ -10,8 +10,6 @@ agent's phone rings out (``CallService.missed_by_agent``).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
@@ -23,6 +21,7 @@ from contract.errors import ChannelError
 from contract.voice import CallControl, CallOrder
 from hub import events
 from hub.stream import StreamEvent, StreamLagged
+from hub.supervise import Loop
 from hub.uow import UnitOfWork
 from hub.web import keys
 from storage.models import Agent, Call, Conversation, Customer, Endpoint
@@ -47,27 +46,33 @@ class CallBridge:
 
     def __init__(self, hub: Hub) -> None:
         self.hub = hub
-        self._task: asyncio.Task[None] | None = None
         self._sub = hub.stream.subscribe(name="calls")
+        self._behind = False  # lagged, and the catch-up has not worked yet
         self.voice = frozenset(i.name for i in hub.channels if i.media == "voice")
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="call-bridge")
+        self.hub.supervisor.spawn("call-bridge", self._run)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self.hub.supervisor.stop("call-bridge")
         self._sub.close()
 
-    async def _run(self) -> None:
+    async def _run(self, health: Loop) -> None:
+        """Until cancelled; a failed catch-up (the database away) ends the run and its
+        supervisor starts it again, catching up first."""
+        if self._behind:
+            await self.catch_up()
+            self._behind = False
+        health.ok()
         while True:
             try:
                 event = await self._sub.get()
             except StreamLagged:
                 self._sub.resume()
+                self._behind = True
                 await self.catch_up()
+                self._behind = False
+                health.ok()
                 continue
             try:
                 await self.on_event(event)

@@ -42,6 +42,8 @@ class Console:
         self.ws = ws
         self.session = session
         self.events: list[dict[str, Any]] = []
+        # Events read while ``cmd`` waited for its answer, for ``until_event`` to look at.
+        self.skipped: list[dict[str, Any]] = []
         self.last_seq: int | None = None
 
     @classmethod
@@ -72,11 +74,18 @@ class Console:
         return f
 
     async def until_event(self, type_: str) -> dict[str, Any]:
+        """The next event of this type; one that came while a command waited for its ack
+        (the router can offer before the state change is acknowledged) counts too."""
+        for i, data in enumerate(self.skipped):
+            if data["type"] == type_:
+                del self.skipped[: i + 1]
+                return data
+        self.skipped.clear()
         while True:
             f = await self.next_frame()
             if f["type"] == "event" and f["data"]["type"] == type_:
-                data: dict[str, Any] = f["data"]
-                return data
+                found: dict[str, Any] = f["data"]
+                return found
 
     async def cmd(self, name: str, **args: Any) -> dict[str, Any]:
         cmid = f"c{next(_ids)}"
@@ -87,6 +96,8 @@ class Console:
             f = await self.next_frame()
             if f["type"] in ("ack", "error") and f["data"]["client_msg_id"] == cmid:
                 return f
+            if f["type"] == "event":
+                self.skipped.append(f["data"])
 
     async def close(self) -> None:
         await self.ws.close()
