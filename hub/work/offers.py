@@ -110,12 +110,18 @@ class WorkService:
         return await self.tx.run(work)
 
     async def _pending_offer(self, uow: UnitOfWork, offer_id: int) -> tuple[Offer, Conversation]:
-        offer = await uow.session.get(Offer, offer_id)
+        """The offer and its conversation, locked in that order until commit: an accept and
+        a rescind (or expiry) of one offer, in two processes, must see each other's outcome,
+        not both write theirs (a rescind after an accept requeued an assigned conversation).
+        """
+        offer = await uow.session.get(Offer, offer_id, with_for_update=True, populate_existing=True)
         if offer is None:
             raise NotFound(f"offer {offer_id} not found")
         if offer.state != "pending":
             raise Conflict(f"offer {offer_id} is {offer.state}")
-        conv = await uow.session.get_one(Conversation, offer.conversation_id)
+        conv = await uow.session.get_one(
+            Conversation, offer.conversation_id, with_for_update=True, populate_existing=True
+        )
         return offer, conv
 
     async def accept(self, offer_id: int, agent_id: int) -> int:

@@ -5,6 +5,7 @@ dead process."""
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
@@ -453,3 +454,39 @@ async def test_a_send_whose_outcome_is_unknown_is_asked_about_by_the_next_worker
         row = await s.scalar(select(OutboxItem).where(OutboxItem.message_id == msg_id))
         assert row is not None
         assert (row.state, row.uncertain_since) == ("done", None)
+
+
+@pytest.mark.postgres
+async def test_an_accept_and_a_rescind_of_one_offer_in_two_processes_never_both_win(
+    hub_client: ClientFactory, pg_url: str
+) -> None:
+    one = (await hub_client(database_url=pg_url)).app[keys.HUB]
+    two = (await hub_client(database_url=pg_url)).app[keys.HUB]
+    agent_id = await one.users.create(username="fay", password="correct horse battery")
+    outcomes: Counter[str] = Counter()
+    for i in range(40):
+        conv = (await contact(one, f"+120255502{i:02d}", "race")).conversation_id
+        assert conv is not None
+        offer_id = await one.work.create_offer(conv, agent_id)
+        assert offer_id is not None
+        # A new router withdrawing offers in flight while the agent accepts elsewhere.
+        results: list[object] = list(
+            await asyncio.gather(
+                one.work.accept(offer_id, agent_id),
+                two.work.rescind(offer_id, "hub restarted"),
+                return_exceptions=True,
+            )
+        )
+        accepted, rescinded = results
+        async with one.sessions() as s:
+            offer = await s.get_one(Offer, offer_id)
+            row = await s.get_one(Conversation, conv)
+        outcomes[offer.state] += 1
+        if offer.state == "accepted":
+            assert isinstance(rescinded, Exception)
+            assert (row.state, row.assignee_id) == ("assigned", agent_id)
+        else:
+            assert offer.state == "rescinded"
+            assert isinstance(accepted, Exception)
+            assert (row.state, row.assignee_id) == ("queued", None)
+    assert sum(outcomes.values()) == 40
