@@ -263,7 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "migrate", help="create or upgrade the database schema", description=cmd_migrate.__doc__
     )
-    p.add_argument("--revision", default="head", help="target revision (default head)")
+    p.add_argument("--revision", default="heads", help="target revision (default: all heads)")
     p.set_defaults(func=cmd_migrate)
 
     p = sub.add_parser(

@@ -113,14 +113,14 @@ def _alembic_config(url: str) -> Any:
     return cfg
 
 
-def migrate_sync(url: str, revision: str = "head") -> None:
+def migrate_sync(url: str, revision: str = "heads") -> None:
     """Upgrade the database to ``revision`` (blocking; used by the CLI and tests)."""
     from alembic import command
 
     command.upgrade(_alembic_config(url), revision)
 
 
-async def migrate(url: str, revision: str = "head") -> None:
+async def migrate(url: str, revision: str = "heads") -> None:
     """Upgrade the database without blocking the running loop."""
     await asyncio.to_thread(migrate_sync, url, revision)
 
