@@ -26,6 +26,7 @@ CHANNELS: tuple[str, ...] = (
     "channels.telegram",
     "channels.twilio_voice",
     "channels.webchat",
+    "channels.wechat",
 )
 
 

@@ -186,9 +186,16 @@ class ConversationService:
         if window and "template_sid" not in opts:
             last = conv.last_inbound_at if channel == conv.channel else None
             if last is None or (utcnow() - last).total_seconds() > window:
+                # Where the channel has approved templates (WhatsApp) they may still go out;
+                # elsewhere (WeChat) only the customer's next message opens the window again.
+                instead = (
+                    "send an approved template instead of free text"
+                    if "template_sid" in self.reply_options.get(channel, frozenset())
+                    else "the customer must write first"
+                )
                 raise Conflict(
                     f"outside the {channel} {window // 3600}-hour customer-service window: "
-                    "send an approved template instead of free text"
+                    + instead
                 )
         meta: dict[str, Any] = {"options": opts} if opts else {}
         if endpoint.id != conv.endpoint_id:
