@@ -27,6 +27,7 @@ CHANNELS: tuple[str, ...] = (
     "channels.twilio_voice",
     "channels.webchat",
     "channels.wechat",
+    "channels.inapp",
 )
 
 

@@ -37,10 +37,11 @@ from channels.webchat.const import (
     STATUS_EVERY_S,
 )
 from channels.webchat.settings import WebchatSettings
-from channels.webchat.visitors import ChatHub, Visitors, message_frame
+from channels.webchat.visitors import ChatHub, Visitors
 from contract.channel import ChannelContext, OutboundMessage, SendReceipt
 from contract.chat import ConversationUpdate
 from contract.errors import ChannelError, ConfigError
+from contract.visitor import message_frame
 
 logger = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"

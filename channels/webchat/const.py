@@ -34,4 +34,3 @@ STATUS_EVERY_S: Final = 10.0
 # A frame a visitor's socket could not take in this long closes it (it replays on return).
 SEND_TIMEOUT_S: Final = 5.0
 FILE_URL_TTL_S: Final = 24 * 3600
-CLIENT_MSG_ID: Final = r"^[A-Za-z0-9_-]{1,64}$"

@@ -19,7 +19,7 @@ import logging
 import re
 import secrets
 import time
-from collections import defaultdict, deque
+from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -29,7 +29,6 @@ from aiohttp import WSMsgType, web
 
 from channels.webchat.const import (
     CHANNEL,
-    CLIENT_MSG_ID,
     ENDPOINT_KIND,
     FRAMES_PER_MIN,
     HEARTBEAT_S,
@@ -46,12 +45,14 @@ from channels.webchat.const import (
 )
 from channels.webchat.settings import Site, WebchatSettings
 from contract.channel import Attachment, HubPort, Identifier, InboundMessage
-from contract.chat import ChatMessage, ChatPort, ChatStatus
+from contract.chat import ChatPort, ChatStatus
 from contract.errors import HubError, InvalidInput
 from contract.hours import is_open
+from contract.visitor import CLIENT_MSG_ID as _CLIENT_MSG_ID
+from contract.visitor import Window, message_frame, status_frame
+from contract.visitor import error_frame as _error
 
 logger = logging.getLogger(__name__)
-_CLIENT_MSG_ID = re.compile(CLIENT_MSG_ID)
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{40,64}$")
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}$")
 # What each allowed upload type starts with (a file is what its bytes say, not its name).
@@ -82,51 +83,9 @@ def visitor_address(site: str, token: str) -> str:
     return "v" + hashlib.sha256(f"{site}:{token}".encode()).hexdigest()[:32]
 
 
-def message_frame(m: ChatMessage, file_url: Callable[[int], str]) -> dict[str, Any]:
-    return {
-        "type": "message",
-        "id": m.id,
-        "direction": m.direction,
-        "author": m.author,
-        "bot": m.bot,
-        "text": m.text,
-        "at": m.at.isoformat(),
-        "attachments": [
-            {"name": f.name, "type": f.content_type, "url": file_url(f.id), "size": f.size}
-            for f in m.files
-            if f.state == "fetched"
-        ],
-    }
-
-
-def status_frame(status: ChatStatus) -> dict[str, Any]:
-    out: dict[str, Any] = {"type": "status", "state": status.state}
-    if status.state == "queued":
-        out.update(position=status.position, expected_wait_s=status.expected_wait_s)
-    if status.state == "assigned":
-        out["agent"] = status.agent
-    return out
-
-
 def bot_name(site: Site, language: str) -> str:
     bot = site.bot_on
     return site.text(bot.name, language) if bot is not None else ""
-
-
-class Window:
-    """Events in the last minute (a sliding-window rate limit)."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.times: deque[float] = deque()
-
-    def allow(self, now: float) -> bool:
-        while self.times and now - self.times[0] > 60.0:
-            self.times.popleft()
-        if len(self.times) >= self.limit:
-            return False
-        self.times.append(now)
-        return True
 
 
 @dataclass(eq=False)
@@ -646,16 +605,3 @@ class Visitors:
                     # 1012 (service restart): the widget reconnects, to another process.
                     await visitor.ws.close(code=1012, message=b"hub restarting; reconnect")
         await asyncio.sleep(0)
-
-
-def _error(code: str, detail: str, answering: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """An error frame; ``ref`` says which frame it answers (its client_msg_id, else its
-    type), when that frame could be read."""
-    out: dict[str, Any] = {"type": "error", "code": code, "detail": detail}
-    if answering:
-        cid = answering.get("client_msg_id")
-        if isinstance(cid, str) and _CLIENT_MSG_ID.match(cid):
-            out["ref"] = cid
-        elif isinstance(answering.get("type"), str):
-            out["ref"] = str(answering["type"])[:30]
-    return out
