@@ -142,7 +142,7 @@ async def test_a_hub_restart_sends_the_app_to_reconnect_and_it_catches_up(
     await app_user.send("hi")
     conversation_id = await accept_next(console)
     adapter = hub.app[keys.ADAPTERS]["app"]
-    await adapter.draining()  # type: ignore[attr-defined]  # 1012: as when this process drains for a restart
+    await adapter.draining()  # 1012: as when this process drains for a restart
     await agent_reply(console, conversation_id, "Back again")
     reply = await app_user.next_message(direction="out")
     assert reply["text"] == "Back again"
