@@ -75,6 +75,7 @@ PERMISSIONS: dict[str, Grant] = {
     "events.read": _grant(ADMINS, "read"),
     "tokens.manage": _grant(ADMINS),
     "audit.read": _grant(ADMINS),
+    "channels.manage": _grant(ADMINS),  # channel status, test sends, webhook registration
 }
 
 

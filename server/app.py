@@ -27,6 +27,7 @@ from hub.web.api import inbound as _inbound  # noqa: F401 - registers routes
 from hub.web.api import me as _me  # noqa: F401 - registers routes
 from hub.web.api import privacy as _privacy  # noqa: F401 - registers routes
 from hub.web.api import reports as _reports  # noqa: F401 - registers routes
+from hub.web.api import setup as _setup  # noqa: F401 - registers routes
 from hub.web.api import tokens as _tokens  # noqa: F401 - registers routes
 from hub.web.api.routes import api
 from hub.web.metrics import Metrics, watch_pauses

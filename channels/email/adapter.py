@@ -34,6 +34,13 @@ class EmailAdapter:
     def routes(self) -> Sequence[web.AbstractRouteDef]:
         return ()
 
+    def inbound_addresses(self) -> list[str]:
+        """Where mail comes in: the SMTP listener, for the admin's channel page (point the
+        domain's MX, or the mail provider's forwarding, at it)."""
+        if self._server is None:
+            return []
+        return [f"smtp://{self.settings.smtp_host}:{self._server.port}"]
+
     async def start(self) -> None:
         if not self.settings.smtp_enabled or self._server is not None:
             return

@@ -34,8 +34,10 @@ from channels.telegram.const import (
     CSAT_SCORES,
     DOWNLOAD_LIMIT,
     DOWNLOAD_TIMEOUT_S,
+    HANDLED_UPDATES,
     PHOTO_TYPES,
     TEXT_LIMIT,
+    WEBHOOK_PATH,
 )
 from channels.telegram.payloads import FileRef
 from channels.telegram.webhook import TelegramWebhook
@@ -324,6 +326,27 @@ class TelegramAdapter:
             caption=caption,
             reply_markup=markup,
         )
+
+    async def register_webhook(self, public_url: str) -> str:
+        """Ask Telegram to deliver to this hub (setWebhook with our secret token and only
+        the update types we handle), for the admin's channel page."""
+        bot = self._require_bot()
+        url = f"{public_url}{WEBHOOK_PATH}"
+        if not url.startswith("https://"):
+            raise ChannelError(
+                f"Telegram delivers only to https:// URLs; HUB_PUBLIC_URL gives {url}",
+                retryable=False,
+                code="not_https",
+            )
+        try:
+            await bot.set_webhook(
+                url=url,
+                secret_token=self.webhook.secret.decode(),
+                allowed_updates=list(HANDLED_UPDATES),
+            )
+        except TelegramError as err:
+            raise provider_error(err, "setWebhook") from err
+        return f"webhook set: {url} (updates: {', '.join(HANDLED_UPDATES)})"
 
     async def typing(self, *, channel: str, to: str) -> None:
         """Show "typing…" in the chat (best effort: failures are only logged)."""

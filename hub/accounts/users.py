@@ -97,6 +97,12 @@ class Users:
 
         return await self.tx.run(work)
 
+    async def hash_password(self, password: str) -> str:
+        """An argon2 hash of a new password (at least 8 characters)."""
+        if len(password) < 8:
+            raise InvalidInput("password must be at least 8 characters")
+        return await self._argon2(_hasher.hash, password)
+
     async def login(
         self, username: str, password: str, *, address: str = "-"
     ) -> tuple[str, Agent] | None:

@@ -100,6 +100,35 @@ def validate_steps(steps: list[dict[str, Any]]) -> None:
             raise InvalidInput(f"steps[{i}].expression: {err}") from None
 
 
+async def agent_spec(s: AsyncSession, agent: Agent) -> AgentSpec | None:
+    """An active agent as the router sees them (skills, languages, team, state); None for
+    supervisors, admins and deactivated accounts, who take no work."""
+    if not agent.active or agent.role != "agent":
+        return None
+    levels = (
+        await s.execute(
+            select(Skill.name, AgentSkill.proficiency)
+            .join(AgentSkill, AgentSkill.skill_id == Skill.id)
+            .where(AgentSkill.agent_id == agent.id)
+        )
+    ).all()
+    skills = {n: p for n, p in levels if not n.startswith(LANGUAGE_PREFIX)}
+    languages = {n[len(LANGUAGE_PREFIX) :]: p for n, p in levels if n.startswith(LANGUAGE_PREFIX)}
+    team = (
+        await s.scalar(select(Team.name).where(Team.id == agent.team_id)) if agent.team_id else None
+    )
+    return AgentSpec(
+        id=agent.id,
+        skills=skills,
+        languages=languages,
+        capacity={k: int(v) for k, v in agent.capacity.items()},
+        attributes={"team": team or "", "username": agent.username},
+        state=agent.state,
+        reason=agent.state_reason,
+        idle_since=agent.state_since.timestamp(),
+    )
+
+
 def queue_spec(q: Queue) -> QueueSpec:
     """A stored queue as router configuration."""
     steps = tuple(
@@ -293,35 +322,10 @@ class Dispatcher:
         return RouterSnapshot(agents=tuple(agents), tasks=tuple(tasks))
 
     async def _agent_spec(self, s: AsyncSession, agent: Agent) -> AgentSpec | None:
-        if not agent.active or agent.role != "agent":
-            return None
-        levels = (
-            await s.execute(
-                select(Skill.name, AgentSkill.proficiency)
-                .join(AgentSkill, AgentSkill.skill_id == Skill.id)
-                .where(AgentSkill.agent_id == agent.id)
-            )
-        ).all()
-        skills = {n: p for n, p in levels if not n.startswith(LANGUAGE_PREFIX)}
-        languages = {
-            n[len(LANGUAGE_PREFIX) :]: p for n, p in levels if n.startswith(LANGUAGE_PREFIX)
-        }
-        team = (
-            await s.scalar(select(Team.name).where(Team.id == agent.team_id))
-            if agent.team_id
-            else None
-        )
-        self.teams[agent.id] = agent.team_id
-        return AgentSpec(
-            id=agent.id,
-            skills=skills,
-            languages=languages,
-            capacity={k: int(v) for k, v in agent.capacity.items()},
-            attributes={"team": team or "", "username": agent.username},
-            state=agent.state,
-            reason=agent.state_reason,
-            idle_since=agent.state_since.timestamp(),
-        )
+        spec = await agent_spec(s, agent)
+        if spec is not None:
+            self.teams[agent.id] = agent.team_id
+        return spec
 
     def _with_memberships(self, spec: AgentSpec) -> AgentSpec:
         team = self.teams.get(spec.id)
