@@ -103,6 +103,10 @@ async def admin_canned_page(request: web.Request) -> web.StreamResponse:
     return await _page_for(request, "admin-canned.html", "supervisor", "admin")
 
 
+async def admin_page(request: web.Request) -> web.StreamResponse:
+    return await _page_for(request, "admin.html", "supervisor", "admin")
+
+
 async def admin_audit_page(request: web.Request) -> web.StreamResponse:
     return await _page_for(request, "audit.html", "admin")
 
@@ -123,6 +127,7 @@ def routes() -> list[web.AbstractRouteDef]:
         web.post("/logout", logout),
         web.get("/console", console_page),
         web.get("/supervisor", supervisor_page),
+        web.get("/admin", admin_page),
         web.get("/admin/canned", admin_canned_page),
         web.get("/admin/audit", admin_audit_page),
         web.get("/api/v1/me", me),

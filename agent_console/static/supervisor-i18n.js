@@ -7,6 +7,7 @@ const CATALOG = {
   en: {
     "sup.title": "Supervisor dashboard",
     "sup.console": "Agent console",
+    "sup.admin": "Administration",
     "sup.queues": "Queues",
     "sup.channels": "Channels",
     "sup.waiting": "Waiting",
@@ -108,6 +109,7 @@ const CATALOG = {
   "zh-CN": {
     "sup.title": "主管看板",
     "sup.console": "坐席控制台",
+    "sup.admin": "系统管理",
     "sup.queues": "队列",
     "sup.channels": "渠道",
     "sup.waiting": "等待中",

@@ -35,6 +35,7 @@ NON_API = {
     ("POST", "/logout"): "session",
     ("GET", "/console"): "session (redirects to /login)",
     ("GET", "/supervisor"): "supervisor session (redirects)",
+    ("GET", "/admin"): "supervisor or admin session (redirects)",
     ("GET", "/admin/audit"): "admin session (redirects)",
     ("GET", "/admin/canned"): "supervisor or admin session (redirects)",
     ("GET", "/api/v1/me"): "session",
