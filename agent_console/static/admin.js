@@ -462,11 +462,83 @@ function renderChannels(view) {
   );
 }
 
+// ------------------------------------------------------------------ integration tokens
+const SCOPES = ["inbound", "read", "reports", "admin"];
+
+async function loadTokens() {
+  state.tokens = (await api("GET", "/api/v1/tokens")).items;
+}
+
+function renderTokens(view) {
+  const name = h("input", { "data-testid": "token-name", required: true, maxlength: 100 });
+  const boxes = SCOPES.map((scope) => h("label", { class: "admin-check" }, h("input", { type: "checkbox", value: scope, "data-testid": `token-scope-${scope}` }), ` ${scope}`));
+  const secret = h("div", { "data-testid": "token-secret" });
+  const form = h(
+    "form",
+    { class: "admin-form", "data-testid": "token-form" },
+    field(at("name"), name),
+    h("div", { class: "wide admin-chips" }, boxes),
+    h("div", { class: "admin-buttons" }, h("button", { type: "submit", class: "btn", "data-testid": "token-create" }, at("tokens.create"))),
+  );
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const scopes = boxes.map((b) => b.querySelector("input")).filter((i) => i.checked).map((i) => i.value);
+    try {
+      const out = await api("POST", "/api/v1/tokens", { name: name.value.trim(), scopes });
+      await refresh(false);
+      fill(byTestId("token-secret"), h("p", {}, at("tokens.once"), " ", h("span", { class: "admin-secret", "data-testid": "token-value" }, out.token)));
+    } catch (err) {
+      say(err.message, false);
+    }
+  });
+  const revoke = async (token) => {
+    try {
+      await api("DELETE", `/api/v1/tokens/${token.id}`);
+      await refresh(false);
+      say(at("tokens.revoked", { name: token.name }));
+    } catch (err) {
+      say(err.message, false);
+    }
+  };
+  fill(
+    view,
+    h(
+      "section",
+      { class: "admin-panel", "data-testid": "tokens-panel" },
+      h("h2", {}, at("tokens.title")),
+      h("p", { class: "muted small" }, at("tokens.help")),
+      secret,
+      h(
+        "table",
+        { class: "admin-table" },
+        h("thead", {}, h("tr", {}, [at("name"), at("tokens.scopes"), at("tokens.created"), at("tokens.last_used"), at("actions")].map((x) => h("th", {}, x)))),
+        h(
+          "tbody",
+          {},
+          state.tokens.map((tk) =>
+            h(
+              "tr",
+              { "data-testid": "token-row", "data-token": tk.name },
+              h("td", {}, tk.name),
+              h("td", {}, tk.scopes.join(", ")),
+              h("td", {}, `${when(tk.created_at)} · ${tk.created_by}`),
+              h("td", {}, tk.last_used_at ? when(tk.last_used_at) : at("channels.never")),
+              h("td", {}, tk.revoked_at ? at("tokens.is_revoked") : h("button", { type: "button", class: "btn btn-ghost btn-sm", "data-testid": "token-revoke", onclick: () => revoke(tk) }, at("tokens.revoke"))),
+            ),
+          ),
+        ),
+      ),
+      form,
+    ),
+  );
+}
+
 // ------------------------------------------------------------------ the page
 const TABS = {
   people: [loadPeople, renderPeople],
   queues: [loadQueues, renderQueues],
   channels: [loadChannels, renderChannels],
+  tokens: [loadTokens, renderTokens],
 };
 
 async function refresh(clearStatus = true) {
@@ -478,7 +550,7 @@ async function refresh(clearStatus = true) {
 }
 
 async function show(tab) {
-  state.tab = TABS[tab] && (tab !== "channels" || isAdmin()) ? tab : "people";
+  state.tab = TABS[tab] && (["people", "queues"].includes(tab) || isAdmin()) ? tab : "people";
   for (const a of document.querySelectorAll("[data-tab]")) a.classList.toggle("active", a.dataset.tab === state.tab);
   try {
     await refresh();

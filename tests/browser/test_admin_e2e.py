@@ -176,3 +176,37 @@ async def test_an_agent_is_sent_away_and_a_supervisor_cannot_create_people(
     await expect(sue.locator('[data-testid="person-row"][data-username="ann"]')).to_be_visible()
     await expect(sue.get_by_test_id("person-new")).to_have_count(0)
     await expect(sue.get_by_role("link", name="Channels")).to_be_hidden()
+
+
+async def test_admin_creates_an_integration_token_that_works_until_revoked(
+    hub_client: ClientFactory, new_page: PageFactory, artifacts: Path
+) -> None:
+    client = await hub_client()
+    base = str(client.make_url("/")).rstrip("/")
+    resp = await client.post(
+        "/api/v1/agents",
+        json={"username": "ada", "password": PASSWORD, "role": "admin"},
+        headers=AUTH,
+    )
+    assert resp.status == 201, await resp.text()
+    admin = await new_page()
+    await _login(admin, base, "ada", PASSWORD, "/supervisor")
+    await admin.goto(f"{base}/admin#tokens")
+    await admin.get_by_test_id("token-name").fill("crm-sync")
+    await admin.get_by_test_id("token-scope-inbound").check()
+    await admin.get_by_test_id("token-create").click()
+    secret = await admin.get_by_test_id("token-value").text_content()
+    assert secret
+    body = {"from": "+12025550177", "text": "from the CRM", "external_id": "crm-1"}
+    bearer = {"Authorization": f"Bearer {secret}"}
+    async with client.post("/api/v1/inbound", json=body, headers=bearer) as resp:
+        assert resp.status == 201
+    row = admin.locator('[data-testid="token-row"][data-token="crm-sync"]')
+    await expect(row).to_contain_text("inbound")
+    await admin.screenshot(path=artifacts / "admin-07-tokens.png", full_page=True)
+    await row.get_by_test_id("token-revoke").click()
+    await expect(row).to_contain_text("revoked")
+    async with client.post(
+        "/api/v1/inbound", json={**body, "external_id": "crm-2"}, headers=bearer
+    ) as resp:
+        assert resp.status == 401
