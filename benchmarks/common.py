@@ -32,13 +32,40 @@ def machine() -> dict[str, Any]:
             )
     except OSError:
         pass
+    try:
+        load = [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        load = []
     return {
         "cpus": os.cpu_count(),
         "cpu": cpu,
         "memory": mem,
+        "load_average": load,
         "python": platform.python_version(),
         "platform": platform.platform(),
+        "libraries": _versions(),
     }
+
+
+LIBRARIES = ("aiohttp", "sqlalchemy", "asyncpg", "aiosqlite", "websockets", "redis", "orjson")
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    found: dict[str, str] = {}
+    for name in LIBRARIES:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            continue
+    return found
+
+
+def results_dir() -> Path:
+    """``benchmarks/results``, or ``HUB_BENCH_RESULTS`` (quick runs write apart, so they never
+    replace the full figures that are committed)."""
+    return Path(os.environ.get("HUB_BENCH_RESULTS") or RESULTS)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -62,9 +89,10 @@ def summary(values: list[float]) -> dict[str, float]:
 
 
 def write_result(name: str, data: dict[str, Any]) -> Path:
-    """Store a result as ``benchmarks/results/<name>.json`` with the machine description."""
-    RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / f"{name}.json"
+    """Store a result as ``<results_dir>/<name>.json`` with the machine description."""
+    folder = results_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.json"
     payload = {
         "benchmark": name,
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
