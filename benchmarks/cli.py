@@ -15,6 +15,7 @@ SUITES = {
     "history": ("benchmarks.history", "first history page at 10k vs 1M messages (PostgreSQL)"),
     "reports": ("benchmarks.reports", "KPI reports over 1M events (PostgreSQL)"),
     "scale": ("benchmarks.scale", "contacts/s with 1, 2, 3 processes on PostgreSQL + Redis"),
+    "fanout": ("benchmarks.fanout", "one event to 100/1,000/3,000 sockets vs websockets.broadcast"),
 }
 
 # Each suite at a size that proves it still runs end to end (all of them in about 40 s on two
@@ -28,6 +29,7 @@ QUICK: dict[str, list[str]] = {
     "history": ["--small", "1000", "--large", "5000", "--customers", "50", "--runs", "5"],
     "reports": ["--events", "5000", "--runs", "2"],
     "scale": ["--processes", "1,2", "--messages", "200"],
+    "fanout": ["--sizes", "50,200", "--rounds", "3"],
 }  # fmt: skip
 QUICK_RESULTS = Path(__file__).with_name("results") / "quick"
 

@@ -29,7 +29,7 @@ PROTOCOL_DOC = Path(__file__).resolve().parents[1] / "agent_console" / "PROTOCOL
 PASSTHROUGH: dict[str, tuple[str, str]] = {
     # command: (module with main(argv), one-line help)
     "simulate": ("routing.sim", "simulate the router on simulated time and compare with Erlang C"),
-    "bench": ("benchmarks.cli", "run a benchmark: router, ingest, latency, history or reports"),
+    "bench": ("benchmarks.cli", "run a benchmark suite (hub bench --help lists them)"),
 }
 # Each channel's own subcommand (``hub telegram ...``), from the registry; it gets the
 # settings loader as its second argument.

@@ -85,6 +85,11 @@ def check_latency_chat_scale(results: Path) -> None:
     scale = load(results, "scale")
     assert [r["processes"] for r in scale["rounds"]] == [1, 2]
     assert all(_positive(r["contacts_per_s"]) for r in scale["rounds"])
+    fanout = load(results, "fanout")
+    assert [r["sockets"] for r in fanout["results"]] == [50, 200]
+    for row in fanout["results"]:
+        assert _positive(row["hub_last_ms"]["median"])
+        assert _positive(row["baseline_last_ms"]["median"])
 
 
 def test_every_suite_runs_quick_and_measures_both_sides(
