@@ -45,7 +45,13 @@ def main(argv: list[str] | None = None) -> int:
         help="small sizes, to check a suite still works (results in benchmarks/results/quick/, "
         "or HUB_BENCH_RESULTS)",
     )
-    parser.add_argument("suite", choices=[*SUITES, "all"], help="which benchmark to run")
+    parser.add_argument(
+        "--plot",
+        action="store_true",
+        help="draw PNG charts of the results (after the suite, if one is named) into "
+        "<results>/plots/ (needs matplotlib: the plot extra)",
+    )
+    parser.add_argument("suite", nargs="?", choices=[*SUITES, "all"], help="which benchmark to run")
     parser.add_argument("rest", nargs=argparse.REMAINDER, help="options of the suite (--help)")
     raw = list(argv) if argv is not None else None
     quick = False
@@ -59,10 +65,17 @@ def main(argv: list[str] | None = None) -> int:
         quick = True
     if quick:
         os.environ.setdefault("HUB_BENCH_RESULTS", str(QUICK_RESULTS))
-    names = list(SUITES) if args.suite == "all" else [args.suite]
+    if args.suite is None and not args.plot:
+        parser.error("name a suite (or all), or --plot")
+    names = list(SUITES) if args.suite == "all" else [args.suite] if args.suite else []
     code = 0
     for name in names:
         module = importlib.import_module(SUITES[name][0])
         extra = args.rest if args.suite != "all" else []
         code = module.main([*(QUICK[name] if quick else []), *extra]) or code
+    if args.plot:
+        from benchmarks.plot import draw
+
+        for path in draw():
+            print(f"drew {path}")
     return code

@@ -101,3 +101,9 @@ def test_every_suite_runs_quick_and_measures_both_sides(
     check_ingest(tmp_path)
     check_postgres_suites(tmp_path)
     check_latency_chat_scale(tmp_path)
+    # --plot draws every chart from those results.
+    from benchmarks.plot import draw
+
+    drawn = draw(tmp_path)
+    assert {p.stem for p in drawn} == {"router", "history", "fanout", "scale", "latency"}
+    assert all(p.read_bytes().startswith(b"\x89PNG") for p in drawn)
