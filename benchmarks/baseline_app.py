@@ -16,8 +16,9 @@ def make_app(database_url: str) -> web.Application:
 
     async def setup(app: web.Application) -> object:
         async with engine.begin() as conn:
+            serial = "SERIAL" if engine.dialect.name == "postgresql" else "INTEGER"
             await conn.execute(
-                text("CREATE TABLE IF NOT EXISTS baseline (id INTEGER PRIMARY KEY, body TEXT)")
+                text(f"CREATE TABLE IF NOT EXISTS baseline (id {serial} PRIMARY KEY, body TEXT)")
             )
         yield
         await engine.dispose()

@@ -66,6 +66,10 @@ def check_ingest(results: Path) -> None:
     assert _positive(data["hub_per_s"])
     assert _positive(data["baseline_per_s"])
     assert data["ratio"] == pytest.approx(data["hub_per_s"] / data["baseline_per_s"], rel=0.01)
+    on_postgres = load(results, "ingest_postgresql")
+    assert on_postgres["database"].startswith("postgresql")
+    assert _positive(on_postgres["hub_per_s"])
+    assert _positive(on_postgres["baseline_per_s"])
 
 
 def check_postgres_suites(results: Path) -> None:
