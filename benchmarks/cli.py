@@ -16,6 +16,7 @@ SUITES = {
     "reports": ("benchmarks.reports", "KPI reports over 1M events (PostgreSQL)"),
     "scale": ("benchmarks.scale", "contacts/s with 1, 2, 3 processes on PostgreSQL + Redis"),
     "fanout": ("benchmarks.fanout", "one event to 100/1,000/3,000 sockets vs websockets.broadcast"),
+    "mail": ("benchmarks.mail", "email over SMTP, stored and threaded, vs django-helpdesk"),
 }
 
 # Each suite at a size that proves it still runs end to end (all of them in about 40 s on two
@@ -30,6 +31,7 @@ QUICK: dict[str, list[str]] = {
     "reports": ["--events", "5000", "--runs", "2"],
     "scale": ["--processes", "1,2", "--messages", "200"],
     "fanout": ["--sizes", "50,200", "--rounds", "3"],
+    "mail": ["--mails", "100", "--no-peer"],
 }  # fmt: skip
 QUICK_RESULTS = Path(__file__).with_name("results") / "quick"
 

@@ -46,8 +46,8 @@ async def hub_process(
             HUB_SMTP_ENABLED="false",
             HUB_LOG_LEVEL="WARNING",
             PYTHONPATH=str(ROOT),
-            **env_extra,
         )
+        env.update(env_extra)
         cmd = [sys.executable, "-m", "server.cli"]
         subprocess.run([*cmd, "migrate"], env=env, check=True, capture_output=True)
         proc = subprocess.Popen([*cmd, "serve"], env=env, stdout=subprocess.DEVNULL)

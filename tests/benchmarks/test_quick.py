@@ -89,6 +89,9 @@ def check_latency_chat_scale(results: Path) -> None:
     scale = load(results, "scale")
     assert [r["processes"] for r in scale["rounds"]] == [1, 2]
     assert all(_positive(r["contacts_per_s"]) for r in scale["rounds"])
+    mail = load(results, "mail")
+    assert mail["hub"]["failures"] == 0
+    assert _positive(mail["hub"]["per_s"])
     fanout = load(results, "fanout")
     assert [r["sockets"] for r in fanout["results"]] == [50, 200]
     for row in fanout["results"]:
