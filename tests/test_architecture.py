@@ -45,11 +45,13 @@ def _module_name(path: Path) -> str:
 
 
 def module_files() -> dict[str, Path]:
-    """Our modules by dotted name."""
+    """Our modules by dotted name (not what a virtualenv under a package holds: the peer's
+    for ``hub bench mail`` lives in ``benchmarks/peers/.venv``)."""
     return {
         _module_name(path): path
         for package in PACKAGES
         for path in sorted((ROOT / package).rglob("*.py"))
+        if not any(part.startswith(".") for part in path.relative_to(ROOT).parts)
     }
 
 
