@@ -158,7 +158,55 @@ def latency(plt: Any, folder: Path) -> Any:
     return fig
 
 
+def ingest(plt: Any, folder: Path) -> Any:
+    runs = [
+        (db, _load(folder, name))
+        for db, name in (("SQLite", "ingest"), ("PostgreSQL", "ingest_postgresql"))
+    ]
+    found = [(db, d) for db, d in runs if d is not None]
+    if not found:
+        return None
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    xs = range(len(found))
+    ax.bar([x - 0.2 for x in xs], [d["hub_per_s"] for _, d in found], 0.4, color=HUB, label="hub")
+    ax.bar(
+        [x + 0.2 for x in xs],
+        [d["baseline_per_s"] for _, d in found],
+        0.4,
+        color=BASE,
+        label="bare one-row handler",
+    )
+    ax.set_xticks(list(xs), [f"{db} ({d['ratio']}×)" for db, d in found])
+    ax.set_ylabel("signed SMS webhooks/s")
+    ax.set_title(loc="left", fontsize=10, label="Ingest: the whole pipeline vs one INSERT")
+    ax.legend(fontsize=8)
+    _stamp(ax, found[0][1])
+    return fig
+
+
+def mail(plt: Any, folder: Path) -> Any:
+    data = _load(folder, "mail")
+    if data is None or not data.get("peer", {}).get("per_s"):
+        return None
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    ax.bar(
+        ["hub (SMTP)", "django-helpdesk (in-process)"],
+        [data["hub"]["per_s"], data["peer"]["per_s"]],
+        color=[HUB, BASE],
+    )
+    ax.set_ylabel("mails/s, stored and threaded")
+    ax.set_title(
+        loc="left",
+        fontsize=10,
+        label=f"Email ingest, same corpus: {data.get('ratio')}× (target 10×)",
+    )
+    _stamp(ax, data)
+    return fig
+
+
 CHARTS: dict[str, Callable[[Any, Path], Any]] = {
+    "ingest": ingest,
+    "mail": mail,
     "router": router,
     "history": history,
     "fanout": fanout,
