@@ -48,7 +48,7 @@ import aiohttp
 from aiohttp import web
 
 from benchmarks.common import PauseCounts, pause_counts, pause_delta, percentile, write_result
-from benchmarks.procs import ROOT, hub_process, wait_ready
+from benchmarks.procs import ROOT, hub_process, stop, wait_ready
 from channels.webchat.const import (
     HEARTBEAT_S,
     MAX_FRAME_BYTES,
@@ -387,12 +387,7 @@ async def baseline_process() -> AsyncIterator[tuple[str, int]]:
         await wait_ready(f"{base}/readyz")
         yield base, proc.pid
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
 
 
 # ---------------------------------------------------------------------------- process facts

@@ -31,7 +31,7 @@ from typing import Any
 import aiohttp
 
 from benchmarks.common import summary, write_result
-from benchmarks.procs import ROOT, hub_process
+from benchmarks.procs import ROOT, hub_process, stop
 from contract.testing import free_port
 
 AUTH = {"Authorization": "Bearer bench-token"}
@@ -213,12 +213,7 @@ async def baseline_process(frame_bytes: int) -> AsyncIterator[str]:
                 await asyncio.sleep(0.05)
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
 
 
 async def baseline_side(

@@ -23,7 +23,6 @@ from typing import Any, Protocol, cast
 
 import aiohttp
 from aiohttp import WSMsgType, web
-from pydantic import ValidationError
 
 from channels.inapp.auth import AppUser, TokenRefused, verify
 from channels.inapp.const import (
@@ -51,6 +50,7 @@ from channels.inapp.settings import InappSettings
 from contract.channel import ChannelContext, HubPort, InboundMessage, OutboundMessage, SendReceipt
 from contract.chat import ChatPort, ConversationUpdate
 from contract.errors import ChannelError, ConfigError, HubError, InvalidInput
+from contract.sections import channel_section
 from contract.visitor import CLIENT_MSG_ID, Window, error_frame, message_frame, status_frame
 
 logger = logging.getLogger(__name__)
@@ -481,17 +481,9 @@ def _json_error(status: int, code: str, detail: str) -> web.Response:
 
 def create(ctx: ChannelContext) -> InappAdapter | None:
     """Off without a ``[channels.inapp]`` section; a bad one stops the hub at start."""
-    section = ctx.settings.channels.get(SETTINGS_SECTION)
-    if not section:
+    settings = channel_section(ctx.settings, SETTINGS_SECTION, InappSettings)
+    if settings is None:
         return None
-    try:
-        settings = InappSettings.model_validate(section)
-    except ValidationError as err:
-        first = err.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise ConfigError(
-            f"invalid [channels.{SETTINGS_SECTION}] setting {where}: {first['msg']}"
-        ) from None
     for required in ("chat_history", "chat_status", "customer_typing"):
         if not callable(getattr(ctx.hub, required, None)):
             raise ConfigError("this hub cannot serve in-app messaging (no ChatPort)")

@@ -11,7 +11,6 @@ from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp import web
-from pydantic import ValidationError
 
 from channels.twilio_voice.const import (
     CALL_PATH,
@@ -28,6 +27,7 @@ from channels.twilio_voice.settings import VoiceSettings
 from channels.twilio_voice.webhook import VoiceHub, VoiceWebhooks
 from contract.channel import Attachment, ChannelContext, OutboundMessage, SendReceipt
 from contract.errors import ChannelError, ConfigError
+from contract.sections import channel_section
 from contract.voice import CallOrder
 
 logger = logging.getLogger(__name__)
@@ -189,17 +189,9 @@ def _refusal(status: int, body: bytes) -> ChannelError:
 
 def create(ctx: ChannelContext) -> TwilioVoiceAdapter | None:
     """Off without a ``[channels.twilio_voice]`` section; a bad one stops the hub at start."""
-    section = ctx.settings.channels.get(SETTINGS_SECTION)
-    if not section or not section.get("account_sid"):
+    settings = channel_section(ctx.settings, SETTINGS_SECTION, VoiceSettings, switch="account_sid")
+    if settings is None:
         return None
-    try:
-        settings = VoiceSettings.model_validate(section)
-    except ValidationError as err:
-        first = err.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise ConfigError(
-            f"invalid [channels.{SETTINGS_SECTION}] setting {where}: {first['msg']}"
-        ) from None
     if not settings.auth_token.get_secret_value():
         # Fail closed: with an empty key anyone can compute a valid X-Twilio-Signature.
         raise ConfigError(

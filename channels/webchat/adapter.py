@@ -22,7 +22,6 @@ from typing import cast
 from urllib.parse import urlsplit
 
 from aiohttp import web
-from pydantic import ValidationError
 
 from channels.webchat.const import (
     CHANNEL,
@@ -41,6 +40,7 @@ from channels.webchat.visitors import ChatHub, Visitors
 from contract.channel import ChannelContext, OutboundMessage, SendReceipt
 from contract.chat import ConversationUpdate
 from contract.errors import ChannelError, ConfigError
+from contract.sections import channel_section
 from contract.visitor import message_frame
 
 logger = logging.getLogger(__name__)
@@ -237,17 +237,9 @@ def _static(name: str, content_type: str, headers: Mapping[str, str]) -> web.Str
 
 def create(ctx: ChannelContext) -> WebchatAdapter | None:
     """Off without a ``[channels.webchat]`` section; a bad one stops the hub at start."""
-    section = ctx.settings.channels.get(SETTINGS_SECTION)
-    if not section:
+    settings = channel_section(ctx.settings, SETTINGS_SECTION, WebchatSettings)
+    if settings is None:
         return None
-    try:
-        settings = WebchatSettings.model_validate(section)
-    except ValidationError as err:
-        first = err.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise ConfigError(
-            f"invalid [channels.{SETTINGS_SECTION}] setting {where}: {first['msg']}"
-        ) from None
     needed = ("chat_history", "chat_status", "chat_waiting", "chat_file", "customer_typing")
     for required in (*needed, "can_take", "bot_reply", "hand_off"):
         if not callable(getattr(ctx.hub, required, None)):

@@ -17,7 +17,6 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
-from pydantic import ValidationError
 
 from channels.wechat.const import (
     CHANNEL,
@@ -39,6 +38,7 @@ from channels.wechat.settings import WeChatSettings
 from channels.wechat.webhook import WeChatWebhook
 from contract.channel import Attachment, ChannelContext, OutboundMessage, SendReceipt
 from contract.errors import ChannelError, ConfigError
+from contract.sections import channel_section
 
 logger = logging.getLogger(__name__)
 
@@ -303,17 +303,9 @@ def _json(data: bytes) -> dict[str, Any]:
 
 def create(ctx: ChannelContext) -> WeChatAdapter | None:
     """Off without a ``[channels.wechat]`` section; a bad one stops the hub at start."""
-    section = ctx.settings.channels.get(SETTINGS_SECTION)
-    if not section or not section.get("app_id"):
+    settings = channel_section(ctx.settings, SETTINGS_SECTION, WeChatSettings, switch="app_id")
+    if settings is None:
         return None
-    try:
-        settings = WeChatSettings.model_validate(section)
-    except ValidationError as err:
-        first = err.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise ConfigError(
-            f"invalid [channels.{SETTINGS_SECTION}] setting {where}: {first['msg']}"
-        ) from None
     for name in ("token", "app_secret"):
         if not getattr(settings, name).get_secret_value():
             # Fail closed: an empty Token lets anyone compute a valid signature.

@@ -132,7 +132,8 @@ async def _team_name(s: AsyncSession, team_id: int | None) -> str | None:
     return await s.scalar(select(Team.name).where(Team.id == team_id)) if team_id else None
 
 
-async def _team_id(s: AsyncSession, name: str | None) -> int | None:
+async def team_id_for(s: AsyncSession, name: str | None) -> int | None:
+    """The team of that name, created if it is new; None for no team."""
     if not name:
         return None
     team_id = await s.scalar(select(Team.id).where(Team.name == name))
@@ -184,7 +185,7 @@ async def create_agent(request: web.Request) -> web.Response:
 
     async def work(uow: UnitOfWork) -> None:
         agent = await uow.session.get_one(Agent, agent_id)
-        agent.team_id = await _team_id(uow.session, body.team)
+        agent.team_id = await team_id_for(uow.session, body.team)
         await set_agent_skills(uow.session, agent_id, {k.name: k.proficiency for k in body.skills})
         uow.emit(events.AgentUpdated(agent_id=agent_id))
 
@@ -227,7 +228,7 @@ async def patch_agent(request: web.Request) -> web.Response:
         if body.display_name is not None:
             agent.display_name = body.display_name
         if body.team is not None:
-            agent.team_id = await _team_id(uow.session, body.team)
+            agent.team_id = await team_id_for(uow.session, body.team)
         if body.capacity is not None:
             agent.capacity = dict(body.capacity)
         if body.phone is not None:
@@ -324,7 +325,7 @@ async def put_queue(request: web.Request) -> web.Response:
         if q is None:
             q = Queue(name=name)
             s.add(q)
-        q.team_id = await _team_id(s, body.team)
+        q.team_id = await team_id_for(s, body.team)
         q.steps = [st.model_dump() for st in body.steps]
         q.selection = body.selection
         q.priority = body.priority

@@ -23,6 +23,7 @@ from hub.accounts.users import end_sessions, set_agent_skills
 from hub.audit import record
 from hub.uow import UnitOfWork
 from hub.web import keys
+from hub.web.api.admin import team_id_for
 from hub.web.api.openapi import json_response, parse_body, principal_of
 from hub.web.api.routes import api, path_int
 from hub.web.api.schemas import AgentIn, Model, Name, SkillLevel
@@ -408,18 +409,6 @@ async def import_agents(request: web.Request) -> web.Response:
     )
 
 
-async def _team_of(s: AsyncSession, name: str | None) -> int | None:
-    if not name:
-        return None
-    team_id = await s.scalar(select(Team.id).where(Team.name == name))
-    if team_id is None:
-        team = Team(name=name)
-        s.add(team)
-        await s.flush()
-        team_id = team.id
-    return team_id
-
-
 async def _create_person(request: web.Request, data: dict[str, Any]) -> None:
     hub = request.app[keys.HUB]
     agent_id = await hub.users.create(
@@ -432,7 +421,7 @@ async def _create_person(request: web.Request, data: dict[str, Any]) -> None:
 
     async def work(uow: UnitOfWork) -> None:
         agent = await uow.session.get_one(Agent, agent_id)
-        agent.team_id = await _team_of(uow.session, data["team"])
+        agent.team_id = await team_id_for(uow.session, data["team"])
         await set_agent_skills(
             uow.session, agent_id, {k["name"]: k["proficiency"] for k in data["skills"]}
         )
@@ -462,7 +451,7 @@ async def _update_person(request: web.Request, data: dict[str, Any]) -> None:
         if data["display_name"]:
             agent.display_name = data["display_name"]
         if data["team"]:
-            new_team = await _team_of(uow.session, data["team"])
+            new_team = await team_id_for(uow.session, data["team"])
             if new_team != agent.team_id:
                 agent.team_id = new_team
                 await end_sessions(uow, agent.id)
@@ -579,6 +568,22 @@ async def list_channels(request: web.Request) -> web.Response:
     return json_response(ChannelList(public_url=public_url, items=items))
 
 
+async def _audit(request: web.Request, action: str, details: dict[str, Any]) -> None:
+    """An audit entry of its own for an action on a channel (nothing else is written)."""
+
+    async def work(uow: UnitOfWork) -> None:
+        record(
+            uow,
+            actor=principal_of(request).name,
+            action=action,
+            target_type="channel",
+            details=details,
+            ip=request.remote or "",
+        )
+
+    await request.app[keys.HUB].tx.run(work)
+
+
 def _adapter_for(request: web.Request) -> tuple[str, Any]:
     name = request.match_info["name"]
     adapter = request.app[keys.ADAPTERS].get(name)
@@ -610,7 +615,6 @@ class ActionOut(Model):
 async def test_send(request: web.Request) -> web.Response:
     name, adapter = _adapter_for(request)
     body = await parse_body(request, TestSendIn)
-    hub = request.app[keys.HUB]
     token = secrets.token_hex(8)
     message = OutboundMessage(
         message_id=0,
@@ -629,17 +633,7 @@ async def test_send(request: web.Request) -> web.Response:
     except ChannelError as err:
         result = ActionOut(ok=False, detail=str(err)[:500])
 
-    async def audit(uow: UnitOfWork) -> None:
-        record(
-            uow,
-            actor=principal_of(request).name,
-            action="channel.test_send",
-            target_type="channel",
-            details={"channel": name, "to": body.to, "ok": result.ok},
-            ip=request.remote or "",
-        )
-
-    await hub.tx.run(audit)
+    await _audit(request, "channel.test_send", {"channel": name, "to": body.to, "ok": result.ok})
     return json_response(result)
 
 
@@ -663,15 +657,5 @@ async def register_webhook(request: web.Request) -> web.Response:
     except ChannelError as err:
         result = ActionOut(ok=False, detail=str(err)[:500])
 
-    async def audit(uow: UnitOfWork) -> None:
-        record(
-            uow,
-            actor=principal_of(request).name,
-            action="channel.register_webhook",
-            target_type="channel",
-            details={"channel": name, "ok": result.ok},
-            ip=request.remote or "",
-        )
-
-    await hub.tx.run(audit)
+    await _audit(request, "channel.register_webhook", {"channel": name, "ok": result.ok})
     return json_response(result)
