@@ -43,6 +43,7 @@ from channels.telegram.payloads import FileRef
 from channels.telegram.webhook import TelegramWebhook
 from contract.channel import Attachment, ChannelContext, OutboundMessage, SendReceipt
 from contract.errors import ChannelError, ConfigError
+from contract.http import read_capped
 
 logger = logging.getLogger(__name__)
 
@@ -413,20 +414,7 @@ class TelegramAdapter:
                         retryable=resp.status >= 500 or resp.status == 429,
                         code="download",
                     )
-                if resp.content_length is not None and resp.content_length > limit:
-                    raise ChannelError(
-                        f"file of {resp.content_length} bytes exceeds {limit}",
-                        retryable=False,
-                        code="too_large",
-                    )
-                data = bytearray()
-                async for chunk in resp.content.iter_chunked(65536):
-                    data.extend(chunk)
-                    if len(data) > limit:
-                        raise ChannelError(
-                            f"file exceeds {limit} bytes", retryable=False, code="too_large"
-                        )
-                return bytes(data)
+                return await read_capped(resp, limit)
         except (aiohttp.ClientError, TimeoutError) as err:
             raise ChannelError(
                 f"file download failed: {type(err).__name__}", retryable=True, code="download"

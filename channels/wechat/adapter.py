@@ -38,6 +38,7 @@ from channels.wechat.settings import WeChatSettings
 from channels.wechat.webhook import WeChatWebhook
 from contract.channel import Attachment, ChannelContext, OutboundMessage, SendReceipt
 from contract.errors import ChannelError, ConfigError
+from contract.http import read_capped
 from contract.sections import channel_section
 
 logger = logging.getLogger(__name__)
@@ -271,20 +272,8 @@ class WeChatAdapter:
                         retryable=resp.status >= 500 or resp.status == 429,
                         code="download",
                     )
-                if resp.content_length is not None and resp.content_length > limit:
-                    raise ChannelError(
-                        f"media of {resp.content_length} bytes exceeds {limit}",
-                        retryable=False,
-                        code="too_large",
-                    )
-                data = bytearray()
-                async for chunk in resp.content.iter_chunked(65536):
-                    data.extend(chunk)
-                    if len(data) > limit:
-                        raise ChannelError(
-                            f"media exceeds {limit} bytes", retryable=False, code="too_large"
-                        )
-                return bytes(data), resp.headers.get("Content-Type", "")
+                data = await read_capped(resp, limit, what="media")
+                return data, resp.headers.get("Content-Type", "")
         except (aiohttp.ClientError, TimeoutError) as err:
             raise ChannelError(
                 f"media download failed ({type(err).__name__})", retryable=True, code="network"
