@@ -9,7 +9,7 @@ from pathlib import Path
 
 SUITES = {
     "router": ("benchmarks.router", "router decisions per second at 1k and 10k agents"),
-    "ingest": ("benchmarks.ingest", "signed SMS webhook ingest vs a bare one-row insert handler"),
+    "ingest": ("benchmarks.ingest", "signed SMS webhooks vs a bare one-row handler (SQLite, PG)"),
     "latency": ("benchmarks.latency", "inbound -> agent websocket frame latency, 500 agents"),
     "chat": ("benchmarks.chat", "web chat: N concurrent visitor sockets, message round trip"),
     "history": ("benchmarks.history", "first history page at 10k vs 1M messages (PostgreSQL)"),
@@ -40,6 +40,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="hub bench",
         description="Run a benchmark suite; results go to benchmarks/results/<suite>.json.",
+        epilog="suites:\n"
+        + "\n".join(f"  {name:<9} {help_}" for name, (_, help_) in SUITES.items())
+        + "\n\nbenchmarks/README.md has each suite's method, target and latest figure.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
         "--quick",
