@@ -3,7 +3,7 @@
 // textContent only (dom.js). Admins change everything; supervisors see their team's people
 // and adjust their skills and capacity.
 import { byTestId, fill, h } from "/static/dom.js";
-import { bindLanguageSelect } from "/static/i18n.js";
+import { bindLanguageSelect, has, t } from "/static/i18n.js";
 import { applyAdminI18n, at } from "/static/admin-i18n.js";
 
 const SELECTIONS = ["longest_idle", "best_proficiency", "least_busy", "round_robin", "random"];
@@ -77,7 +77,7 @@ function renderPeople(view) {
       h("td", {}, a.team ?? ""),
       h("td", {}, h("div", { class: "admin-chips" }, a.skills.map((s) => h("span", { class: "admin-chip" }, `${s.name} ${s.proficiency}`)))),
       h("td", {}, capacityText(a.capacity)),
-      h("td", {}, a.state),
+      h("td", {}, has(`state.${a.state}`) ? t(`state.${a.state}`) : a.state),
       h("td", {}, a.active ? at("yes") : at("no")),
       h(
         "td",
