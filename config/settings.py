@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any, Literal, get_origin
 
 from pydantic import (
+    BaseModel,
+    ConfigDict,
     Field,
     IPvAnyNetwork,
     NonNegativeFloat,
@@ -29,6 +31,63 @@ from contract.errors import ConfigError
 
 DEFAULT_TOML = Path(__file__).with_name("default.toml")
 DEMO_API_TOKEN = "demo-token"  # noqa: S105 - demo mode only, printed at start
+
+
+class FaqAnswer(BaseModel):
+    """One entry the first-line bot knows: words that ask it, the answer per language."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    intent: str = Field(default="", max_length=50)
+    keywords: tuple[str, ...] = Field(min_length=1)
+    answer: dict[str, str] = Field(min_length=1)
+
+
+class BotSettings(BaseModel):
+    """The hub's first-line bot on the messaging channels (the widget has its own per site)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # Channels where the bot answers first; empty: no bot.
+    channels: tuple[str, ...] = ()
+    faq: tuple[FaqAnswer, ...] = ()
+    # Words that ask for a person; the bot hands over at once.
+    handoff_words: tuple[str, ...] = (
+        "human",
+        "agent",
+        "person",
+        "operator",
+        "人工",
+        "客服",
+        "真人",
+    )
+    # A detected intent below this confidence counts as not understood: people take over.
+    min_confidence: float = Field(default=0.5, ge=0, le=1)
+    # Intents the router asks of an agent as a skill of that name (when the skill exists).
+    intent_skills: bool = True
+    handoff_text: dict[str, str] = Field(
+        default_factory=lambda: {
+            "en": "Let me connect you with a colleague. Please hold on.",
+            "zh": "正在为您转接人工客服，请稍候。",
+        }
+    )
+
+
+class WorkflowSettings(BaseModel):
+    """Satisfaction surveys and the first-line bot (``hub.workflow``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # Send a survey on the conversation's channel when it closes (a queue's options may
+    # also switch it on: ``{"csat": true}``).
+    csat_after_close: bool = False
+    # Answers up to this score open a follow-up for the team's supervisor.
+    csat_low_score: int = Field(default=2, ge=1, le=5)
+    # How long a survey takes answers.
+    csat_window_s: int = Field(default=259_200, gt=0)
+    # Dispositions that get no survey (spam is not a customer to ask).
+    csat_skip_dispositions: tuple[str, ...] = ("spam",)
+    bot: BotSettings = Field(default_factory=BotSettings)
 
 
 class Settings(BaseSettings):
@@ -129,6 +188,8 @@ class Settings(BaseSettings):
     telegram_secret_token: SecretStr = SecretStr("")
     telegram_api_base: str = "https://api.telegram.org"
     telegram_queue: str = "support"
+
+    workflow: WorkflowSettings = Field(default_factory=WorkflowSettings)
 
     @field_validator("database_url")
     @classmethod

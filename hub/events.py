@@ -506,6 +506,146 @@ class CallUpdated(HubEvent):
     duration_s: int | None
 
 
+# ---------------------------------------------------------------- workflow (hub.workflow)
+@_event
+class RuleFired(HubEvent):
+    """An automation rule matched an event and ran its actions."""
+
+    TYPE = "rule.fired"
+    rule_id: int
+    rule: str
+    trigger: str
+    trigger_seq: int
+    actions: list[Any]
+
+
+@_event
+class RuleLoopStopped(HubEvent):
+    """A rule did not fire again on an event its own firing caused (a loop stopped)."""
+
+    TYPE = "rule.loop_stopped"
+    rule_id: int
+    rule: str
+    trigger: str
+    trigger_seq: int
+    chain: list[Any]
+
+
+@_event
+class SupervisorAlert(HubEvent):
+    """Something for the supervisors' attention (a rule's notice, an escalation, a low score)."""
+
+    TYPE = "supervisor.alert"
+    reason: str
+    text: str
+
+
+@_event
+class SlaWarning(HubEvent):
+    """An SLA target of the conversation is close to being missed."""
+
+    TYPE = "sla.warning"
+    OMIT_NONE = frozenset({"complaint_id"})
+    timer_id: int
+    metric: str
+    policy: str
+    due_at: str
+    complaint_id: int | None = None
+
+
+@_event
+class SlaBreached(HubEvent):
+    """An SLA target of the conversation was missed."""
+
+    TYPE = "sla.breached"
+    OMIT_NONE = frozenset({"complaint_id"})
+    timer_id: int
+    metric: str
+    policy: str
+    due_at: str
+    complaint_id: int | None = None
+
+
+@_event
+class CsatRequested(HubEvent):
+    """A satisfaction survey went to the customer on the conversation's channel."""
+
+    TYPE = "csat.requested"
+    survey_id: int
+    how: str
+
+
+@_event
+class CsatReceived(HubEvent):
+    """The customer answered the survey (1-5); the envelope's agent is who served them."""
+
+    TYPE = "csat.received"
+    survey_id: int
+    score: int
+    how: str
+
+
+@_event
+class ComplaintOpened(HubEvent):
+    """The conversation was marked as a complaint."""
+
+    TYPE = "complaint.opened"
+    complaint_id: int
+    category: str
+    severity: str
+    team_id: int | None
+
+
+@_event
+class ComplaintEscalated(HubEvent):
+    """A complaint went one step up (its SLA missed, or by hand)."""
+
+    TYPE = "complaint.escalated"
+    complaint_id: int
+    level: int
+    reason: str
+
+
+@_event
+class ComplaintResolved(HubEvent):
+    """A complaint was resolved; ``notified``: the customer was told on their channel."""
+
+    TYPE = "complaint.resolved"
+    complaint_id: int
+    category: str
+    severity: str
+    notified: bool
+
+
+@_event
+class FollowUpCreated(HubEvent):
+    """A follow-up task was created; the envelope's agent is its owner."""
+
+    TYPE = "follow_up.created"
+    follow_up_id: int
+    title: str
+    source: str
+    due_at: str | None
+
+
+@_event
+class FollowUpDone(HubEvent):
+    """A follow-up task was done."""
+
+    TYPE = "follow_up.done"
+    follow_up_id: int
+
+
+@_event
+class CustomerNoteAdded(HubEvent):
+    """An internal note on the customer record (``team_id``: only that team reads it)."""
+
+    TYPE = "customer.note_added"
+    note_id: int
+    text: str
+    team_id: int | None
+
+
 # ---------------------------------------------------------------- the protocol document
 DOC_BEGIN = "<!-- event-types:begin (generated from hub/events.py by `hub events-doc`) -->"
 DOC_END = "<!-- event-types:end -->"

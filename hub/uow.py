@@ -32,10 +32,16 @@ class UnitOfWork:
     session: AsyncSession
     drafts: list[dict[str, Any]] = field(default_factory=list)
     after_commit: list[Callable[[], None]] = field(default_factory=list)
+    # The automation rules whose actions this work carries out (``hub.workflow``): every
+    # event it emits names them, so a rule never fires again on what it caused.
+    rule_chain: list[int] | None = None
 
     def emit(self, event: HubEvent) -> None:
         """Queue a typed event; it gets its seq and is stored at commit."""
-        self.drafts.append(event.to_draft())
+        draft = event.to_draft()
+        if self.rule_chain:
+            draft["payload"]["rule_chain"] = list(self.rule_chain)
+        self.drafts.append(draft)
 
 
 _HEAD = cast(Table, StreamHead.__table__)

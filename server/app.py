@@ -32,6 +32,7 @@ from hub.web.api import tokens as _tokens  # noqa: F401 - registers routes
 from hub.web.api.routes import api
 from hub.web.metrics import Metrics, watch_pauses
 from hub.work.dispatcher import dispatcher_ctx
+from hub.workflow.engine import workflow_ctx
 from server.lifecycle import (
     HttpClientHolder,
     adapters_ctx,
@@ -151,6 +152,7 @@ def create_app(
         app.cleanup_ctx.append(outbox_ctx)
         app.cleanup_ctx.append(media_ctx)
         app.cleanup_ctx.append(retention_ctx)
+        app.cleanup_ctx.append(workflow_ctx)
     if serves:
         app.cleanup_ctx.append(gateway.gateway_ctx)
         app.on_shutdown.append(drain_adapters)

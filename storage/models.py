@@ -201,6 +201,9 @@ class Conversation(Base):
     labels: Mapped[list[Any]] = mapped_column(default=list)
     participants: Mapped[list[Any]] = mapped_column(default=list)
     disposition: Mapped[str] = mapped_column(String(100), default="")
+    # What routing asks of an agent beyond the queue's steps: {"skills": [...], "intent": ...}
+    # (set by automation rules and the first-line bot).
+    routing: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default="{}")
     # Routing age survives transfers: the time the current piece of work started waiting.
     waiting_since: Mapped[datetime | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -555,3 +558,142 @@ class Disposition(Base):
     label: Mapped[str] = mapped_column(String(200), default="", server_default="")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     sort_order: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+# ---------------------------------------------------------------- workflow (hub.workflow)
+class Rule(Base):
+    """An automation rule: on ``event``, when ``conditions`` hold, run ``actions`` (in order of
+    ``position``); the shapes are checked by ``hub.workflow.rules``."""
+
+    __tablename__ = "rules"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    event: Mapped[str] = mapped_column(String(50))
+    conditions: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    actions: Mapped[list[Any]] = mapped_column(default=list)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class WorkflowCursor(Base):
+    """How far a workflow consumer has read the event log; moved in the transaction that
+    does the work the events asked for (compare-and-set: two processes never both do it)."""
+
+    __tablename__ = "workflow_cursors"
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class SlaPolicy(Base):
+    """Response and resolution targets for the conversations of a queue and segment (empty:
+    any), or for complaints (``kind``), counted in the business hours of ``calendar``."""
+
+    __tablename__ = "sla_policies"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    kind: Mapped[str] = mapped_column(String(20), default="conversation")  # or complaint
+    queue: Mapped[str] = mapped_column(String(100), default="")
+    segment: Mapped[str] = mapped_column(String(30), default="")
+    severity: Mapped[str] = mapped_column(String(20), default="")  # complaints only
+    first_response_s: Mapped[int | None] = mapped_column(Integer)
+    next_response_s: Mapped[int | None] = mapped_column(Integer)
+    resolution_s: Mapped[int | None] = mapped_column(Integer)
+    warn_ratio: Mapped[float] = mapped_column(Float, default=0.8)
+    calendar: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    escalation: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SlaTimer(Base):
+    """One running target of one conversation (or complaint): warn and breach instants."""
+
+    __tablename__ = "sla_timers"
+    __table_args__ = (
+        Index("ix_sla_timers_due", "state", "next_at"),
+        Index("ix_sla_timers_conversation", "conversation_id", "metric"),
+    )
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"))
+    complaint_id: Mapped[int | None] = mapped_column(BigInteger)
+    policy_id: Mapped[int] = mapped_column(ForeignKey("sla_policies.id"))
+    metric: Mapped[str] = mapped_column(String(20))  # first_response/next_response/resolution
+    queue: Mapped[str] = mapped_column(String(100), default="")
+    state: Mapped[str] = mapped_column(String(10), default="running")  # warned/breached/met/...
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    warn_at: Mapped[datetime] = mapped_column()
+    due_at: Mapped[datetime] = mapped_column()
+    next_at: Mapped[datetime | None] = mapped_column()  # the next instant to act; None: done
+    ended_at: Mapped[datetime | None] = mapped_column()
+
+
+class Complaint(Base):
+    """A conversation marked as a complaint: where it went, how it was escalated, resolved."""
+
+    __tablename__ = "complaints"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"), unique=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    category: Mapped[str] = mapped_column(String(50))
+    severity: Mapped[str] = mapped_column(String(20))  # low / medium / high / critical
+    state: Mapped[str] = mapped_column(String(20), default="open")  # open/escalated/resolved
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id"))
+    queue: Mapped[str] = mapped_column(String(100), default="")
+    summary: Mapped[str] = mapped_column(String(1000), default="")
+    escalation_level: Mapped[int] = mapped_column(Integer, default=0)
+    opened_by: Mapped[int | None] = mapped_column(ForeignKey("agents.id"))
+    opened_at: Mapped[datetime] = mapped_column(default=utcnow)
+    resolution: Mapped[str] = mapped_column(Text, default="")
+    resolved_by: Mapped[int | None] = mapped_column(ForeignKey("agents.id"))
+    resolved_at: Mapped[datetime | None] = mapped_column()
+    notified_message_id: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class FollowUp(Base):
+    """A follow-up task on a customer (and maybe one conversation): an owner and a due date."""
+
+    __tablename__ = "follow_ups"
+    __table_args__ = (Index("ix_follow_ups_open", "state", "due_at"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    conversation_id: Mapped[int | None] = mapped_column(ForeignKey("conversations.id"))
+    title: Mapped[str] = mapped_column(String(300))
+    source: Mapped[str] = mapped_column(String(20), default="manual")  # csat / complaint / rule
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id"), index=True)
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id"))
+    due_at: Mapped[datetime | None] = mapped_column()
+    state: Mapped[str] = mapped_column(String(10), default="open")  # open / done
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("agents.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    done_at: Mapped[datetime | None] = mapped_column()
+
+
+class CustomerNote(Base):
+    """An internal note on a customer record; ``team_id`` set: only that team (and
+    supervisors and admins) read it."""
+
+    __tablename__ = "customer_notes"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id"))
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id"))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Survey(Base):
+    """The satisfaction survey of a closed conversation, on its channel."""
+
+    __tablename__ = "surveys"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"), unique=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
+    channel: Mapped[str] = mapped_column(String(20))
+    agent_id: Mapped[int | None] = mapped_column(BigInteger)
+    token: Mapped[str] = mapped_column(String(64), unique=True)
+    state: Mapped[str] = mapped_column(String(10), default="sent")  # sent / answered / expired
+    sent_at: Mapped[datetime] = mapped_column(default=utcnow)
+    answered_at: Mapped[datetime | None] = mapped_column()
+    score: Mapped[int | None] = mapped_column(Integer)
+    comment: Mapped[str] = mapped_column(String(1000), default="")

@@ -24,6 +24,7 @@ from hub.ingest.media import attachment_row
 from hub.ingest.media import wake_all as wake_media
 from hub.ingest.rows import message_object, message_values, received_event
 from hub.uow import LazyId, Transactor, UnitOfWork
+from hub.workflow.csat import parse_score, survey_answer
 from storage.models import Conversation, Customer, Endpoint, Message, utcnow
 
 logger = logging.getLogger(__name__)
@@ -168,6 +169,13 @@ class Ingestor:
         if msg.thread_refs:
             await s.flush()  # references may name a message staged earlier in this batch
         referenced = await self._referenced_conversation(s, msg)
+        if msg.kind == "message" and referenced is None and parse_score(msg.text) is not None:
+            # Only a score: maybe the answer to the last conversation's survey.
+            latest = await self._latest_conversation_of(s, msg, address)
+            window = self.settings.workflow.csat_window_s
+            answer = await survey_answer(s, msg, latest, window)
+            if answer is not None:
+                msg, referenced = answer
         if msg.kind in ("auto_reply", "csat") and referenced is None:
             referenced = await self._latest_conversation_of(s, msg, address)
             if referenced is None:
@@ -428,6 +436,12 @@ class Ingestor:
             return False
         return utcnow() - conv.closed_at <= timedelta(seconds=self.settings.reopen_window_s)
 
+    def _held(self, msg: InboundMessage) -> bool:
+        """Whether a bot answers this contact first: its adapter's own (the widget's) or the
+        hub's first-line bot on its channel (``workflow.bot``)."""
+        bot = self.settings.workflow.bot
+        return msg.hold or (msg.kind == "message" and msg.channel in bot.channels and bool(bot.faq))
+
     async def _thread(
         self,
         uow: UnitOfWork,
@@ -454,7 +468,7 @@ class Ingestor:
                 view.latest[endpoint_id].append(conv)
             return conv, True
         if conv.state in ("closed", "abandoned") and routable:
-            conv.state = HELD if msg.hold else "queued"
+            conv.state = HELD if self._held(msg) else "queued"
             conv.closed_at = None
             conv.waiting_since = utcnow()
             conv.assignee_id = None
@@ -465,7 +479,7 @@ class Ingestor:
                     queue=conv.queue,
                     channel=conv.channel,
                     priority=conv.priority,
-                    held=True if msg.hold else None,
+                    held=True if self._held(msg) else None,
                 )
             )
             return conv, True
@@ -486,7 +500,7 @@ class Ingestor:
             thread_key=msg.thread_key,
             reply_token=secrets.token_hex(10),
             subject=(msg.subject or "")[:500],
-            state=HELD if msg.hold else "queued",
+            state=HELD if self._held(msg) else "queued",
             queue=msg.queue or "support",
             priority=priority,
             waiting_since=now,
@@ -505,7 +519,7 @@ class Ingestor:
                 priority=conv.priority,
                 language=msg.language or resolved.customer.language,
                 segment=resolved.customer.segment,
-                held=True if msg.hold else None,
+                held=True if self._held(msg) else None,
             )
         )
         return conv

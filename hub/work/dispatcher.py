@@ -529,6 +529,9 @@ class Dispatcher:
         if e.payload.get("reason") == "transfer":
             self._know_queue(e.queue)
             return self.router.transfer(conv, now, queue=e.queue)
+        if e.payload.get("reason") == "rule" and view.status in ("pending", "waiting"):
+            # Workflow changed its priority or required skills: route it again as stored.
+            return await self._resync(conv)
         if view.status in ("pending", "reserved", "waiting"):
             return []
         return await self._resync(conv)
@@ -604,6 +607,7 @@ class Dispatcher:
                 priority=c.priority,
                 created_at=(c.waiting_since or c.created_at).timestamp(),
                 assigned_to=assigned,
+                steps=required_skills_steps(c.routing.get("skills")),
             ),
             now,
         )
@@ -646,6 +650,14 @@ class Dispatcher:
                     await abandon_conversation(self.hub.tx, d.task_id, d.reason)
             except (Conflict, NotFound) as err:
                 logger.info("router decision %s no longer applies: %s", d.type, err)
+
+
+def required_skills_steps(skills: object) -> tuple[Step, ...] | None:
+    """Steps that offer the task only to agents holding every skill a workflow rule or the
+    bot asked for (None: the queue's own steps apply)."""
+    if not isinstance(skills, list) or not skills:
+        return None
+    return (Step(requirement={"all": [{"skill": str(name)} for name in sorted(skills)]}),)
 
 
 class RouterLeader:

@@ -1,0 +1,1 @@
+"""Workflow: automation rules, SLA timers, CSAT, complaints, first-line bot."""

@@ -1,0 +1,151 @@
+"""The first-line bot on the messaging channels (``workflow.bot``): SMS, WhatsApp, Telegram,
+WeChat or any channel listed. A conversation it holds (state ``bot``) gets its answers from
+the FAQ; the customer is handed to people when they ask, or as soon as the bot is not sure,
+with the conversation (bot turns included) kept for the agent. A recognised intent that
+names a skill becomes a skill the router asks of the agent.
+
+The widget runs its own per-site bot in its adapter; this one never touches ``webchat``
+unless it is listed.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from config.settings import BotSettings, FaqAnswer, Settings
+from contract.info import Channels
+from hub import events
+from hub.stream import StreamEvent
+from hub.uow import UnitOfWork
+from hub.workflow import effects
+from storage.models import Conversation, Customer, Message, Skill, utcnow
+
+_CJK = re.compile(r"[\u3400-\u9fff]")
+_WORD = re.compile(r"\w+")
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    entry: FaqAnswer | None
+    confidence: float
+
+
+def language_of(text: str, known: str) -> str:
+    if known:
+        return "zh" if known.startswith("zh") else known
+    return "zh" if _CJK.search(text) else "en"
+
+
+def _hits(keyword: str, folded: str, words: set[str]) -> bool:
+    k = keyword.casefold()
+    if _CJK.search(k) or " " in k:
+        return k in folded
+    return k in words or (len(k) >= 5 and k in folded)
+
+
+def match(faq: tuple[FaqAnswer, ...], text: str) -> Match:
+    """The FAQ entry whose keywords the text names most. Confidence: the share of the
+    best entry's hits among all hits, scaled by how many it has (one hit alone: 0.6)."""
+    folded = text.casefold()
+    words = set(_WORD.findall(folded))
+    scored = [(sum(1 for k in e.keywords if _hits(k, folded, words)), e) for e in faq]
+    total = sum(n for n, _ in scored)
+    if not total:
+        return Match(None, 0.0)
+    hits, best = max(scored, key=lambda pair: pair[0])
+    share = hits / total
+    strength = min(1.0, 0.4 + 0.2 * hits)
+    return Match(best, round(share * strength, 3))
+
+
+def wants_person(cfg: BotSettings, text: str) -> bool:
+    folded = text.casefold()
+    words = set(_WORD.findall(folded))
+    return any(_hits(w, folded, words) for w in cfg.handoff_words)
+
+
+async def turn(
+    uow: UnitOfWork, e: StreamEvent, conv: Conversation, settings: Settings, channels: Channels
+) -> None:
+    """The bot's answer to a customer message on a conversation it holds."""
+    cfg = settings.workflow.bot
+    if (
+        e.type != events.MessageReceived.TYPE
+        or e.payload.get("kind") != "message"
+        or conv.state != "bot"
+        or conv.channel not in cfg.channels
+    ):
+        return
+    s = uow.session
+    text = await s.scalar(select(Message.text).where(Message.id == e.payload["message_id"])) or ""
+    known = await s.scalar(select(Customer.language).where(Customer.id == conv.customer_id))
+    lang = language_of(text, known or "")
+    found = match(cfg.faq, text)
+    if wants_person(cfg, text) or found.entry is None or found.confidence < cfg.min_confidence:
+        reason = "asked for a person" if wants_person(cfg, text) else "not sure"
+        await hand_off(uow, conv, cfg, lang, channels, intent=found.entry, why=reason)
+        return
+    answer = found.entry.answer.get(lang) or found.entry.answer.get("en")
+    answer = answer or next(iter(found.entry.answer.values()))
+    await effects.send_text(uow, conv, answer, kind="bot", channels=channels)
+
+
+async def hand_off(
+    uow: UnitOfWork,
+    conv: Conversation,
+    cfg: BotSettings,
+    lang: str,
+    channels: Channels,
+    *,
+    intent: FaqAnswer | None,
+    why: str,
+) -> None:
+    """People take over: the customer is told, the conversation waits in its queue."""
+    text = cfg.handoff_text.get(lang) or cfg.handoff_text.get("en")
+    if text:
+        await effects.send_text(uow, conv, text, kind="bot", channels=channels)
+    if intent is not None and intent.intent:
+        routing = {**conv.routing, "intent": intent.intent}
+        if cfg.intent_skills and await uow.session.scalar(
+            select(Skill.id).where(Skill.name == intent.intent)
+        ):
+            routing["skills"] = sorted({*routing.get("skills", []), intent.intent})
+        conv.routing = routing
+    conv.state = "queued"
+    conv.waiting_since = utcnow()
+    uow.emit(
+        events.ConversationQueued(
+            conversation_id=conv.id,
+            customer_id=conv.customer_id,
+            queue=conv.queue,
+            channel=conv.channel,
+            reason="handoff",
+        )
+    )
+    uow.emit(
+        events.NoteAdded(
+            conversation_id=conv.id,
+            customer_id=conv.customer_id,
+            queue=conv.queue,
+            channel=conv.channel,
+            message_id=await _note(uow, conv, f"Bot handed over: {why}"),
+            text=f"Bot handed over: {why}",
+        )
+    )
+
+
+async def _note(uow: UnitOfWork, conv: Conversation, text: str) -> int:
+    row = Message(
+        conversation_id=conv.id,
+        customer_id=conv.customer_id,
+        channel=conv.channel,
+        direction="note",
+        kind="note",
+        text=text,
+    )
+    uow.session.add(row)
+    await uow.session.flush()
+    return row.id
