@@ -76,6 +76,8 @@ PERMISSIONS: dict[str, Grant] = {
     "tokens.manage": _grant(ADMINS),
     "audit.read": _grant(ADMINS),
     "channels.manage": _grant(ADMINS),  # channel status, test sends, webhook registration
+    "workflow.read": _grant(LEADS, "read"),  # automation rules and SLA policies
+    "workflow.manage": _grant(ADMINS),
 }
 
 

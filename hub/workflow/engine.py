@@ -7,9 +7,10 @@ closes and an answer is recorded; the first-line bot answers or hands over; then
 enabled automation rules for the event run in ``position`` order. Due SLA timers are fired
 between batches.
 
-Loops: every event emitted while a rule's actions run carries the chain of rules that
-caused it (``rule_chain``). A rule never fires on an event its own firing caused: it stops
-there and the log says so (``rule.loop_stopped``); chains longer than ``MAX_CHAIN`` stop too.
+Loops: every event emitted while rules' actions run carries the rules of its cascade that
+fired (``rule_chain``: those of the events before it, and every rule that fired on the same
+event). A rule never fires twice in one cascade: it stops there and the log says so
+(``rule.loop_stopped``); cascades longer than ``MAX_CHAIN`` stop too.
 """
 
 from __future__ import annotations
@@ -285,6 +286,8 @@ class WorkflowEngine:
     ) -> None:
         chain = [int(x) for x in e.payload.get("rule_chain") or [] if isinstance(x, int)]
         facts: rules.Facts | None = None
+        first_draft = len(uow.drafts)
+        fired: list[int] = []
         for rule in batch.rules[trigger]:
             if rule.id in chain or len(chain) >= MAX_CHAIN:
                 self._loop_stopped(uow, e, conv, rule, chain)
@@ -301,11 +304,18 @@ class WorkflowEngine:
             if not verdict.matched:
                 continue
             results = await self._fire(uow, e, conv, rule, chain)
+            fired.append(rule.id)
             batch.fired += 1
             if verdict.note:
                 results.append({"note": verdict.note})
             if conv.state in ("closed", "abandoned") and trigger != "conversation.closed":
                 break  # a rule closed it: later rules would act on a closed conversation
+        if fired:
+            # What any of them caused names all of them: none fires again in this cascade.
+            cascade = [*chain, *fired]
+            for draft in uow.drafts[first_draft:]:
+                if "rule_chain" in draft["payload"]:
+                    draft["payload"]["rule_chain"] = cascade
 
     def _loop_stopped(
         self, uow: UnitOfWork, e: StreamEvent, conv: Conversation, rule: Rule, chain: list[int]

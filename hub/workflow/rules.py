@@ -19,6 +19,8 @@ TRIGGERS: Mapping[str, frozenset[str]] = {
     "message.created": frozenset({"message.received"}),
     "conversation.opened": frozenset({"conversation.created", "conversation.reopened"}),
     "conversation.assigned": frozenset({"conversation.assigned"}),
+    # Labels or priority changed (by a person, or by a rule: the case loop safety is for).
+    "conversation.updated": frozenset({"conversation.updated"}),
     "conversation.closed": frozenset({"conversation.closed"}),
     "sla.warning": frozenset({"sla.warning"}),
     "sla.breached": frozenset({"sla.breached"}),
@@ -137,6 +139,7 @@ class RuleIn(_Model):
         "message.created",
         "conversation.opened",
         "conversation.assigned",
+        "conversation.updated",
         "conversation.closed",
         "sla.warning",
         "sla.breached",
