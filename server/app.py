@@ -135,6 +135,7 @@ def create_app(
     app.router.add_get("/api/openapi.json", hubweb.openapi)
     if serves:
         app.router.add_routes(pages.routes())
+        app.router.add_routes(_workflow.survey_routes())
         app.router.add_get("/ws/agent", gateway.agent_ws)
         app.router.add_get("/ws/supervisor", gateway.supervisor_ws)
 

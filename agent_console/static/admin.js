@@ -533,12 +533,136 @@ function renderTokens(view) {
   );
 }
 
+// ------------------------------------------------------------------ automation rules
+const EVENTS = ["message.created", "conversation.opened", "conversation.assigned", "conversation.updated", "conversation.closed", "sla.warning", "sla.breached", "csat.received"];
+// Each action type and how its one value field becomes the API's shape.
+const ACTIONS = {
+  set_queue: (v) => ({ queue: v }),
+  assign_team: (v) => ({ team: v }),
+  require_skills: (v) => ({ skills: list(v) }),
+  set_priority: (v) => ({ priority: Number(v) }),
+  add_labels: (v) => ({ labels: list(v) }),
+  auto_reply: (v) => ({ text: v }),
+  notify_supervisors: (v) => ({ text: v }),
+  escalate: (v) => (v ? { priority_boost: Number(v) } : {}),
+  close: (v) => ({ disposition: v }),
+};
+const list = (text) => text.split(",").map((x) => x.trim()).filter(Boolean);
+
+async function loadRules() {
+  state.rules = (await api("GET", "/api/v1/rules")).items;
+}
+
+function describe(obj) {
+  return Object.entries(obj).filter(([, v]) => v !== null && v !== undefined).map(([k, v]) => `${k}: ${Array.isArray(v) ? v.join(", ") : v}`).join("; ");
+}
+
+function actionRow() {
+  const type = h("select", { "data-testid": "rule-action-type" }, Object.keys(ACTIONS).map((a) => h("option", { value: a }, a)));
+  const value = h("input", { "data-testid": "rule-action-value", maxlength: 2000, placeholder: at("rules.value") });
+  return h("div", { class: "admin-step", "data-testid": "rule-action" }, type, value);
+}
+
+function renderRules(view) {
+  const name = h("input", { "data-testid": "rule-name", required: true, maxlength: 100 });
+  const event = h("select", { "data-testid": "rule-event" }, EVENTS.map((e) => h("option", { value: e }, e)));
+  const channel = h("input", { "data-testid": "rule-channel", placeholder: "sms, whatsapp" });
+  const contains = h("input", { "data-testid": "rule-contains", placeholder: "refund, 退款" });
+  const regex = h("input", { "data-testid": "rule-regex", maxlength: 300 });
+  const queue = h("input", { "data-testid": "rule-queue", placeholder: "support" });
+  const hours = h("select", { "data-testid": "rule-hours" }, ["", "open", "closed"].map((x) => h("option", { value: x }, at(x ? `rules.${x}` : "rules.any"))));
+  const position = h("input", { type: "number", value: "0", "data-testid": "rule-position" });
+  const actions = h("div", { class: "wide" }, actionRow());
+  const form = h(
+    "form",
+    { class: "admin-form", "data-testid": "rule-form" },
+    field(at("name"), name),
+    field(at("rules.event"), event),
+    field(at("rules.channel"), channel),
+    field(at("rules.contains"), contains),
+    field(at("rules.regex"), regex),
+    field(at("rules.queue"), queue),
+    field(at("rules.hours"), hours),
+    field(at("rules.position"), position),
+    h("h3", { class: "wide" }, at("rules.actions")),
+    actions,
+    h(
+      "div",
+      { class: "admin-buttons" },
+      h("button", { type: "button", class: "btn btn-ghost", "data-testid": "rule-add-action", onclick: () => actions.append(actionRow()) }, at("rules.add_action")),
+      h("button", { type: "submit", class: "btn", "data-testid": "rule-save" }, at("rules.save")),
+    ),
+  );
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const conditions = {};
+    if (channel.value.trim()) conditions.channel = list(channel.value);
+    if (contains.value.trim()) conditions.text_contains = list(contains.value);
+    if (regex.value.trim()) conditions.text_regex = regex.value.trim();
+    if (queue.value.trim()) conditions.queue = list(queue.value);
+    if (hours.value) conditions.business_hours = hours.value;
+    const acts = [...actions.querySelectorAll("[data-testid=rule-action]")].map((row) => {
+      const type = row.querySelector("select").value;
+      return { type, ...ACTIONS[type](row.querySelector("input").value.trim()) };
+    });
+    try {
+      const out = await api("POST", "/api/v1/rules", { name: name.value.trim(), event: event.value, conditions, actions: acts, position: Number(position.value) || 0 });
+      await refresh(false);
+      say(at("rules.saved", { name: out.name }));
+    } catch (err) {
+      say(err.message, false);
+    }
+  });
+  const remove = async (rule) => {
+    try {
+      await api("DELETE", `/api/v1/rules/${rule.id}`);
+      await refresh(false);
+      say(at("rules.deleted", { name: rule.name }));
+    } catch (err) {
+      say(err.message, false);
+    }
+  };
+  const rows = state.rules.map((r) =>
+    h(
+      "tr",
+      { "data-testid": "rule-row", "data-rule": r.name },
+      h("td", {}, String(r.position)),
+      h("td", {}, r.name),
+      h("td", {}, r.event),
+      h("td", {}, describe(r.conditions) || "—"),
+      h("td", {}, r.actions.map((a) => `${a.type}${Object.keys(a).length > 1 ? ` (${describe(Object.fromEntries(Object.entries(a).filter(([k]) => k !== "type")))})` : ""}`).join(" → ")),
+      h("td", {}, r.enabled ? "✓" : "—"),
+      h("td", { "data-testid": "rule-fired" }, String(r.fired)),
+      h("td", {}, h("button", { type: "button", class: "btn btn-ghost btn-sm", "data-testid": "rule-delete", onclick: () => remove(r) }, at("rules.delete"))),
+    ),
+  );
+  fill(
+    view,
+    h(
+      "section",
+      { class: "admin-panel", "data-testid": "rules-panel" },
+      h("h2", {}, at("rules.title")),
+      h("p", { class: "muted small" }, at("rules.help")),
+      rows.length
+        ? h(
+            "table",
+            { class: "admin-table" },
+            h("thead", {}, h("tr", {}, [at("rules.position"), at("name"), at("rules.event"), at("rules.conditions"), at("rules.actions"), at("rules.enabled"), at("rules.fired"), at("actions")].map((x) => h("th", {}, x)))),
+            h("tbody", {}, rows),
+          )
+        : h("p", { class: "muted" }, at("rules.none")),
+      form,
+    ),
+  );
+}
+
 // ------------------------------------------------------------------ the page
 const TABS = {
   people: [loadPeople, renderPeople],
   queues: [loadQueues, renderQueues],
   channels: [loadChannels, renderChannels],
   tokens: [loadTokens, renderTokens],
+  rules: [loadRules, renderRules],
 };
 
 async function refresh(clearStatus = true) {

@@ -36,6 +36,7 @@ from storage.models import (
     Conversation,
     CustomerNote,
     Endpoint,
+    Event,
     FollowUp,
     Rule,
     SlaPolicy,
@@ -53,15 +54,17 @@ Text = Annotated[str, Field(min_length=1, max_length=4000)]
 class RuleOut(RuleIn):
     id: int
     updated_at: datetime
+    fired: int = Field(default=0, description="times it fired (rule.fired events)")
 
 
 class RuleList(Model):
     items: list[RuleOut]
 
 
-def _rule_out(row: Rule) -> RuleOut:
+def _rule_out(row: Rule, fired: int = 0) -> RuleOut:
     return RuleOut.model_validate(
         {
+            "fired": fired,
             "id": row.id,
             "name": row.name,
             "event": row.event,
@@ -85,7 +88,17 @@ def _rule_out(row: Rule) -> RuleOut:
 async def list_rules(request: web.Request) -> web.Response:
     async def work(s: AsyncSession) -> RuleList:
         rows = (await s.scalars(select(Rule).order_by(Rule.position, Rule.id))).all()
-        return RuleList(items=[_rule_out(r) for r in rows])
+        rule_id = Event.payload["rule_id"].as_integer()
+        counts: dict[int, int] = dict(
+            (
+                await s.execute(
+                    select(rule_id, func.count())
+                    .where(Event.type == events.RuleFired.TYPE)
+                    .group_by(rule_id)
+                )
+            ).all()
+        )
+        return RuleList(items=[_rule_out(r, int(counts.get(r.id, 0))) for r in rows])
 
     return json_response(await request.app[keys.HUB].tx.read(work))
 
@@ -94,6 +107,7 @@ async def _save_rule(request: web.Request, rule_id: int | None) -> web.Response:
     principal = principal_of(request)
     body = await parse_body(request, RuleIn)
     stored = body.model_dump(mode="json")
+    stored["conditions"] = body.conditions.model_dump(mode="json", exclude_none=True)
 
     async def work(uow: UnitOfWork) -> RuleOut:
         s = uow.session
@@ -786,19 +800,8 @@ async def _survey_of(request: web.Request) -> Survey | None:
     return await hub.tx.read(work)
 
 
-TOKEN = {"token": Param(description="the signed survey token", schema={"type": "string"})}
-
-
-@api.route(
-    "GET",
-    "/csat/{token}",
-    summary="The satisfaction survey page a survey link opens (email, in-app)",
-    tag="workflow",
-    responses={200: None, 404: None},
-    path_params=TOKEN,
-    auth=False,
-)
 async def survey_page(request: web.Request) -> web.Response:
+    """The satisfaction survey page a survey link opens."""
     survey = await _survey_of(request)
     if survey is None:
         return _page("Survey not found", "<p>This link is not valid.</p>", 404)
@@ -814,16 +817,8 @@ async def survey_page(request: web.Request) -> web.Response:
     return _page("How did we do?", form)
 
 
-@api.route(
-    "POST",
-    "/csat/{token}",
-    summary="Record the answer of the survey page (form field score=1..5)",
-    tag="workflow",
-    responses={200: None, 400: None, 404: None},
-    path_params=TOKEN,
-    auth=False,
-)
 async def survey_answer(request: web.Request) -> web.Response:
+    """Record the page's answer (form field ``score`` = 1..5); the first answer counts."""
     survey = await _survey_of(request)
     if survey is None:
         return _page("Survey not found", "<p>This link is not valid.</p>", 404)
@@ -855,6 +850,11 @@ async def survey_answer(request: web.Request) -> web.Response:
         )
     )
     return _page("Thank you", "<p>Thank you for your answer!</p>")
+
+
+def survey_routes() -> list[web.RouteDef]:
+    """The public survey page of email and in-app links (the signed token is the key)."""
+    return [web.get("/csat/{token}", survey_page), web.post("/csat/{token}", survey_answer)]
 
 
 # ---------------------------------------------------------------- KPIs
