@@ -29,7 +29,7 @@ from hub.web.api import privacy as _privacy  # noqa: F401 - registers routes
 from hub.web.api import reports as _reports  # noqa: F401 - registers routes
 from hub.web.api import setup as _setup  # noqa: F401 - registers routes
 from hub.web.api import tokens as _tokens  # noqa: F401 - registers routes
-from hub.web.api import workflow as _workflow  # noqa: F401 - registers routes
+from hub.web.api import workflow as _workflow
 from hub.web.api.routes import api
 from hub.web.metrics import Metrics, watch_pauses
 from hub.work.dispatcher import dispatcher_ctx

@@ -7,7 +7,7 @@ real one of the app (its background loop runs too; ``drain`` works what is left 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp.test_utils import TestClient
@@ -45,7 +45,8 @@ async def _setup(hub_client: ClientFactory, **overrides: Any) -> tuple[TestClien
 
 
 def _engine(client: TestClient[Any, Any]) -> WorkflowEngine:
-    return client.app[WORKFLOW]
+    engine: WorkflowEngine = client.app[WORKFLOW]
+    return engine
 
 
 async def _rule(client: TestClient[Any, Any], body: dict[str, Any]) -> dict[str, Any]:
@@ -106,8 +107,9 @@ async def test_a_rule_with_every_routing_action_fires_on_matching_text_only(
     hit = await factories.contact(
         hub, "+14155550102", "I want a REFUND for order #12345", channel="sms"
     )
-    other_channel = await factories.contact(hub, "a@example.com", "refund order 99999",
-                                            channel="api", sender_kind="email")
+    other_channel = await factories.contact(
+        hub, "a@example.com", "refund order 99999", channel="api", sender_kind="email"
+    )
     await _engine(client).drain()
 
     conv = await _conv(hub, hit.conversation_id or 0)
@@ -125,10 +127,12 @@ async def test_a_rule_with_every_routing_action_fires_on_matching_text_only(
         "notify_supervisors",
     ]
     alerts = await _events(hub, "supervisor.alert", hit.conversation_id)
-    assert alerts and alerts[0].payload["text"] == "refund asked"
+    assert alerts
+    assert alerts[0].payload["text"] == "refund asked"
     # The events the rule caused name it: the router moved the task to billing.
     moved = await _events(hub, "conversation.transferred", hit.conversation_id)
-    assert moved and moved[0].payload["rule_chain"] == [fired[0].payload["rule_id"]]
+    assert moved
+    assert moved[0].payload["rule_chain"] == [fired[0].payload["rule_id"]]
     for untouched in (miss, other_channel):
         c = await _conv(hub, untouched.conversation_id or 0)
         assert (c.queue, c.priority, c.labels) == ("support", 0, [])
@@ -216,8 +220,10 @@ async def test_rules_that_would_loop_stop_after_one_firing_and_say_so(
     await _engine(client).drain()
     await _engine(client).drain()
 
-    fired = [(e.payload["rule"], e.payload.get("rule_chain")) for e in
-             await _events(hub, "rule.fired", conv_id)]
+    fired = [
+        (e.payload["rule"], e.payload.get("rule_chain"))
+        for e in await _events(hub, "rule.fired", conv_id)
+    ]
     # Each fired once on the person's change; each stopped on what its own firing caused.
     assert fired == [("ping", None), ("pong", None)]
     stopped = await _events(hub, "rule.loop_stopped", conv_id)
@@ -226,7 +232,8 @@ async def test_rules_that_would_loop_stop_after_one_firing_and_say_so(
         (b["id"], (a["id"], b["id"])),
     }
     conv = await _conv(hub, conv_id)
-    assert conv.labels == ["ping", "start"] and conv.priority == 3
+    assert conv.labels == ["ping", "start"]
+    assert conv.priority == 3
 
 
 async def test_close_and_assign_team_actions_and_bad_rules_are_refused(
@@ -310,7 +317,7 @@ async def test_sla_timers_count_business_hours_across_a_weekend_and_escalate(
             "resolution_s": 8 * 3600,
             "warn_ratio": 0.8,
             "calendar": {
-                "hours": {d: "09:00-17:00" for d in ("mon", "tue", "wed", "thu", "fri")},
+                "hours": dict.fromkeys(("mon", "tue", "wed", "thu", "fri"), "09:00-17:00"),
                 "zone": "Europe/Berlin",
                 "holidays": ["2026-12-07"],
             },
@@ -331,7 +338,9 @@ async def test_sla_timers_count_business_hours_across_a_weekend_and_escalate(
     conv_id = result.conversation_id or 0
     await _engine(client).drain()
     async with hub.sessions() as s:
-        timers = (await s.scalars(select(SlaTimer).where(SlaTimer.conversation_id == conv_id))).all()
+        timers = (
+            await s.scalars(select(SlaTimer).where(SlaTimer.conversation_id == conv_id))
+        ).all()
         assert {t.metric for t in timers} == {"first_response", "resolution"}
         policy = await s.scalar(select(SlaPolicy))
         assert policy is not None
@@ -379,7 +388,8 @@ async def test_sla_timers_count_business_hours_across_a_weekend_and_escalate(
     row = next(r for r in report["sla"] if r["metric"] == "first_response")
     assert (row["queue"], row["breached"]) == ("support", 1)
     resp = await client.get("/api/v1/reports/workflow?format=csv", headers=AUTH)
-    assert resp.status == 200 and "sla,support,first_response" in await resp.text()
+    assert resp.status == 200
+    assert "sla,support,first_response" in await resp.text()
 
 
 async def test_an_agent_reply_meets_the_first_response_target(hub_client: ClientFactory) -> None:
@@ -429,7 +439,8 @@ async def test_sms_and_whatsapp_surveys_take_a_digit_reply_and_a_low_one_opens_a
     await _engine(client).drain()
     for conv_id in (sms, wa):
         asked = [m for m in await _messages(hub, conv_id) if m.kind == "survey"]
-        assert len(asked) == 1 and "1 (poor) to 5" in asked[0].text
+        assert len(asked) == 1
+        assert "1 (poor) to 5" in asked[0].text
 
     await factories.contact(hub, "+14155550160", " 5 ", channel="sms")
     await factories.contact(hub, "+14155550161", "2", channel="whatsapp")
@@ -445,14 +456,16 @@ async def test_sms_and_whatsapp_surveys_take_a_digit_reply_and_a_low_one_opens_a
     assert [(f.conversation_id, f.source) for f in follow] == [(wa, "csat")]
     # A later "3" is an ordinary message: the survey took its one answer.
     later = await factories.contact(hub, "+14155550160", "3", channel="sms")
-    assert later.conversation_id == sms and (await _conv(hub, sms)).state == "queued"
+    assert later.conversation_id == sms
+    assert (await _conv(hub, sms)).state == "queued"
 
     received = await _events(hub, "csat.received")
     assert sorted(e.payload["score"] for e in received) == [2, 5]
     resp = await client.get("/api/v1/reports/workflow", headers=AUTH)
     report = await resp.json()
     by_channel = {r["key"]: r for r in report["csat_by_channel"]}
-    assert by_channel["sms"]["avg_score"] == 5 and by_channel["whatsapp"]["low_scores"] == 1
+    assert by_channel["sms"]["avg_score"] == 5
+    assert by_channel["whatsapp"]["low_scores"] == 1
     assert {r["key"] for r in report["csat_by_agent"]} == {"agent-sms", "agent-whatsapp"}
 
 
@@ -471,11 +484,17 @@ async def test_telegram_asks_with_buttons_and_email_with_a_signed_link(
 
     # Telegram's button press arrives as the adapter reports it: a csat message.
     await factories.contact(
-        hub, "777000", "CSAT 4/5", channel="telegram", sender_kind="telegram",
-        kind="csat", metadata={"score": 4},
+        hub,
+        "777000",
+        "CSAT 4/5",
+        channel="telegram",
+        sender_kind="telegram",
+        kind="csat",
+        metadata={"score": 4},
     )
     page = await client.get(link)
-    assert page.status == 200 and 'value="5"' in await page.text()
+    assert page.status == 200
+    assert 'value="5"' in await page.text()
     forged = await client.post(link[:-3] + "abc", data={"score": "1"})
     assert forged.status == 404
     bad = await client.post(link, data={"score": "9"})
@@ -507,15 +526,21 @@ async def test_a_complaint_is_routed_escalated_on_its_sla_and_resolved_with_the_
     conv_id = result.conversation_id or 0
     resp = await client.post(
         f"/api/v1/conversations/{conv_id}/complaint",
-        json={"category": "billing", "severity": "high", "team": "billing-team",
-              "summary": "double charge"},
+        json={
+            "category": "billing",
+            "severity": "high",
+            "team": "billing-team",
+            "summary": "double charge",
+        },
         headers=AUTH,
     )
     body = await resp.json()
     assert resp.status == 201, body
     assert (body["queue"], body["team"], body["state"]) == ("billing", "billing-team", "open")
     conv = await _conv(hub, conv_id)
-    assert conv.queue == "billing" and "complaint" in conv.labels and conv.priority == 10
+    assert conv.queue == "billing"
+    assert "complaint" in conv.labels
+    assert conv.priority == 10
     again = await client.post(
         f"/api/v1/conversations/{conv_id}/complaint",
         json={"category": "billing", "severity": "high"},
@@ -525,13 +550,15 @@ async def test_a_complaint_is_routed_escalated_on_its_sla_and_resolved_with_the_
 
     async with hub.sessions() as s:
         timer = await s.scalar(select(SlaTimer).where(SlaTimer.complaint_id == body["id"]))
-        assert timer is not None and timer.metric == "resolution"
+        assert timer is not None
+        assert timer.metric == "resolution"
     assert await hub.tx.run(lambda uow: sla.fire(uow, timer.id, timer.due_at)) == "breached"
     async with hub.sessions() as s:
         complaint = await s.get_one(Complaint, body["id"])
         assert (complaint.state, complaint.escalation_level) == ("escalated", 1)
     resp = await client.post(
-        f"/api/v1/complaints/{body['id']}/escalate", json={"reason": "customer called again"},
+        f"/api/v1/complaints/{body['id']}/escalate",
+        json={"reason": "customer called again"},
         headers=AUTH,
     )
     assert (await resp.json())["escalation_level"] == 2
@@ -543,9 +570,11 @@ async def test_a_complaint_is_routed_escalated_on_its_sla_and_resolved_with_the_
     )
     done = await resp.json()
     assert resp.status == 200, done
-    assert done["state"] == "resolved" and done["customer_notified"] is True
+    assert done["state"] == "resolved"
+    assert done["customer_notified"] is True
     told = [m for m in await _messages(hub, conv_id) if m.kind == "complaint_update"]
-    assert len(told) == 1 and "refunded" in told[0].text
+    assert len(told) == 1
+    assert "refunded" in told[0].text
     resp = await client.get("/api/v1/reports/workflow?format=csv", headers=AUTH)
     assert "complaints,billing,high" in await resp.text()
     report = await (await client.get("/api/v1/reports/workflow", headers=AUTH)).json()
@@ -571,7 +600,10 @@ async def test_the_bot_answers_first_on_sms_and_hands_over_with_the_history_kept
             {
                 "intent": "opening_hours",
                 "keywords": ["opening hours", "open", "营业时间"],
-                "answer": {"en": "We are open 9-17, Mon-Fri.", "zh": "我们周一至周五 9-17 点营业。"},
+                "answer": {
+                    "en": "We are open 9-17, Mon-Fri.",
+                    "zh": "我们周一至周五 9-17 点营业。",
+                },
             },
             {
                 "intent": "refunds",
@@ -609,14 +641,17 @@ async def test_the_bot_answers_first_on_sms_and_hands_over_with_the_history_kept
     assert [e.payload["reason"] for e in queued] == ["handoff"]
 
     # Chinese, not understood: people take over at once; a known intent becomes a skill.
-    zh = await factories.contact(hub, "4242", "我要退款，订单有问题", channel="telegram",
-                                 sender_kind="telegram")
+    zh = await factories.contact(
+        hub, "4242", "我要退款，订单有问题", channel="telegram", sender_kind="telegram"
+    )
     await _engine(client).drain()
     zconv = await _conv(hub, zh.conversation_id or 0)
     zh_history = [(m.kind, m.text) for m in await _messages(hub, zconv.id)]
-    assert ("bot", "退款需要 5 天。") in zh_history and zconv.state == "bot"
-    await factories.contact(hub, "4242", "你们的系统太差了", channel="telegram",
-                            sender_kind="telegram")
+    assert ("bot", "退款需要 5 天。") in zh_history
+    assert zconv.state == "bot"
+    await factories.contact(
+        hub, "4242", "你们的系统太差了", channel="telegram", sender_kind="telegram"
+    )
     await _engine(client).drain()
     zconv = await _conv(hub, zconv.id)
     assert zconv.state == "queued"

@@ -46,7 +46,11 @@ from storage.models import (
     utcnow,
 )
 
-ID = {"id": Param(description="row id", schema={"type": "integer", "minimum": 1})}
+
+def _ids(name: str) -> dict[str, Param]:
+    return {name: Param(description="row id", schema={"type": "integer", "minimum": 1})}
+
+
 Text = Annotated[str, Field(min_length=1, max_length=4000)]
 
 
@@ -160,29 +164,29 @@ async def create_rule(request: web.Request) -> web.Response:
 
 @api.route(
     "PUT",
-    "/api/v1/rules/{id}",
+    "/api/v1/rules/{rule_id}",
     access="workflow.manage",
     summary="Replace an automation rule",
     tag="workflow",
     body=RuleIn,
     responses={200: RuleOut},
-    path_params=ID,
+    path_params=_ids("rule_id"),
 )
 async def put_rule(request: web.Request) -> web.Response:
-    return await _save_rule(request, path_int(request, "id"))
+    return await _save_rule(request, path_int(request, "rule_id"))
 
 
 @api.route(
     "DELETE",
-    "/api/v1/rules/{id}",
+    "/api/v1/rules/{rule_id}",
     access="workflow.manage",
     summary="Delete an automation rule",
     tag="workflow",
     responses={204: None},
-    path_params=ID,
+    path_params=_ids("rule_id"),
 )
 async def delete_rule(request: web.Request) -> web.Response:
-    rule_id = path_int(request, "id")
+    rule_id = path_int(request, "rule_id")
     principal = principal_of(request)
 
     async def work(uow: UnitOfWork) -> None:
@@ -387,16 +391,16 @@ async def _complaint_out(s: AsyncSession, c: Complaint, why: str = "") -> Compla
 
 @api.route(
     "POST",
-    "/api/v1/conversations/{id}/complaint",
+    "/api/v1/conversations/{conversation_id}/complaint",
     access="conversations.write",
     summary="Mark a conversation as a complaint and route it to the responsible department",
     tag="workflow",
     body=ComplaintIn,
     responses={201: ComplaintOut},
-    path_params=ID,
+    path_params=_ids("conversation_id"),
 )
 async def open_complaint(request: web.Request) -> web.Response:
-    conv_id = path_int(request, "id")
+    conv_id = path_int(request, "conversation_id")
     principal = principal_of(request)
     body = await parse_body(request, ComplaintIn)
 
@@ -460,16 +464,16 @@ async def list_complaints(request: web.Request) -> web.Response:
 
 @api.route(
     "POST",
-    "/api/v1/complaints/{id}/escalate",
+    "/api/v1/complaints/{complaint_id}/escalate",
     access="conversations.write",
     summary="Escalate a complaint one level (the supervisors are told)",
     tag="workflow",
     body=EscalateIn,
     responses={200: ComplaintOut},
-    path_params=ID,
+    path_params=_ids("complaint_id"),
 )
 async def escalate_complaint(request: web.Request) -> web.Response:
-    complaint_id = path_int(request, "id")
+    complaint_id = path_int(request, "complaint_id")
     body = await parse_body(request, EscalateIn)
 
     async def work(uow: UnitOfWork) -> ComplaintOut:
@@ -482,16 +486,16 @@ async def escalate_complaint(request: web.Request) -> web.Response:
 
 @api.route(
     "POST",
-    "/api/v1/complaints/{id}/resolve",
+    "/api/v1/complaints/{complaint_id}/resolve",
     access="conversations.write",
     summary="Resolve a complaint with its resolution; the customer is told on their channel",
     tag="workflow",
     body=ResolveIn,
     responses={200: ComplaintOut},
-    path_params=ID,
+    path_params=_ids("complaint_id"),
 )
 async def resolve_complaint(request: web.Request) -> web.Response:
-    complaint_id = path_int(request, "id")
+    complaint_id = path_int(request, "complaint_id")
     body = await parse_body(request, ResolveIn)
     principal = principal_of(request)
     hub = request.app[keys.HUB]
@@ -554,16 +558,16 @@ async def _follow_out(s: AsyncSession, f: FollowUp) -> FollowUpOut:
 
 @api.route(
     "POST",
-    "/api/v1/customers/{id}/follow-ups",
+    "/api/v1/customers/{customer_id}/follow-ups",
     access="customers.write",
     summary="Create a follow-up task on a customer (an owner and a due date)",
     tag="workflow",
     body=FollowUpIn,
     responses={201: FollowUpOut},
-    path_params=ID,
+    path_params=_ids("customer_id"),
 )
 async def create_follow_up(request: web.Request) -> web.Response:
-    customer_id = path_int(request, "id")
+    customer_id = path_int(request, "customer_id")
     principal = principal_of(request)
     body = await parse_body(request, FollowUpIn)
     if body.due_at is not None and body.due_at.tzinfo is None:
@@ -629,15 +633,15 @@ async def list_follow_ups(request: web.Request) -> web.Response:
 
 @api.route(
     "POST",
-    "/api/v1/follow-ups/{id}/done",
+    "/api/v1/follow-ups/{follow_up_id}/done",
     access="conversations.write",
     summary="Mark a follow-up done",
     tag="workflow",
     responses={200: FollowUpOut},
-    path_params=ID,
+    path_params=_ids("follow_up_id"),
 )
 async def done_follow_up(request: web.Request) -> web.Response:
-    task_id = path_int(request, "id")
+    task_id = path_int(request, "follow_up_id")
     principal = principal_of(request)
 
     async def work(uow: UnitOfWork) -> FollowUpOut:
@@ -684,15 +688,15 @@ class CustomerNoteList(Model):
 
 @api.route(
     "GET",
-    "/api/v1/customers/{id}/notes",
+    "/api/v1/customers/{customer_id}/notes",
     access="customers.read",
     summary="Internal notes on the customer record the caller's teams may read",
     tag="workflow",
     responses={200: CustomerNoteList},
-    path_params=ID,
+    path_params=_ids("customer_id"),
 )
 async def list_customer_notes(request: web.Request) -> web.Response:
-    customer_id = path_int(request, "id")
+    customer_id = path_int(request, "customer_id")
     principal = principal_of(request)
 
     async def work(s: AsyncSession) -> CustomerNoteList:
@@ -722,16 +726,16 @@ async def list_customer_notes(request: web.Request) -> web.Response:
 
 @api.route(
     "POST",
-    "/api/v1/customers/{id}/notes",
+    "/api/v1/customers/{customer_id}/notes",
     access="customers.write",
     summary="Add an internal note to the customer record (all teams, or the author's team)",
     tag="workflow",
     body=CustomerNoteIn,
     responses={201: CustomerNoteOut},
-    path_params=ID,
+    path_params=_ids("customer_id"),
 )
 async def add_customer_note(request: web.Request) -> web.Response:
-    customer_id = path_int(request, "id")
+    customer_id = path_int(request, "customer_id")
     principal = principal_of(request)
     body = await parse_body(request, CustomerNoteIn)
     team_id = None

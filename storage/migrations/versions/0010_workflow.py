@@ -14,7 +14,6 @@ from alembic import op
 
 import storage.models
 
-
 revision = "0010"
 down_revision = "0009"
 branch_labels = None
