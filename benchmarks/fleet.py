@@ -556,16 +556,25 @@ class FloorRun:
         }
 
     async def _settle(self, limit_s: float) -> None:
+        """Also quiet: no offer pending and the event log still for a whole poll, so the
+        invariants read a floor where nothing is in flight (an accept committing between
+        their reads of the events and of the offers would look like a lost assignment)."""
+        last_head = -1
         async with asyncio.timeout(limit_s):
             while True:
                 rows = await self.fleet.sql(
                     "SELECT"
                     " (SELECT count(*) FROM conversations WHERE state <> 'closed') AS open,"
-                    " (SELECT count(*) FROM outbox WHERE state <> 'done') AS unsent"
+                    " (SELECT count(*) FROM outbox WHERE state <> 'done') AS unsent,"
+                    " (SELECT count(*) FROM offers WHERE state = 'pending') AS offered,"
+                    " (SELECT seq FROM stream_head WHERE id = 1) AS head"
                 )
-                closed = rows[0]["open"] == 0 or not self.close_after_reply
-                if closed and rows[0]["unsent"] == 0:
+                row = rows[0]
+                closed = row["open"] == 0 or not self.close_after_reply
+                quiet = row["offered"] == 0 and row["head"] == last_head
+                if closed and row["unsent"] == 0 and quiet:
                     return
+                last_head = row["head"]
                 await asyncio.sleep(0.5)
 
 

@@ -114,6 +114,7 @@ async def one_round(
         "machine_busy": round(busy, 2),
         "transactions": xact,
         "invariants_hold": not failed(report),
+        "problems": {k: v for k, v in report["problems"].items() if v},
         "figures": report["figures"],
     }
 
@@ -144,6 +145,8 @@ def main(argv: list[str] | None = None) -> int:
             f"invariants {'hold' if result['invariants_hold'] else 'BROKEN'}",
             flush=True,
         )
+        if result["problems"]:
+            print(f"  broken: {result['problems']}", flush=True)
     base = rounds[0]["contacts_per_s"]
     for r in rounds:
         r["ratio_to_first"] = round(r["contacts_per_s"] / base, 2) if base else None

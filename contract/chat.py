@@ -47,6 +47,7 @@ class ChatMessage:
     at: datetime
     files: tuple[ChatFile, ...] = ()
     bot: bool = False  # a bot's answer, not an agent's
+    survey: bool = False  # a satisfaction survey: the client offers a 1-5 rating
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -16,7 +16,7 @@ CLIENT_MSG_ID: Final = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 def message_frame(m: ChatMessage, file_url: Callable[[int], str]) -> dict[str, Any]:
     """A stored message as the customer's client sees it (fetched files only, by link)."""
-    return {
+    frame: dict[str, Any] = {
         "type": "message",
         "id": m.id,
         "direction": m.direction,
@@ -30,6 +30,9 @@ def message_frame(m: ChatMessage, file_url: Callable[[int], str]) -> dict[str, A
             if f.state == "fetched"
         ],
     }
+    if m.survey:
+        frame["survey"] = True  # the client shows 1-5 and answers with a "rate" frame
+    return frame
 
 
 def status_frame(status: ChatStatus) -> dict[str, Any]:

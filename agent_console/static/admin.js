@@ -354,6 +354,26 @@ function stepRow(step, list) {
   verify();
 }
 
+// "mon-fri 09:00-18:00" lines <-> {"mon": "09:00-18:00", ...}
+const DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+function parseHours(text) {
+  const out = {};
+  for (const raw of text.split("\n")) {
+    const line = raw.trim();
+    if (!line) continue;
+    const m = line.match(/^([a-z]{3})(?:-([a-z]{3}))?\s+(\d{2}:\d{2}-\d{2}:\d{2})$/i);
+    if (!m) throw new Error(`${line}: day(-day) HH:MM-HH:MM`);
+    const from = DAYS.indexOf(m[1].toLowerCase());
+    const to = m[2] ? DAYS.indexOf(m[2].toLowerCase()) : from;
+    if (from < 0 || to < from) throw new Error(`${line}: days are ${DAYS.join(" ")}`);
+    for (let d = from; d <= to; d++) out[DAYS[d]] = m[3];
+  }
+  return out;
+}
+function hoursText(hours) {
+  return Object.entries(hours || {}).map(([d, span]) => `${d} ${span}`).join("\n");
+}
+
 function queueForm(queue) {
   const slot = byTestId("queue-form-slot");
   const creating = queue === null;
@@ -376,6 +396,12 @@ function queueForm(queue) {
     field(at("queues.offer_timeout"), num("offer_timeout_s", options.offer_timeout_s)),
     field(at("queues.wrap_up"), num("wrap_up_s", options.wrap_up_s)),
     field(at("queues.last_agent"), num("last_agent_wait_s", options.last_agent_wait_s)),
+    h("h4", { class: "wide" }, at("queues.hours")),
+    field(at("queues.hours_days"), h("textarea", { name: "hours", rows: 3, "data-testid": "queue-hours", placeholder: "mon-fri 09:00-18:00\nsat 10:00-14:00" }, hoursText(options.hours))),
+    field(at("queues.zone"), h("input", { name: "zone", value: options.zone ?? "", placeholder: "Europe/Berlin", "data-testid": "queue-zone" })),
+    field(at("queues.holidays"), h("input", { name: "holidays", value: (options.holidays ?? []).join(", "), placeholder: "2026-12-25, 2027-01-01", "data-testid": "queue-holidays" })),
+    field(at("queues.closed_reply"), h("input", { name: "closed_reply", value: options.closed_reply?.default ?? "", maxlength: 1000, "data-testid": "queue-closed-reply" })),
+    h("label", { class: "admin-check" }, h("input", { type: "checkbox", name: "csat", checked: options.csat === true, "data-testid": "queue-csat" }), ` ${at("queues.csat")}`),
     h("h4", { class: "wide" }, at("queues.steps")),
     steps,
     h(
@@ -394,6 +420,22 @@ function queueForm(queue) {
       if (data[key] === "" || data[key] === undefined) delete opts[key];
       else opts[key] = Number(data[key]);
     }
+    try {
+      const hours = parseHours(data.hours || "");
+      if (Object.keys(hours).length) opts.hours = hours;
+      else delete opts.hours;
+    } catch (err) {
+      say(err.message, false);
+      return;
+    }
+    if (data.zone?.trim()) opts.zone = data.zone.trim();
+    else delete opts.zone;
+    const holidays = (data.holidays || "").split(",").map((x) => x.trim()).filter(Boolean);
+    if (holidays.length) opts.holidays = holidays;
+    else delete opts.holidays;
+    if (data.closed_reply?.trim()) opts.closed_reply = { ...(options.closed_reply || {}), default: data.closed_reply.trim() };
+    else delete opts.closed_reply;
+    opts.csat = data.csat === "on";
     const queueName = creating ? name.value.trim() : queue.name;
     const body = {
       team: team.value || null,

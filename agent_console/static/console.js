@@ -32,6 +32,7 @@ import {
   setViewers,
 } from "/static/conversation.js";
 import { focusReply, renderCanned, setMode, toggleMode } from "/static/composer.js";
+import { initComplaints } from "/static/complaints.js";
 import { initMentions } from "/static/mentions.js";
 import { initSidebar, renderSidebar } from "/static/sidebar.js";
 import { ProtocolClient, agentSocketUrl } from "/static/ws.js";
@@ -367,6 +368,7 @@ function start() {
   initConversation();
   initSidebar();
   initMentions();
+  initComplaints();
   unlockAudioOnGesture();
   renderStateSelect();
   renderOffers();

@@ -236,6 +236,7 @@ export function applyEvent(ev) {
       if (!sameConv) return;
       if (p.labels) cur.conversation.labels = p.labels;
       if (p.priority !== undefined) cur.conversation.priority = p.priority;
+      if (ev.queue) cur.conversation.queue = ev.queue; // workflow may move it (complaint, rule)
       if (p.labels) timeline.addEvent(ev, t("tl.ev.labels", { labels: p.labels.join(", ") || "—" }));
       if (p.priority !== undefined) timeline.addEvent(ev, t("tl.ev.priority", { n: p.priority }));
       break;

@@ -693,6 +693,11 @@ function renderExports() {
   for (const a of byTestId("exports").querySelectorAll("a[data-report]")) {
     const extra = a.dataset.group ? { group_by: a.dataset.group } : {};
     if (a.dataset.report === "timeseries") extra.bucket = "hour";
+    if (a.dataset.report === "workflow") {
+      const midnight = new Date();
+      midnight.setHours(0, 0, 0, 0);
+      extra.from = midnight.toISOString();
+    }
     a.href = csvHref(a.dataset.report, extra);
     a.setAttribute("download", "");
   }
@@ -745,6 +750,7 @@ async function refreshReports() {
   try {
     await loadBase();
     await loadCharts();
+    await loadWorkflow();
     S.asOf = new Date();
     byTestId("as-of").textContent = st("sup.as_of", { time: S.asOf.toLocaleTimeString(currentLang()) });
   } catch (err) {
@@ -752,6 +758,48 @@ async function refreshReports() {
   }
   renderAll();
   prefillStaffing();
+}
+
+// ------------------------------------------------------------------ workflow KPIs
+function pct(x) {
+  return x === null || x === undefined ? "—" : `${Math.round(x * 100)}%`;
+}
+
+function table(testId, head, rows) {
+  const el = byTestId(testId);
+  if (!rows.length) {
+    fill(el, h("tbody", {}, h("tr", {}, h("td", { class: "muted" }, st("sup.wf.none")))));
+    return;
+  }
+  fill(el, h("thead", {}, h("tr", {}, head.map((k) => h("th", {}, st(k))))), h("tbody", {}, rows.map((cells) => h("tr", { "data-testid": `${testId}-row` }, cells.map((c) => h("td", {}, String(c)))))));
+}
+
+async function loadWorkflow() {
+  const midnight = new Date();
+  midnight.setHours(0, 0, 0, 0);
+  const report = await getJson("/api/v1/reports/workflow", { from: midnight.toISOString() });
+  table(
+    "wf-sla",
+    ["sup.wf.queue", "sup.wf.metric", "sup.wf.started", "sup.wf.breached"],
+    report.sla.map((r) => [r.queue, r.metric.replace("_", " "), r.started, `${r.breached} (${pct(r.breach_rate)})`]),
+  );
+  table(
+    "wf-complaints",
+    ["sup.wf.category", "sup.wf.severity", "sup.wf.opened", "sup.wf.escalated", "sup.wf.resolved"],
+    report.complaints.map((r) => [r.category, r.severity, r.opened, r.escalated, r.resolved]),
+  );
+  table(
+    "wf-csat",
+    ["sup.wf.key", "sup.wf.rate", "sup.wf.avg"],
+    [...report.csat_by_channel.map((r) => [channelName(r.key), `${pct(r.response_rate)} (${r.answers}/${r.surveys})`, r.avg_score ?? "—"]), ...report.csat_by_agent.map((r) => [r.key, `${pct(r.response_rate)} (${r.answers}/${r.surveys})`, r.avg_score ?? "—"])],
+  );
+}
+
+function addAlert(ev) {
+  const list = byTestId("wf-alerts");
+  const when = new Date(ev.at).toLocaleTimeString(currentLang());
+  list.prepend(h("li", { "data-testid": "wf-alert", "data-reason": ev.payload.reason }, `${when} · ${ev.payload.text}`));
+  while (list.children.length > 20) list.lastChild.remove();
 }
 
 // ------------------------------------------------------------------ SVG charts
@@ -1058,6 +1106,10 @@ function start() {
     loadPhone();
   });
   client.addEventListener("event", (e) => {
+    if (e.detail.type === "supervisor.alert") {
+      addAlert(e.detail);
+      if (!e.detail.replayed) toast(e.detail.payload.text, "warn");
+    }
     applyEvent(e.detail);
     scheduleRender();
   });

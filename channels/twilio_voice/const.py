@@ -32,7 +32,7 @@ RECORDING_TIMEOUT_S: Final = 20.0
 # the agent the router chose dial exactly that caller (``<Dial><Queue>`` takes the head).
 QUEUE_PREFIX: Final = "c"
 # Menus: "lang" (language choice), "main" (the options), "queue" (keys pressed while waiting).
-MENUS: Final = ("lang", "main", "queue")
+MENUS: Final = ("lang", "main", "queue", "survey")
 # A menu is repeated this many times without a valid answer before a default is taken.
 MENU_TRIES: Final = 2
 CALL_SID_PATTERN: Final = r"CA[0-9a-f]{32}"
@@ -62,6 +62,9 @@ PROMPTS: Final[dict[str, dict[str, str]]] = {
         "voicemail": "Please leave your message after the tone, then press the pound key "
         "or hang up.",
         "goodbye": "Thank you for calling. Goodbye.",
+        "survey": "Before you go: how satisfied were you with our help? Press a key from 1, "
+        "poor, to 5, excellent.",
+        "survey_thanks": "Thank you for your rating. Goodbye.",
         "error": "Sorry, we cannot take your call right now. Please try again later.",
         "announce_callback": "Calling back {name}.",
     },
@@ -82,6 +85,8 @@ PROMPTS: Final[dict[str, dict[str, str]]] = {
         "callback": "谢谢，我们会尽快按这个号码给您回电。",
         "voicemail": "请在提示音后留言，结束后请按井号键或直接挂机。",
         "goodbye": "感谢您的来电，再见。",
+        "survey": "请对本次服务进行评价：非常不满意请按1，非常满意请按5。",
+        "survey_thanks": "感谢您的评价，再见。",
         "error": "对不起，现在无法接听您的电话，请稍后再拨。",
         "announce_callback": "正在回电给{name}。",
     },

@@ -88,6 +88,8 @@ class VoiceSettings(BaseModel):
     voicemail_max_s: int = Field(default=120, ge=10, le=3600)
     # Seconds of hold music between two position announcements.
     announce_every_s: int = Field(default=30, ge=5, le=600)
+    # After the agent hangs up, the caller is asked to rate the call with a key (1-5).
+    survey: bool = False
 
     @field_validator("languages")
     @classmethod

@@ -205,6 +205,18 @@ class Flow:
         return str(response)
 
     # ------------------------------------------------------------------ endings
+    def survey(self, language: str) -> str:
+        """The post-call survey: one key, 1-5; no key is a goodbye."""
+        response = VoiceResponse()
+        gather = self._gather(
+            response,
+            action=self.url(PATH_GATHER, menu="survey", lang=language),
+            language=language,
+            hints="",
+        )
+        self.say(gather, language, "survey")
+        return str(response)
+
     def voicemail(self, language: str) -> str:
         response = VoiceResponse()
         self.say(response, language, "voicemail")

@@ -179,7 +179,27 @@ class VoiceWebhooks:
         language = self.language(request)
         if menu == "main":
             return twiml(await self._main_answer(form, language, digits, speech, tries))
+        if menu == "survey":
+            return twiml(await self._survey_answer(form, language, digits))
         return twiml(await self._queue_keys(form, language, digits))
+
+    async def _survey_answer(self, form: Mapping[str, str], language: str, digits: str) -> str:
+        """The caller's rating after the agent hung up: stored as the call's CSAT (once per
+        call: Twilio's retry of this request is the same provider id)."""
+        if digits not in ("1", "2", "3", "4", "5"):
+            return self.flow.say_and_hang_up(language, "goodbye")
+        await self.hub.ingest(
+            InboundMessage(
+                channel=CHANNEL_VOICE,
+                sender_kind="phone",
+                sender=form.get("From", ""),
+                provider_id=f"{form['CallSid']}:csat",
+                text=f"CSAT {digits}/5",
+                kind="csat",
+                metadata={"score": int(digits), "how": "phone"},
+            )
+        )
+        return self.flow.say_and_hang_up(language, "survey_thanks")
 
     async def _language_answer(
         self, form: Mapping[str, str], digits: str, speech: str, tries: int
@@ -270,6 +290,9 @@ class VoiceWebhooks:
             )
         )
         if result == "bridged":
+            # The agent hung up first and the caller is still here: ask for a rating.
+            if self.settings.survey:
+                return twiml(self.flow.survey(language))
             return twiml(self.flow.say_and_hang_up(language, "goodbye"))
         if result == "leave" and view.exit == "voicemail":
             return twiml(self.flow.voicemail(language))

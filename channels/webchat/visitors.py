@@ -346,6 +346,8 @@ class Visitors:
         if kind == "handoff":
             await self._hand_off(visitor)
             return {"type": "ack", "ref": "handoff"}
+        if kind == "rate":
+            return await self._rate(visitor, data)
         if kind == "ping":
             return {"type": "pong"}
         raise FrameError("bad_frame", f"unknown frame type {str(kind)[:30]!r}")
@@ -467,6 +469,28 @@ class Visitors:
         if result.opened:
             await self.refresh_status(visitor.address)
         return ack
+
+    async def _rate(self, visitor: Visitor, data: dict[str, Any]) -> dict[str, Any]:
+        """The visitor's answer to a satisfaction survey (stars under the survey message):
+        stored as a ``csat`` message of the conversation; the first answer counts."""
+        score = data.get("score")
+        survey_id = data.get("message_id")
+        if not isinstance(score, int) or isinstance(score, bool) or not 1 <= score <= 5:
+            raise FrameError("bad_frame", "score must be an integer from 1 to 5")
+        if not isinstance(survey_id, int) or isinstance(survey_id, bool) or survey_id < 1:
+            raise FrameError("bad_frame", "message_id must be the survey message's id")
+        result = await self.hub.ingest(
+            InboundMessage(
+                channel=CHANNEL,
+                sender_kind=ENDPOINT_KIND,
+                sender=visitor.address,
+                provider_id=f"{visitor.address}:rate:{survey_id}",
+                text=f"CSAT {score}/5",
+                kind="csat",
+                metadata={"score": score, "how": "widget"},
+            )
+        )
+        return {"type": "ack", "ref": "rate", "id": result.message_id}
 
     async def _bot_turn(self, visitor: Visitor, text: str) -> None:
         """While the bot holds the conversation: answer from the FAQ, or hand it to people

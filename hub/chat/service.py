@@ -105,6 +105,7 @@ class ChatService:
                     at=m.occurred_at or m.created_at,
                     files=tuple(files.get(m.id, ())),
                     bot=m.kind == "bot",
+                    survey=m.kind == "survey",
                 )
                 for m, name in rows
             ]

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +30,7 @@ from hub.stream import StreamEvent, StreamLagged
 from hub.supervise import Loop, pause_after_failure
 from hub.uow import UnitOfWork, events_between, head_seq
 from hub.web import keys
+from hub.work.dispatcher import ROUTER_LEADER
 from hub.workflow import bot, csat, effects, rules, sla
 from hub.workflow.calendar import Calendar
 from storage.models import (
@@ -51,6 +52,8 @@ CURSOR = "workflow"
 BATCH = 200
 MAX_CHAIN = 4
 IDLE_WAIT_S = 1.0
+# After a wake, events that follow within this window are worked in the same transaction.
+GATHER_S = 0.02
 
 
 @dataclass
@@ -65,9 +68,12 @@ class Batch:
 class WorkflowEngine:
     """Runs in every worker process; the cursor's compare-and-set decides who works."""
 
-    def __init__(self, hub: Hub) -> None:
+    def __init__(self, hub: Hub, *, leading: Callable[[], bool] = lambda: True) -> None:
         self.hub = hub
         self.settings = hub.settings
+        # Only the process that routes works the log (the cursor's compare-and-set still
+        # keeps a process that lost the lead from doing an event twice).
+        self.leading = leading
         self._wake = asyncio.Event()
         # Signs survey links (``/csat/<token>``): the process's API token or a fixed key.
         self.secret = csat_secret(hub)
@@ -81,6 +87,10 @@ class WorkflowEngine:
         try:
             await self._start_cursor()
             while True:
+                if not self.leading():
+                    loop.standby()
+                    await self._idle(sub)
+                    continue
                 try:
                     worked = await self.step()
                     worked += await self.fire_due()
@@ -108,6 +118,7 @@ class WorkflowEngine:
                     await sub.get()
                 except StreamLagged:
                     sub.resume()
+                await asyncio.sleep(GATHER_S)
         sub.discard_pending()
 
     async def _start_cursor(self) -> None:
@@ -206,6 +217,7 @@ class WorkflowEngine:
         if conv is None:
             return
         await self._sla(uow, e, conv)
+        await self._closed_reply(uow, e, conv)
         await self._csat(uow, e, conv)
         await bot.turn(uow, e, conv, self.settings, self.hub.channels)
         trigger = rules.TRIGGER_OF.get(e.type)
@@ -230,6 +242,35 @@ class WorkflowEngine:
         elif e.type in (events.ConversationClosed.TYPE, events.ConversationAbandoned.TYPE):
             await sla.stop(uow, conv.id, sla.METRICS, at=e.created_at)
             await sla.close_breached(uow, conv.id, e.created_at)
+
+    async def _closed_reply(self, uow: UnitOfWork, e: StreamEvent, conv: Conversation) -> None:
+        """A contact that opens a conversation while its queue is closed gets the queue's
+        out-of-hours answer for its channel (once per conversation, like any auto-reply)."""
+        if e.type not in (events.ConversationCreated.TYPE, events.ConversationReopened.TYPE):
+            return
+        queue = await uow.session.scalar(select(Queue).where(Queue.name == conv.queue))
+        if queue is None or not queue.options.get("hours"):
+            return
+        replies = queue.options.get("closed_reply")
+        if not isinstance(replies, dict):
+            return
+        text = replies.get(conv.channel) or replies.get("default")
+        if not isinstance(text, str) or not text:
+            return
+        try:
+            if Calendar.from_options(queue.options).is_open(e.created_at):
+                return
+        except ValueError:
+            return
+        latest = await uow.session.scalar(
+            select(Message.kind)
+            .where(Message.conversation_id == conv.id, Message.direction == "in")
+            .order_by(Message.id.desc())
+            .limit(1)
+        )
+        if latest != "message":
+            return  # bulk mail, an auto-reply or a bounce: no answer (no mail loops)
+        await self._auto_reply(uow, e, conv, text)
 
     async def _policy(self, uow: UnitOfWork, conv: Conversation) -> Any:
         segment = await uow.session.scalar(
@@ -457,7 +498,8 @@ WORKFLOW: web.AppKey[WorkflowEngine] = web.AppKey("workflow")
 async def workflow_ctx(app: web.Application) -> AsyncIterator[None]:
     """Run the workflow engine for the app's lifetime."""
     hub = app[keys.HUB]
-    engine = WorkflowEngine(hub)
+    leader = app.get(ROUTER_LEADER)
+    engine = WorkflowEngine(hub, leading=(lambda: leader.leading) if leader else lambda: True)
     app[WORKFLOW] = engine
     hub.supervisor.spawn("workflow", engine.run)
     yield

@@ -658,3 +658,39 @@ async def test_the_bot_answers_first_on_sms_and_hands_over_with_the_history_kept
     assert ("bot", "正在为您转接人工客服，请稍候。") in [
         (m.kind, m.text) for m in await _messages(hub, zconv.id)
     ]
+
+
+async def test_a_closed_queue_answers_out_of_hours_per_channel_and_checks_its_settings(
+    hub_client: ClientFactory,
+) -> None:
+    client, hub = await _setup(hub_client)
+    # Never open (one minute on Sundays far away): every contact arrives out of hours.
+    closed = {
+        "hours": {"sun": "00:00-00:01"},
+        "zone": "Pacific/Kiritimati",
+        "closed_reply": {"default": "We are closed.", "whatsapp": "Closed: we answer at 9."},
+    }
+    resp = await client.put("/api/v1/queues/support", json={"options": closed}, headers=AUTH)
+    assert resp.status == 200, await resp.text()
+    sms = await factories.contact(hub, "+14155550200", "hello?", channel="sms")
+    wa = await factories.contact(hub, "+14155550201", "hello?", channel="whatsapp")
+    await factories.contact(hub, "+14155550200", "anyone?", channel="sms")
+    await _engine(client).drain()
+    answers = {
+        conv_id: [m.text for m in await _messages(hub, conv_id) if m.kind == "auto_reply"]
+        for conv_id in (sms.conversation_id or 0, wa.conversation_id or 0)
+    }
+    assert answers == {
+        sms.conversation_id: ["We are closed."],
+        wa.conversation_id: ["Closed: we answer at 9."],
+    }
+    for bad, needle in (
+        ({"hours": {"mon": "25:00-26:00"}}, "hours.mon"),
+        ({"zone": "Mars/Olympus"}, "timezone"),
+        ({"holidays": ["tomorrow"]}, "holidays"),
+        ({"closed_reply": "closed"}, "closed_reply"),
+        ({"csat": "yes"}, "csat"),
+    ):
+        resp = await client.put("/api/v1/queues/support", json={"options": bad}, headers=AUTH)
+        assert resp.status == 400, bad
+        assert needle in await resp.text()

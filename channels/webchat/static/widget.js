@@ -70,6 +70,7 @@
       closed: "Conversation closed",
       bot_status: "{name} answers first.",
       handoff: "Talk to a person",
+      rated: "Thank you for your rating!",
       prechat_intro: "Before we start, please tell us a little about yourself.",
       name: "Name",
       email: "Email",
@@ -119,6 +120,7 @@
       closed: "会话已结束",
       bot_status: "{name}先为您解答。",
       handoff: "转人工客服",
+      rated: "感谢您的评价！",
       prechat_intro: "开始之前，请简单介绍一下您自己。",
       name: "姓名",
       email: "电子邮箱",
@@ -326,6 +328,8 @@ background:#fff;border-radius:14px;padding:3px 10px;font:inherit;cursor:pointer}
 .who{font-size:11.5px;color:#57606a;margin:4px 6px 2px}
 .bub{padding:8px 12px;border-radius:16px;white-space:pre-wrap;overflow-wrap:anywhere;
 max-width:100%}
+.rating{display:flex;gap:2px;margin-top:6px}.rating .star{border:0;background:none;font-size:22px;line-height:1;color:#c9ced6;cursor:pointer;padding:0 2px}
+.rating .star:hover,.rating .star:focus-visible,.rating .star:hover~.star{color:#f59f00}.rating .thanks{font-size:13px;color:#5c6370}
 .in .bub{background:var(--a);color:var(--at);border-bottom-right-radius:5px}
 .out .bub,.greet .bub{background:#eef1f4;color:#1f2328;border-bottom-left-radius:5px}
 .bub a{color:inherit;text-decoration:underline}
@@ -847,6 +851,7 @@ font-weight:600;margin-top:4px}
       bub.appendChild(attachmentNode(att || {}));
     }
     if (pendingFile) bub.appendChild(h("span", { class: "file" }, ...fileLabel(pendingFile)));
+    if (m.survey && m.id) bub.appendChild(ratingRow(Number(m.id)));
     const li = h(
       "li",
       { class: "msg " + dir, "data-testid": "chat-message", "data-direction": dir },
@@ -857,6 +862,36 @@ font-weight:600;margin-top:4px}
     if (m.id) li.dataset.id = String(m.id);
     if (m.at) li.dataset.at = String(m.at);
     return li;
+  }
+
+  /** Stars 1-5 under a satisfaction survey; one answer, then thanks. */
+  function ratingRow(messageId) {
+    const row = h("div", { class: "rating", "data-testid": "chat-rating" });
+    let rated = 0;
+    try {
+      rated = Number(sessionStorage.getItem("hub-rated-" + messageId) || 0);
+    } catch (e) {
+      rated = 0;
+    }
+    if (rated) {
+      row.appendChild(h("span", { class: "thanks", text: t("rated") }));
+      return row;
+    }
+    for (let n = 1; n <= 5; n++) {
+      const star = h("button", { type: "button", class: "star", "data-testid": "chat-rate-" + n, "aria-label": n + "/5", text: "★" });
+      star.addEventListener("click", () => {
+        if (!state.live) return;
+        sendAnswered("rate", "", { type: "rate", score: n, message_id: messageId });
+        try {
+          sessionStorage.setItem("hub-rated-" + messageId, String(n));
+        } catch (e) {
+          // storage may be off: the hub keeps the first answer anyway
+        }
+        row.replaceChildren(h("span", { class: "thanks", text: t("rated") }));
+      });
+      row.appendChild(star);
+    }
+    return row;
   }
 
   /** Place an item with an id in id order, before the pending ones. */
@@ -1168,6 +1203,10 @@ font-weight:600;margin-top:4px}
     }
     if (f.ref === "handoff") {
       answered("handoff");
+      return;
+    }
+    if (f.ref === "rate") {
+      answered("rate");
       return;
     }
     if (f.ref === "offline") {

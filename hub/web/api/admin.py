@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -262,6 +264,28 @@ async def patch_agent(request: web.Request) -> web.Response:
     return json_response(await hub.tx.read(lambda s: _agent_out_by_id(s, agent_id)))
 
 
+def check_queue_options(options: dict[str, Any]) -> None:
+    """Business hours (``hours``, ``zone``, ``holidays``), the out-of-hours answer per channel
+    (``closed_reply``: {"default": ..., "sms": ...}) and ``csat`` (bool), when given."""
+    from hub.workflow.calendar import Calendar
+
+    if any(k in options for k in ("hours", "zone", "holidays")):
+        try:
+            Calendar.from_options(options)
+        except ValueError as err:
+            raise InvalidInput(f"options: {err}") from None
+    reply = options.get("closed_reply")
+    if reply is not None and (
+        not isinstance(reply, dict)
+        or not all(
+            isinstance(k, str) and isinstance(v, str) and len(v) <= 1000 for k, v in reply.items()
+        )
+    ):
+        raise InvalidInput('options.closed_reply: {"default": "text", "<channel>": "text"}')
+    if "csat" in options and not isinstance(options["csat"], bool):
+        raise InvalidInput("options.csat must be true or false")
+
+
 async def _queue_out(s: AsyncSession, q: Queue) -> QueueOut:
     team = await s.scalar(select(Team.name).where(Team.id == q.team_id)) if q.team_id else None
     return QueueOut.model_validate(
@@ -318,6 +342,7 @@ async def put_queue(request: web.Request) -> web.Response:
     from hub.work.dispatcher import validate_steps
 
     validate_steps([st.model_dump() for st in body.steps])
+    check_queue_options(body.options)
 
     async def work(uow: UnitOfWork) -> None:
         s = uow.session

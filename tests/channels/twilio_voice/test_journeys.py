@@ -375,3 +375,33 @@ async def test_a_waiting_call_transferred_to_an_agent_rings_them_and_a_connected
     clean(f.fake)
     await ann.close()
     await bob.close()
+
+
+async def test_after_the_agent_hangs_up_the_caller_rates_the_call_with_a_key(
+    floor: FloorFactory,
+) -> None:
+    from hub.workflow.engine import WORKFLOW, WorkflowEngine
+    from storage.models import Survey
+
+    f = await floor(survey=True)
+    ann = await f.agent("ann", ANN_PHONE)
+    f.fake.callee = lambda to: Callee(talk_s=20) if to == ANN_PHONE else Callee()
+    leg = await f.call("+447700900131", Script(inputs=["2"]))
+    await accept_next(ann)
+    await f.bridged(leg)
+    leg._inputs.append("4")  # the key the caller presses at the survey
+    f.clock.advance(20)  # Ann hangs up; the caller stays on the line
+    await f.fake.wait_until(lambda: leg.ended.is_set(), timeout=10)
+    said = [text for verb, text in leg.log if verb == "Say"]
+    assert any("how satisfied were you" in t for t in said)
+    assert said[-1] == "Thank you for your rating. Goodbye."
+    engine: WorkflowEngine = f.client.app[WORKFLOW]
+    await engine.drain()
+    async with f.hub.sessions() as s:
+        surveys = (await s.scalars(select(Survey))).all()
+        ann_id = await s.scalar(select(Agent.id).where(Agent.username == "ann"))
+    assert [(v.channel, v.score, v.state, v.agent_id) for v in surveys] == [
+        ("voice", 4, "answered", ann_id)
+    ]
+    clean(f.fake)
+    await ann.close()
