@@ -761,9 +761,6 @@ async function refreshReports() {
 }
 
 // ------------------------------------------------------------------ workflow KPIs
-function pct(x) {
-  return x === null || x === undefined ? "—" : `${Math.round(x * 100)}%`;
-}
 
 function table(testId, head, rows) {
   const el = byTestId(testId);

@@ -5,6 +5,7 @@ customer receives the resolution by SMS (at the fake Twilio API)."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,7 @@ from tests.browser.test_console_e2e import (
     stage,
 )
 from tests.conftest import AUTH
+from tests.factories import PASSWORD
 
 pytestmark = pytest.mark.browser
 __all__ = ["stage"]  # the fixture, imported for this module's test
@@ -95,5 +97,27 @@ async def test_a_complaint_is_recorded_escalated_and_resolved_with_the_customer_
             )
         ).all()
     assert (complaint.state, complaint.escalation_level) == ("resolved", 1)
+
+    # The supervisor's dashboard counts it by category and severity, with its CSV export.
+    resp = await client.post(
+        "/api/v1/agents",
+        json={"username": "sam", "password": PASSWORD, "role": "supervisor"},
+        headers=AUTH,
+    )
+    assert resp.status == 201, await resp.text()
+    sam = await new_page()
+    await sam.goto(f"{stage.base}/login")
+    await sam.get_by_test_id("login-username").fill("sam")
+    await sam.get_by_test_id("login-password").fill(PASSWORD)
+    await sam.get_by_test_id("login-submit").click()
+    await sam.wait_for_url(re.compile(r"/supervisor$"))
+    row = sam.get_by_test_id("wf-complaints-row")
+    await expect(row).to_have_count(1)
+    await expect(row).to_contain_text("billing")
+    await expect(row.locator("td")).to_have_text(["billing", "high", "1", "1", "1"])
+    href = await sam.get_by_test_id("export-workflow").get_attribute("href")
+    assert href is not None and href.startswith("/api/v1/reports/workflow?")
+    await sam.get_by_test_id("workflow-kpis").scroll_into_view_if_needed()
+    await shot(sam, artifacts, "complaint-03-dashboard.png")
     assert conv.queue == "billing-escalations"
     assert kinds == ["complaint.opened", "complaint.escalated", "complaint.resolved"]
