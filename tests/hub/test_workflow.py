@@ -694,3 +694,127 @@ async def test_a_closed_queue_answers_out_of_hours_per_channel_and_checks_its_se
         resp = await client.put("/api/v1/queues/support", json={"options": bad}, headers=AUTH)
         assert resp.status == 400, bad
         assert needle in await resp.text()
+
+
+async def test_a_whatsapp_talk_to_a_person_button_hands_over_at_once(
+    hub_client: ClientFactory,
+) -> None:
+    bot = {
+        "channels": ["whatsapp"],
+        "faq": [{"keywords": ["hours"], "answer": {"en": "9-17."}}],
+    }
+    client, hub = await _setup(hub_client, workflow={"bot": bot})
+    first = await factories.contact(hub, "+14155550210", "hours?", channel="whatsapp")
+    await _engine(client).drain()
+    assert (await _conv(hub, first.conversation_id or 0)).state == "bot"
+    # The button's text names no person; the adapter marks its payload as a hand-off.
+    await factories.contact(
+        hub, "+14155550210", "Yes please", channel="whatsapp", metadata={"handoff": True}
+    )
+    await _engine(client).drain()
+    assert (await _conv(hub, first.conversation_id or 0)).state == "queued"
+
+
+async def test_customer_notes_and_follow_ups_respect_teams(hub_client: ClientFactory) -> None:
+    client = await hub_client()
+    hub = client.app[keys.HUB]
+    ids = await factories.two_team_floor(hub)
+    ann = await factories.login(client, "ann")  # team A agent
+    bob = await factories.login(client, "bob")  # team B agent
+    cust_a = ids["cust_a"]
+
+    async def call(jar: Any, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        import aiohttp
+
+        async with (
+            aiohttp.ClientSession(cookie_jar=jar) as session,
+            session.request(method, client.make_url(path), json=body) as resp,
+        ):
+            return resp.status, await resp.json()
+
+    status, note = await call(
+        ann,
+        "POST",
+        f"/api/v1/customers/{cust_a}/notes",
+        {"text": "Prefers email", "visibility": "all"},
+    )
+    assert status == 201, note
+    status, private = await call(
+        ann,
+        "POST",
+        f"/api/v1/customers/{cust_a}/notes",
+        {"text": "Disputed invoice 42", "visibility": "team"},
+    )
+    assert status == 201, private
+    status, notes = await call(ann, "GET", f"/api/v1/customers/{cust_a}/notes")
+    assert [n["text"] for n in notes["items"]] == ["Disputed invoice 42", "Prefers email"]
+    # Bob's team serves none of this customer's conversations: he cannot read the record.
+    status, _ = await call(bob, "GET", f"/api/v1/customers/{cust_a}/notes")
+    assert status == 404
+    status, _ = await call(bob, "POST", f"/api/v1/customers/{cust_a}/notes", {"text": "x"})
+    assert status == 404
+    # A token (admin) reads all of them.
+    resp = await client.get(f"/api/v1/customers/{cust_a}/notes", headers=AUTH)
+    assert len((await resp.json())["items"]) == 2
+    # Handed to team B, the customer is Bob's to read too, but not team A's own note.
+    await hub.work.transfer(ids["conv_a"], by=ids["ann"], to_queue="qb", note="billing question")
+    status, notes = await call(bob, "GET", f"/api/v1/customers/{cust_a}/notes")
+    assert status == 200
+    assert [n["text"] for n in notes["items"]] == ["Prefers email"]
+
+    status, task = await call(
+        ann,
+        "POST",
+        f"/api/v1/customers/{cust_a}/follow-ups",
+        {"title": "Call back about the refund", "due_at": "2026-12-24T10:00:00+01:00"},
+    )
+    assert status == 201, task
+    assert task["due_at"].startswith("2026-12-24T09:00:00")
+    status, mine = await call(ann, "GET", "/api/v1/follow-ups")
+    assert [t["title"] for t in mine["items"]] == ["Call back about the refund"]
+    status, theirs = await call(bob, "GET", "/api/v1/follow-ups")
+    assert theirs["items"] == []
+    status, _ = await call(bob, "POST", f"/api/v1/follow-ups/{task['id']}/done")
+    assert status == 403  # he reads the customer now (transferred), but the task is Ann's
+    status, done = await call(ann, "POST", f"/api/v1/follow-ups/{task['id']}/done")
+    assert (status, done["state"]) == (200, "done")
+    status, bad = await call(
+        ann,
+        "POST",
+        f"/api/v1/customers/{cust_a}/follow-ups",
+        {"title": "x", "due_at": "2026-12-24T10:00"},
+    )
+    assert status == 400
+
+
+async def test_the_bot_answers_by_the_recognised_intent_when_its_words_do_not_match(
+    hub_client: ClientFactory,
+) -> None:
+    bot = {
+        "channels": ["sms"],
+        "faq": [
+            {
+                "intent": "delivery",
+                "keywords": ["tracking number"],
+                "answer": {
+                    "en": "Track it at example.com/t.",
+                    "zh": "请在 example.com/t 查询物流。",
+                },
+            }
+        ],
+    }
+    client, hub = await _setup(hub_client, workflow={"bot": bot})
+    await factories.agent(hub, "pat", skills={"complaint": 1.0})
+    # No FAQ keyword, but the delivery intent: the bot answers that entry, in Chinese.
+    zh = await factories.contact(hub, "+8613800000009", "我的快递到哪了", channel="sms")
+    await _engine(client).drain()
+    texts = [(m.kind, m.text) for m in await _messages(hub, zh.conversation_id or 0)]
+    assert ("bot", "请在 example.com/t 查询物流。") in texts
+    # A complaint has no FAQ entry: people take it, asked for the skill of that name.
+    en = await factories.contact(
+        hub, "+14155550220", "This is terrible, unacceptable!", channel="sms"
+    )
+    await _engine(client).drain()
+    conv = await _conv(hub, en.conversation_id or 0)
+    assert conv.state == "queued"
+    assert conv.routing == {"intent": "complaint", "skills": ["complaint"]}

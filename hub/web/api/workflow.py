@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contract.channel import InboundMessage
-from contract.errors import Conflict, InvalidInput, NotFound
+from contract.errors import Conflict, Forbidden, InvalidInput, NotFound
 from hub import events
 from hub.access import ensure_conversation, ensure_customer, sees_everything
 from hub.audit import record
@@ -650,6 +650,9 @@ async def done_follow_up(request: web.Request) -> web.Response:
         if task is None:
             raise NotFound(f"follow-up {task_id} not found")
         await ensure_customer(s, principal, task.customer_id)
+        lead = sees_everything(principal) or principal.role == "supervisor"
+        if task.owner_id is not None and task.owner_id != principal.agent_id and not lead:
+            raise Forbidden("this follow-up is another person's: its owner or a supervisor does it")
         if task.state != "done":
             task.state = "done"
             task.done_at = utcnow()
