@@ -32,6 +32,7 @@ import {
   setViewers,
 } from "/static/conversation.js";
 import { focusReply, renderCanned, setMode, toggleMode } from "/static/composer.js";
+import { initCollab } from "/static/collab.js";
 import { initComplaints } from "/static/complaints.js";
 import { initMentions } from "/static/mentions.js";
 import { initSidebar, renderSidebar } from "/static/sidebar.js";
@@ -369,6 +370,7 @@ function start() {
   initSidebar();
   initMentions();
   initComplaints();
+  initCollab();
   unlockAudioOnGesture();
   renderStateSelect();
   renderOffers();

@@ -200,7 +200,9 @@ class OutboxSender(DueWorker):
             options: dict[str, Any] = dict(msg.meta.get("options", {}))
             options["reply_token"] = conv.reply_token
             options["thread_key"] = conv.thread_key
-            options["auto"] = msg.kind == "auto_reply"
+            # Written by the hub, not a person: mail says so (Auto-Submitted), so other
+            # responders do not answer it.
+            options["auto"] = msg.kind in ("auto_reply", "survey", "bot")
             options["last_inbound_at"] = (
                 conv.last_inbound_at.isoformat() if conv.last_inbound_at is not None else None
             )

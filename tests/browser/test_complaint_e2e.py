@@ -69,6 +69,19 @@ async def test_a_complaint_is_recorded_escalated_and_resolved_with_the_customer_
     await expect(ann.get_by_test_id("conversation-label")).to_have_text("complaint")
     await expect(ann.get_by_test_id("conversation-queue")).to_have_text("Queue billing-escalations")
 
+    # A note on the customer record for every team, and a follow-up for Ann.
+    await ann.get_by_test_id("note-text").fill("Charged twice: <b>bank statement</b> seen")
+    await ann.get_by_test_id("note-add").click()
+    note = ann.get_by_test_id("customer-note")
+    await expect(note).to_have_count(1)
+    await expect(note).to_contain_text("Charged twice: <b>bank statement</b> seen")
+    await ann.get_by_test_id("follow-up-title").fill("Check the refund reached the card")
+    await ann.get_by_test_id("follow-up-due").fill("2030-01-15T10:00")
+    await ann.get_by_test_id("follow-up-add").click()
+    task = ann.get_by_test_id("follow-up")
+    await expect(task).to_have_count(1)
+    await expect(task).to_contain_text("Check the refund reached the card")
+
     ann.once("dialog", lambda d: d.accept("customer called again"))
     await box.get_by_test_id("complaint-escalate").click()
     await expect(box.get_by_test_id("complaint-state")).to_have_text("escalated (level 1)")
@@ -80,6 +93,8 @@ async def test_a_complaint_is_recorded_escalated_and_resolved_with_the_customer_
     await expect(box.get_by_test_id("complaint-state")).to_have_text("resolved")
     await expect(box.get_by_test_id("complaint-notified")).to_have_text("Customer notified")
     await shot(ann, artifacts, "complaint-02-resolved.png")
+    await task.get_by_test_id("follow-up-done").click()
+    await expect(ann.get_by_test_id("follow-up")).to_have_count(0)
 
     sent = await stage.provider_received(
         "Update on your complaint #1: it has been resolved. "
