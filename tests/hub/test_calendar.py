@@ -3,13 +3,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
 from hub.workflow.calendar import Calendar
 
-WEEKDAYS = {d: "09:00-18:00" for d in ("mon", "tue", "wed", "thu", "fri")}
+WEEKDAYS = dict.fromkeys(("mon", "tue", "wed", "thu", "fri"), "09:00-18:00")
 BERLIN = Calendar.from_options({"hours": WEEKDAYS, "zone": "Europe/Berlin"})
 
 
@@ -116,9 +116,7 @@ def test_a_calendar_with_no_open_day_says_so() -> None:
         {
             "hours": {"mon": "09:00-10:00"},
             "zone": "UTC",
-            "holidays": [
-                (datetime(2026, 12, 7) + timedelta(weeks=w)).date().isoformat() for w in range(60)
-            ],
+            "holidays": [(date(2026, 12, 7) + timedelta(weeks=w)).isoformat() for w in range(60)],
         }
     )
     with pytest.raises(ValueError, match="no open time"):
