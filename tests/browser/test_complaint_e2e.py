@@ -131,7 +131,8 @@ async def test_a_complaint_is_recorded_escalated_and_resolved_with_the_customer_
     await expect(row).to_contain_text("billing")
     await expect(row.locator("td")).to_have_text(["billing", "high", "1", "1", "1"])
     href = await sam.get_by_test_id("export-workflow").get_attribute("href")
-    assert href is not None and href.startswith("/api/v1/reports/workflow?")
+    assert href is not None
+    assert href.startswith("/api/v1/reports/workflow?")
     await sam.get_by_test_id("workflow-kpis").scroll_into_view_if_needed()
     await shot(sam, artifacts, "complaint-03-dashboard.png")
     assert conv.queue == "billing-escalations"

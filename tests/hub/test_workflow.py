@@ -778,7 +778,7 @@ async def test_customer_notes_and_follow_ups_respect_teams(hub_client: ClientFac
     assert status == 403  # he reads the customer now (transferred), but the task is Ann's
     status, done = await call(ann, "POST", f"/api/v1/follow-ups/{task['id']}/done")
     assert (status, done["state"]) == (200, "done")
-    status, bad = await call(
+    status, _bad = await call(
         ann,
         "POST",
         f"/api/v1/customers/{cust_a}/follow-ups",
