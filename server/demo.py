@@ -20,7 +20,7 @@ from hub.accounts.users import set_agent_skills
 from hub.services import Hub
 from hub.web import keys
 from storage.db import create_engine
-from storage.models import Agent, Customer, Queue, Skill, Team, UserSession
+from storage.models import Agent, Customer, Queue, Rule, Skill, SlaPolicy, Team, UserSession
 
 logger = logging.getLogger(__name__)
 DEMO_PASSWORD = "demo-pass"  # noqa: S105 - documented demo login, demo mode only
@@ -55,6 +55,59 @@ AGENTS = (
     ("agent5", "Eva Novak", "Billing", {"billing": 3, "tech": 2, "lang:en": 4}),
     ("agent6", "Farid Haddad", "Technical", {"tech": 4, "lang:en": 4}),
 )
+# Workflow: satisfaction surveys on the support and billing queues, SLA targets in business
+# hours, a complaint SLA, and two automation rules.
+CSAT_QUEUES = ("support", "billing")
+OPEN_HOURS = dict.fromkeys(("mon", "tue", "wed", "thu", "fri", "sat"), "08:00-20:00")
+
+
+def workflow_rows() -> list[SlaPolicy | Rule]:
+    """Fresh rows (an ORM object belongs to one session)."""
+    calendar = {"hours": OPEN_HOURS, "zone": "Europe/London"}
+    return [
+        SlaPolicy(
+            name="standard",
+            first_response_s=300,
+            next_response_s=600,
+            resolution_s=4 * 3600,
+            calendar=calendar,
+            escalation={"priority_boost": 10, "notify": True},
+        ),
+        SlaPolicy(
+            name="complaints-high",
+            kind="complaint",
+            severity="high",
+            first_response_s=1800,
+            resolution_s=8 * 3600,
+            calendar=calendar,
+            escalation={"priority_boost": 20, "notify": True},
+        ),
+        Rule(
+            name="Refunds go to billing",
+            event="message.created",
+            position=10,
+            conditions={"text_contains": ["refund", "charged twice", "退款"], "queue": ["support"]},
+            actions=[
+                {"type": "set_queue", "queue": "billing"},
+                {"type": "add_labels", "labels": ["refund"]},
+            ],
+        ),
+        Rule(
+            name="VIP close to an SLA miss",
+            event="sla.warning",
+            position=20,
+            conditions={"segment": ["vip"]},
+            actions=[
+                {
+                    "type": "escalate",
+                    "priority_boost": 20,
+                    "text": "A VIP is about to wait too long",
+                }
+            ],
+        ),
+    ]
+
+
 CUSTOMERS = (
     ("+447700900123", "Alice Morgan", "Hi, my order #48213 hasn't arrived yet."),
     ("bob@example.org", "Bob Lee", "Can I change the billing address on my account?"),
@@ -112,7 +165,17 @@ async def seed(settings: Settings) -> str:
             await s.flush()
             teams = {t.name: t.id for t in (await s.scalars(select(Team))).all()}
             for name, team, steps, selection in QUEUES:
-                s.add(Queue(name=name, team_id=teams[team], steps=steps, selection=selection))
+                options = {"csat": True} if name in CSAT_QUEUES else {}
+                s.add(
+                    Queue(
+                        name=name,
+                        team_id=teams[team],
+                        steps=steps,
+                        selection=selection,
+                        options=options,
+                    )
+                )
+            s.add_all(workflow_rows())
         for i, (username, name, team, skills) in enumerate(AGENTS, start=1):
             agent_id = await hub.users.create(
                 username=username, password=DEMO_PASSWORD, display_name=name, demo=True

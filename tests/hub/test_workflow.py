@@ -818,3 +818,50 @@ async def test_the_bot_answers_by_the_recognised_intent_when_its_words_do_not_ma
     conv = await _conv(hub, en.conversation_id or 0)
     assert conv.state == "queued"
     assert conv.routing == {"intent": "complaint", "skills": ["complaint"]}
+
+
+async def test_the_most_specific_sla_policy_applies(hub_client: ClientFactory) -> None:
+    client, hub = await _setup(hub_client)
+    for name, body in (
+        ("default", {"first_response_s": 3600}),
+        ("support", {"queue": "support", "first_response_s": 1800}),
+        ("vip", {"segment": "vip", "first_response_s": 900}),
+        ("support-vip", {"queue": "support", "segment": "vip", "first_response_s": 300}),
+        ("complaint-low", {"kind": "complaint", "severity": "low", "resolution_s": 86400}),
+    ):
+        resp = await client.put(f"/api/v1/sla-policies/{name}", json=body, headers=AUTH)
+        assert resp.status == 200, await resp.text()
+    async with hub.sessions() as s:
+        picked = {
+            (queue, segment): (await sla.policy_for(s, queue=queue, segment=segment)).name  # type: ignore[union-attr]
+            for queue, segment in (
+                ("support", "vip"),
+                ("support", "standard"),
+                ("billing", "vip"),
+                ("billing", "standard"),
+            )
+        }
+        complaint = await sla.policy_for(
+            s, queue="billing", segment="", kind="complaint", severity="low"
+        )
+        none = await sla.policy_for(
+            s, queue="billing", segment="", kind="complaint", severity="high"
+        )
+    assert picked == {
+        ("support", "vip"): "support-vip",
+        ("support", "standard"): "support",
+        ("billing", "vip"): "vip",
+        ("billing", "standard"): "default",
+    }
+    assert complaint is not None
+    assert complaint.name == "complaint-low"
+    assert none is None
+    resp = await client.put("/api/v1/sla-policies/empty", json={}, headers=AUTH)
+    assert resp.status == 400
+    resp = await client.put(
+        "/api/v1/sla-policies/badcal",
+        json={"first_response_s": 60, "calendar": {"hours": {"mon": "9-5"}}},
+        headers=AUTH,
+    )
+    assert resp.status == 400
+    assert "calendar" in await resp.text()
