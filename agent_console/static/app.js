@@ -65,6 +65,19 @@ export async function getJson(path) {
   return resp.json();
 }
 
+/** Same-origin JSON write with the session cookie; the server's sentence on failure. */
+export async function sendJson(method, path, body) {
+  const resp = await fetch(path, {
+    method,
+    credentials: "same-origin",
+    headers: { Accept: "application/json", "Content-Type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const data = await resp.json().catch(() => ({}));
+  if (!resp.ok) throw new Error(data.detail || `HTTP ${resp.status}`);
+  return data;
+}
+
 /** Tell the other modules something changed (they listen on document). */
 export function notify(name, detail = {}) {
   document.dispatchEvent(new CustomEvent(`hub:${name}`, { detail }));

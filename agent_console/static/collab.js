@@ -1,23 +1,11 @@
 // The customer panel's shared notes and follow-up tasks (REST: /api/v1/customers/{id}/notes,
 // /api/v1/customers/{id}/follow-ups, /api/v1/follow-ups/{id}/done). Notes are internal: all
 // teams read them, or only the writer's team; a follow-up has an owner and a due date.
-import { app, getJson, toast } from "/static/app.js";
+import { app, getJson, sendJson as send, toast } from "/static/app.js";
 import { byTestId, fill, h } from "/static/dom.js";
 import { currentLang, t } from "/static/i18n.js";
 
 let customerId = null;
-
-async function send(method, path, body) {
-  const resp = await fetch(path, {
-    method,
-    credentials: "same-origin",
-    headers: { Accept: "application/json", "Content-Type": "application/json" },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const data = await resp.json().catch(() => ({}));
-  if (!resp.ok) throw new Error(data.detail || `HTTP ${resp.status}`);
-  return data;
-}
 
 const when = (iso) => new Date(iso).toLocaleString(currentLang(), { dateStyle: "short", timeStyle: "short" });
 

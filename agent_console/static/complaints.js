@@ -1,25 +1,13 @@
 // The complaint box of the actions panel: record a complaint on the open conversation
 // (category, severity, responsible team), escalate it, resolve it with the customer told.
 // It speaks the REST API (/api/v1/conversations/{id}/complaint, /api/v1/complaints/...).
-import { app, getJson, toast } from "/static/app.js";
+import { app, getJson, sendJson as send, toast } from "/static/app.js";
 import { byTestId, fill, h } from "/static/dom.js";
 import { t } from "/static/i18n.js";
 
 const SEVERITIES = ["low", "medium", "high", "critical"];
 let current = null; // the open conversation's complaint, or null
 let loadedFor = null;
-
-async function send(method, path, body) {
-  const resp = await fetch(path, {
-    method,
-    credentials: "same-origin",
-    headers: { Accept: "application/json", "Content-Type": "application/json" },
-    body: JSON.stringify(body),
-  });
-  const data = await resp.json().catch(() => ({}));
-  if (!resp.ok) throw new Error(data.detail || `HTTP ${resp.status}`);
-  return data;
-}
 
 function render() {
   const box = byTestId("complaint-box");

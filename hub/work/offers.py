@@ -340,17 +340,7 @@ class WorkService:
             conv = await uow.session.get(Conversation, conversation_id)
             if conv is None or conv.state != "bot":
                 return False
-            conv.state = "queued"
-            conv.waiting_since = utcnow()
-            uow.emit(
-                events.ConversationQueued(
-                    conversation_id=conv.id,
-                    customer_id=conv.customer_id,
-                    queue=conv.queue,
-                    channel=conv.channel,
-                    reason=reason[:50],
-                )
-            )
+            bot_hand_off(uow, conv, reason)
             return True
 
         return await self.tx.run(work)
@@ -425,6 +415,21 @@ async def abandon_conversation(tx: Transactor, conversation_id: int, reason: str
 # ---------------------------------------------------------------- steps inside a unit of work
 # Shared by the services that move conversations and agents (offers here, calls in
 # ``hub.voice``): one way to write each state change and its event.
+
+
+def bot_hand_off(uow: UnitOfWork, conv: Conversation, reason: str) -> None:
+    """A conversation the bot held waits for people in its queue from now on."""
+    conv.state = "queued"
+    conv.waiting_since = utcnow()
+    uow.emit(
+        events.ConversationQueued(
+            conversation_id=conv.id,
+            customer_id=conv.customer_id,
+            queue=conv.queue,
+            channel=conv.channel,
+            reason=reason[:50],
+        )
+    )
 
 
 def set_agent_state(uow: UnitOfWork, agent: Agent, state: str, reason: str) -> None:

@@ -22,9 +22,10 @@ from contract.info import Channels
 from hub import events
 from hub.stream import StreamEvent
 from hub.uow import UnitOfWork
+from hub.work.offers import bot_hand_off
 from hub.workflow import effects
 from hub.workflow.intents import DEFAULT_INTENTS, Classifier, Guess, best_classifier
-from storage.models import Conversation, Customer, Message, Skill, utcnow
+from storage.models import Conversation, Customer, Message, Skill
 
 _CJK = re.compile(r"[\u3400-\u9fff]")
 _WORD = re.compile(r"\w+")
@@ -147,17 +148,7 @@ async def hand_off(
         ):
             routing["skills"] = sorted({*routing.get("skills", []), intent})
         conv.routing = routing
-    conv.state = "queued"
-    conv.waiting_since = utcnow()
-    uow.emit(
-        events.ConversationQueued(
-            conversation_id=conv.id,
-            customer_id=conv.customer_id,
-            queue=conv.queue,
-            channel=conv.channel,
-            reason="handoff",
-        )
-    )
+    bot_hand_off(uow, conv, "handoff")
     uow.emit(
         events.NoteAdded(
             conversation_id=conv.id,

@@ -104,24 +104,8 @@ async def escalate(uow: UnitOfWork, complaint_id: int, *, reason: str) -> Compla
     if complaint.state == "resolved":
         raise Conflict("the complaint is resolved")
     conv = await s.get_one(Conversation, complaint.conversation_id)
-    complaint.escalation_level += 1
-    complaint.state = "escalated"
-    uow.emit(
-        events.ComplaintEscalated(
-            conversation_id=conv.id,
-            customer_id=conv.customer_id,
-            queue=conv.queue,
-            channel=conv.channel,
-            complaint_id=complaint.id,
-            level=complaint.escalation_level,
-            reason=reason[:200],
-        )
-    )
     effects.alert(
-        uow,
-        conv,
-        "complaint_escalated",
-        f"Complaint #{complaint.id} escalated to level {complaint.escalation_level}: {reason}",
+        uow, conv, "complaint_escalated", effects.escalate_complaint(uow, complaint, conv, reason)
     )
     return complaint
 

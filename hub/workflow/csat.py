@@ -128,6 +128,17 @@ def wants_survey(settings: Settings, conv: Conversation, queue: Queue | None) ->
     return on
 
 
+def _survey(conv: Conversation) -> Survey:
+    """A survey row for the conversation; the agent it rates is who held it last."""
+    return Survey(
+        conversation_id=conv.id,
+        customer_id=conv.customer_id,
+        channel=conv.channel,
+        agent_id=conv.assignee_id,
+        token=secrets.token_urlsafe(18),
+    )
+
+
 async def send_survey(
     uow: UnitOfWork,
     conv: Conversation,
@@ -144,13 +155,7 @@ async def send_survey(
     s = uow.session
     if await s.scalar(select(Survey.id).where(Survey.conversation_id == conv.id)):
         return None, "already asked"
-    survey = Survey(
-        conversation_id=conv.id,
-        customer_id=conv.customer_id,
-        channel=conv.channel,
-        agent_id=conv.assignee_id,
-        token=secrets.token_urlsafe(18),
-    )
+    survey = _survey(conv)
     lang = "zh" if language.startswith("zh") else "en"
     text = QUESTION[how][lang]
     options: dict[str, Any] | None = None
@@ -190,13 +195,7 @@ async def answered(
     survey = await s.scalar(select(Survey).where(Survey.conversation_id == conv.id))
     if survey is None:
         # Asked by the channel itself (Telegram buttons sent by hand, the phone's keys).
-        survey = Survey(
-            conversation_id=conv.id,
-            customer_id=conv.customer_id,
-            channel=conv.channel,
-            agent_id=conv.assignee_id,
-            token=secrets.token_urlsafe(18),
-        )
+        survey = _survey(conv)
         s.add(survey)
     elif survey.state != "sent":
         return None

@@ -16,7 +16,7 @@ from contract.info import Channels
 from hub import events
 from hub.outbox.delivery import enqueue
 from hub.uow import UnitOfWork
-from storage.models import Conversation, Endpoint, Message, Queue, Team, utcnow
+from storage.models import Complaint, Conversation, Endpoint, Message, Queue, Team, utcnow
 
 WAITING = ("queued", "offered")
 OPEN = ("bot", "queued", "offered", "assigned", "wrap_up")
@@ -166,3 +166,20 @@ def close(uow: UnitOfWork, conv: Conversation, disposition: str) -> None:
             agent_id=conv.assignee_id, disposition=disposition or None, **_envelope(conv)
         )
     )
+
+
+def escalate_complaint(
+    uow: UnitOfWork, complaint: Complaint, conv: Conversation, reason: str
+) -> str:
+    """One escalation level up (by hand or on an SLA breach); what the supervisors are told."""
+    complaint.escalation_level += 1
+    complaint.state = "escalated"
+    uow.emit(
+        events.ComplaintEscalated(
+            complaint_id=complaint.id,
+            level=complaint.escalation_level,
+            reason=reason[:200],
+            **_envelope(conv),
+        )
+    )
+    return f"Complaint #{complaint.id} escalated to level {complaint.escalation_level}: {reason}"

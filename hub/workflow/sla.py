@@ -214,22 +214,7 @@ async def escalate(uow: UnitOfWork, conv: Conversation, policy: SlaPolicy, timer
     if timer.complaint_id is not None:
         complaint = await uow.session.get(Complaint, timer.complaint_id)
         if complaint is not None and complaint.state != "resolved":
-            complaint.escalation_level += 1
-            complaint.state = "escalated"
-            uow.emit(
-                events.ComplaintEscalated(
-                    conversation_id=conv.id,
-                    customer_id=conv.customer_id,
-                    queue=conv.queue,
-                    channel=conv.channel,
-                    complaint_id=complaint.id,
-                    level=complaint.escalation_level,
-                    reason=f"sla {timer.metric} breached",
-                )
-            )
-            text = (
-                f"Complaint #{complaint.id} escalated to level {complaint.escalation_level}: "
-                + text
-            )
+            why = f"sla {what} breached"
+            text = effects.escalate_complaint(uow, complaint, conv, why) + f" ({text})"
     if esc.get("notify", True):
         effects.alert(uow, conv, "sla_breached", text)
