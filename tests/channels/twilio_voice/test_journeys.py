@@ -144,6 +144,11 @@ async def test_ivr_queue_agent_accepts_bridged_completed(floor: FloorFactory) ->
     leg = await f.call("+447700900123", Script(inputs=["2"], talk_s=64))
     offer = await ann.until_event("offer.created")
     assert offer["payload"]["preview"] == "Incoming call · billing"
+    # The caller hears their place first (the wait loop's first answer; on a loaded machine
+    # Ann's accept could otherwise overtake it).
+    await f.fake.wait_until(
+        lambda: any("in the queue" in text for verb, text in leg.log if verb == "Say"), timeout=10
+    )
     f.clock.advance(12)  # twelve seconds of hold music, then Ann accepts
     await ann.cmd("accept", offer_id=offer["payload"]["offer_id"])
     await f.bridged(leg)
