@@ -1,6 +1,6 @@
 """Satisfaction surveys: asked on the conversation's own channel when it closes, answered
 there (a digit by SMS, WhatsApp or WeChat, a button on Telegram, a star in the widget, a
-signed link by email and in-app, a key on the phone), stored once per conversation.
+one-click link by email and in-app, a key on the phone), stored once per conversation.
 
 Every answer becomes an inbound message of kind ``csat`` with its ``score`` (what reports
 count) and a ``csat.received`` event (what rules and follow-ups react to); a low score opens
@@ -10,8 +10,6 @@ a follow-up for the supervisors of the team that served the customer.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import hmac
 import re
 import secrets
 import unicodedata
@@ -36,7 +34,7 @@ _SCORE = re.compile(r"^\s*([1-5])\s*(?:/\s*5|stars?|分|星)?\s*[.!]?\s*$", re.I
 DIGITS = "digits"  # the customer replies with a number
 BUTTONS = "buttons"  # Telegram inline keyboard (the adapter's ``csat`` reply option)
 WIDGET = "widget"  # the chat widget shows stars (the message's ``csat`` option)
-LINK = "link"  # a signed page of the hub
+LINK = "link"  # a page of the hub, keyed by the survey's random token
 PHONE = "phone"  # keys after the call (the voice adapter's post-call survey)
 
 HOW: dict[str, str] = {
@@ -76,20 +74,6 @@ def parse_score(text: str) -> int | None:
     """The score of a reply that is only a score (1-5), else None."""
     found = _SCORE.match(unicodedata.normalize("NFKC", text)[:40])
     return int(found.group(1)) if found else None
-
-
-def sign(secret: bytes, survey_token: str) -> str:
-    """The link token: the survey's token and its HMAC (so links cannot be guessed)."""
-    mac = hmac.new(secret, survey_token.encode(), hashlib.sha256).hexdigest()[:24]
-    return f"{survey_token}.{mac}"
-
-
-def unsign(secret: bytes, link_token: str) -> str | None:
-    token, _, mac = link_token.partition(".")
-    if not token or len(link_token) > 100:
-        return None
-    good = sign(secret, token).partition(".")[2]
-    return token if hmac.compare_digest(good, mac) else None
 
 
 async def open_survey(s: AsyncSession, conv: Conversation, window_s: int) -> Survey | None:
@@ -135,7 +119,8 @@ def _survey(conv: Conversation) -> Survey:
         customer_id=conv.customer_id,
         channel=conv.channel,
         agent_id=conv.assignee_id,
-        token=secrets.token_urlsafe(18),
+        # The link's key (email, in-app): 192 random bits, unguessable by itself.
+        token=secrets.token_urlsafe(24),
     )
 
 
@@ -145,7 +130,6 @@ async def send_survey(
     *,
     settings: Settings,
     channels: Channels,
-    secret: bytes,
     language: str,
 ) -> tuple[Survey | None, str]:
     """Ask the closed conversation's customer on its channel; ``(None, why)`` if it cannot."""
@@ -160,9 +144,7 @@ async def send_survey(
     text = QUESTION[how][lang]
     options: dict[str, Any] | None = None
     if how == LINK:
-        text = text.format(
-            url=f"{settings.public_url.rstrip('/')}/csat/{sign(secret, survey.token)}"
-        )
+        text = text.format(url=f"{settings.public_url.rstrip('/')}/csat/{survey.token}")
     elif how in (BUTTONS, WIDGET):
         options = {"csat": True}
     row, why = await effects.send_text(

@@ -39,6 +39,7 @@ from storage.models import (
     Message,
     Queue,
     Rule,
+    SlaPolicy,
     WorkflowCursor,
     utcnow,
 )
@@ -61,6 +62,15 @@ class Batch:
     """What one pass over a batch of events loads once."""
 
     rules: dict[str, list[Rule]] = field(default_factory=dict)
+    queues: dict[str, Queue | None] = field(default_factory=dict)
+    policies: list[SlaPolicy] | None = None
+
+    async def queue(self, uow: UnitOfWork, name: str) -> Queue | None:
+        """A queue's row, read once per batch (hours, CSAT switch, out-of-hours answers)."""
+        if name not in self.queues:
+            self.queues[name] = await uow.session.scalar(select(Queue).where(Queue.name == name))
+        return self.queues[name]
+
     fired: int = 0
     stopped: int = 0
 
@@ -75,8 +85,6 @@ class WorkflowEngine:
         # keeps a process that lost the lead from doing an event twice).
         self.leading = leading
         self._wake = asyncio.Event()
-        # Signs survey links (``/csat/<token>``): the process's API token or a fixed key.
-        self.secret = csat_secret(hub)
 
     def wake(self) -> None:
         self._wake.set()
@@ -216,39 +224,41 @@ class WorkflowEngine:
         conv = await uow.session.get(Conversation, e.conversation_id)
         if conv is None:
             return
-        await self._sla(uow, e, conv)
-        await self._closed_reply(uow, e, conv)
-        await self._csat(uow, e, conv)
+        await self._sla(uow, e, conv, batch)
+        await self._closed_reply(uow, e, conv, batch)
+        await self._csat(uow, e, conv, batch)
         await bot.turn(uow, e, conv, self.settings, self.hub.channels)
         trigger = rules.TRIGGER_OF.get(e.type)
         if trigger is not None and batch.rules.get(trigger):
             await self._rules_for(uow, e, conv, trigger, batch)
 
-    async def _sla(self, uow: UnitOfWork, e: StreamEvent, conv: Conversation) -> None:
+    async def _sla(self, uow: UnitOfWork, e: StreamEvent, conv: Conversation, batch: Batch) -> None:
         p = e.payload
         if e.type in (events.ConversationCreated.TYPE, events.ConversationReopened.TYPE):
             if not p.get("held"):
-                await self._start_targets(uow, conv, e)
+                await self._start_targets(uow, conv, e, batch)
         elif e.type == events.ConversationQueued.TYPE and p.get("reason") == "handoff":
-            await self._start_targets(uow, conv, e)
+            await self._start_targets(uow, conv, e, batch)
         elif e.type == events.MessageSent.TYPE and e.agent_id is not None and not p.get("kind"):
             await sla.stop(uow, conv.id, ("first_response", "next_response"), at=e.created_at)
         elif e.type == events.MessageReceived.TYPE and p.get("kind") == "message":
             answered = conv.first_response_at is not None and conv.state in effects.OPEN
             if answered and not await sla.running(uow.session, conv.id, "next_response"):
-                policy = await self._policy(uow, conv)
+                policy = await self._policy(uow, conv, batch)
                 if policy is not None:
                     await sla.start(uow, conv, policy, "next_response", at=e.created_at)
         elif e.type in (events.ConversationClosed.TYPE, events.ConversationAbandoned.TYPE):
             await sla.stop(uow, conv.id, sla.METRICS, at=e.created_at)
             await sla.close_breached(uow, conv.id, e.created_at)
 
-    async def _closed_reply(self, uow: UnitOfWork, e: StreamEvent, conv: Conversation) -> None:
+    async def _closed_reply(
+        self, uow: UnitOfWork, e: StreamEvent, conv: Conversation, batch: Batch
+    ) -> None:
         """A contact that opens a conversation while its queue is closed gets the queue's
         out-of-hours answer for its channel (once per conversation, like any auto-reply)."""
         if e.type not in (events.ConversationCreated.TYPE, events.ConversationReopened.TYPE):
             return
-        queue = await uow.session.scalar(select(Queue).where(Queue.name == conv.queue))
+        queue = await batch.queue(uow, conv.queue)
         if queue is None or not queue.options.get("hours"):
             return
         replies = queue.options.get("closed_reply")
@@ -272,25 +282,33 @@ class WorkflowEngine:
             return  # bulk mail, an auto-reply or a bounce: no answer (no mail loops)
         await self._auto_reply(uow, e, conv, text)
 
-    async def _policy(self, uow: UnitOfWork, conv: Conversation) -> Any:
+    async def _policy(self, uow: UnitOfWork, conv: Conversation, batch: Batch) -> SlaPolicy | None:
+        if batch.policies is None:
+            batch.policies = await sla.policies(uow.session)
+        if not batch.policies:
+            return None  # no SLA configured: no customer read either
         segment = await uow.session.scalar(
             select(Customer.segment).where(Customer.id == conv.customer_id)
         )
-        return await sla.policy_for(uow.session, queue=conv.queue, segment=segment or "")
+        return sla.pick(batch.policies, queue=conv.queue, second=segment or "")
 
-    async def _start_targets(self, uow: UnitOfWork, conv: Conversation, e: StreamEvent) -> None:
+    async def _start_targets(
+        self, uow: UnitOfWork, conv: Conversation, e: StreamEvent, batch: Batch
+    ) -> None:
         if await sla.running(uow.session, conv.id, "resolution"):
             return
-        policy = await self._policy(uow, conv)
+        policy = await self._policy(uow, conv, batch)
         if policy is None:
             return
         for metric in ("first_response", "resolution"):
             await sla.start(uow, conv, policy, metric, at=e.created_at)
 
-    async def _csat(self, uow: UnitOfWork, e: StreamEvent, conv: Conversation) -> None:
+    async def _csat(
+        self, uow: UnitOfWork, e: StreamEvent, conv: Conversation, batch: Batch
+    ) -> None:
         flow = self.settings.workflow
         if e.type == events.ConversationClosed.TYPE:
-            queue = await uow.session.scalar(select(Queue).where(Queue.name == conv.queue))
+            queue = await batch.queue(uow, conv.queue)
             if conv.state == "closed" and csat.wants_survey(self.settings, conv, queue):
                 language = await uow.session.scalar(
                     select(Customer.language).where(Customer.id == conv.customer_id)
@@ -300,7 +318,6 @@ class WorkflowEngine:
                     conv,
                     settings=self.settings,
                     channels=self.hub.channels,
-                    secret=self.secret,
                     language=language or "",
                 )
                 if why:
@@ -335,7 +352,7 @@ class WorkflowEngine:
                 batch.stopped += 1
                 continue
             if facts is None:
-                facts = await self._facts(uow, e, conv)
+                facts = await self._facts(uow, e, conv, batch)
             try:
                 cond = rules.Conditions.model_validate(rule.conditions)
             except ValueError:
@@ -375,7 +392,9 @@ class WorkflowEngine:
             )
         )
 
-    async def _facts(self, uow: UnitOfWork, e: StreamEvent, conv: Conversation) -> rules.Facts:
+    async def _facts(
+        self, uow: UnitOfWork, e: StreamEvent, conv: Conversation, batch: Batch
+    ) -> rules.Facts:
         s = uow.session
         customer = await s.get(Customer, conv.customer_id)
         text = ""
@@ -384,7 +403,7 @@ class WorkflowEngine:
                 await s.scalar(select(Message.text).where(Message.id == e.payload["message_id"]))
                 or ""
             )
-        queue = await s.scalar(select(Queue).where(Queue.name == conv.queue))
+        queue = await batch.queue(uow, conv.queue)
         open_now = True
         if queue is not None and queue.options.get("hours"):
             try:
@@ -484,12 +503,6 @@ class WorkflowEngine:
             uow, conv, text, kind="auto_reply", channels=self.hub.channels
         )
         return (why or "not sent") if row is None else None
-
-
-def csat_secret(hub: Hub) -> bytes:
-    token = hub.settings.api_token
-    raw = token.get_secret_value() if token is not None else ""
-    return ("csat:" + (raw or hub.settings.database_url)).encode()
 
 
 WORKFLOW: web.AppKey[WorkflowEngine] = web.AppKey("workflow")

